@@ -1,0 +1,4 @@
+//! Qonyrau: a contact-center telephony and IVR engine.
+//!
+//! Layout follows `DESIGN.md`: sans-IO cores (SIP transactions, SDP, media framing, IVR
+//! interpreter, ticket rules, working calendar) with thin tokio drivers around them.
