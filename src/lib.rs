@@ -2,3 +2,7 @@
 //!
 //! Layout follows `DESIGN.md`: sans-IO cores (SIP transactions, SDP, media framing, IVR
 //! interpreter, ticket rules, working calendar) with thin tokio drivers around them.
+
+pub mod ivr;
+pub mod media;
+pub mod units;

@@ -1,0 +1,606 @@
+//! The IVR flow language: YAML files in `ivr-flows/`, parsed into a validated [`Flow`].
+//!
+//! A flow is a set of named nodes and a `start` node. Each node does one thing:
+//!
+//! ```yaml
+//! start: greeting
+//! nodes:
+//!   greeting: { play: welcome, next: menu }          # play prompts, then go on
+//!   menu:
+//!     menu:                                           # prompt, then collect one digit
+//!       prompt: menu
+//!       options: { "1": sales, "2": support }
+//!       timeout: 5s                                   # after the prompt ends
+//!       retries: 2                                    # repeats after a wrong key / silence
+//!       invalid: invalid_key                          # said before repeating on a wrong key
+//!       no_input: no_input                            # said before repeating on silence
+//!       on_failure: goodbye                           # where to go when retries run out
+//!   sales: { play: sales_info, next: goodbye }
+//!   goodbye: { play: goodbye, next: hangup }
+//!   hangup: { hangup: true }                          # we send BYE
+//! ```
+//!
+//! Parsing reports every problem at once, each with file, line and why (STYLE.md §6).
+//! Prompt names are checked against the prompt library by the preflight, not here: this
+//! module knows nothing of files on disk beyond the one it reads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::media::dtmf::Digit;
+use crate::units::parse_duration;
+
+/// Index of a node inside its flow; cheap to copy, valid only for that flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NodeId(pub(crate) u16);
+
+/// A validated flow, ready for the interpreter.
+#[derive(Debug)]
+pub struct Flow {
+    pub name: String,
+    pub start: NodeId,
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub name: String,
+    pub action: NodeAction,
+}
+
+#[derive(Debug)]
+pub enum NodeAction {
+    Play {
+        prompts: Vec<Arc<str>>,
+        next: NodeId,
+    },
+    Menu(Menu),
+    Hangup,
+}
+
+#[derive(Debug)]
+pub struct Menu {
+    pub prompt: Vec<Arc<str>>,
+    pub options: Vec<(Digit, NodeId)>,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub invalid: Vec<Arc<str>>,
+    pub no_input: Vec<Arc<str>>,
+    pub on_failure: NodeId,
+}
+
+impl Flow {
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[usize::from(id.0)]
+    }
+
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .map(|i| NodeId(i as u16))
+    }
+
+    /// Every prompt name the flow can play, for the preflight that checks the sound files.
+    pub fn prompt_names(&self) -> impl Iterator<Item = &str> {
+        self.nodes.iter().flat_map(|n| {
+            let lists: Vec<&Vec<Arc<str>>> = match &n.action {
+                NodeAction::Play { prompts, .. } => vec![prompts],
+                NodeAction::Menu(m) => vec![&m.prompt, &m.invalid, &m.no_input],
+                NodeAction::Hangup => vec![],
+            };
+            lists.into_iter().flatten().map(|p| &**p)
+        })
+    }
+
+    /// Parse and validate one flow file's text. `file` is used only in messages.
+    pub fn parse(file: &Path, text: &str) -> Result<Flow, FlowErrors> {
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let raw: RawFlow = serde_saphyr::from_str(text).map_err(|e| {
+            let line = e.location().map(|l| l.line()).unwrap_or(0);
+            FlowErrors::one(file, line, format!("not a valid flow: {e}"))
+        })?;
+        Builder::new(file, name).build(raw)
+    }
+
+    pub fn load(file: &Path) -> Result<Flow, FlowErrors> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| FlowErrors::one(file, 0, format!("cannot read: {e}")))?;
+        Flow::parse(file, &text)
+    }
+}
+
+/// All flows of a directory, by name (file stem).
+#[derive(Debug, Default)]
+pub struct FlowSet {
+    flows: HashMap<String, Arc<Flow>>,
+}
+
+impl FlowSet {
+    /// Load every `*.yaml` / `*.yml` file; collects the problems of all files.
+    pub fn load_dir(dir: &Path) -> Result<FlowSet, FlowErrors> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| FlowErrors::one(dir, 0, format!("cannot read flow directory: {e}")))?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")))
+            .collect();
+        paths.sort();
+        let mut set = FlowSet::default();
+        let mut errors = FlowErrors::default();
+        for path in paths {
+            match Flow::load(&path) {
+                Ok(flow) => {
+                    set.flows.insert(flow.name.clone(), Arc::new(flow));
+                }
+                Err(e) => errors.0.extend(e.0),
+            }
+        }
+        if errors.0.is_empty() {
+            Ok(set)
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Flow>> {
+        self.flows.get(name).cloned()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.flows.keys().map(String::as_str)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Flow>> {
+        self.flows.values()
+    }
+
+    pub fn insert(&mut self, flow: Flow) {
+        self.flows.insert(flow.name.clone(), Arc::new(flow));
+    }
+}
+
+/// One problem in a flow file: `ivr-flows/main.yaml:17: node "lang" goes to "menu_kz", ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowError {
+    pub file: PathBuf,
+    pub line: u64,
+    pub message: String,
+}
+
+impl fmt::Display for FlowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+/// Every problem found, in file order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FlowErrors(pub Vec<FlowError>);
+
+impl FlowErrors {
+    fn one(file: &Path, line: u64, message: String) -> Self {
+        FlowErrors(vec![FlowError {
+            file: file.to_path_buf(),
+            line,
+            message,
+        }])
+    }
+}
+
+impl fmt::Display for FlowErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FlowErrors {}
+
+// ---- raw (serde) form ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlow {
+    start: Spanned<String>,
+    nodes: BTreeMap<String, Spanned<RawNode>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    play: Option<Spanned<Prompts>>,
+    next: Option<Spanned<String>>,
+    menu: Option<Spanned<RawMenu>>,
+    hangup: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMenu {
+    prompt: Spanned<Prompts>,
+    options: BTreeMap<String, Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    retries: Option<Spanned<u32>>,
+    invalid: Option<Prompts>,
+    no_input: Option<Prompts>,
+    on_failure: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Prompts {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Prompts {
+    fn into_vec(self) -> Vec<Arc<str>> {
+        match self {
+            Prompts::One(p) => vec![Arc::from(p)],
+            Prompts::Many(ps) => ps.into_iter().map(Arc::from).collect(),
+        }
+    }
+}
+
+/// Limits a menu must respect: long enough for slow callers (MISSION §1.3), short
+/// enough that a silent line does not hold a port for minutes.
+pub const MENU_TIMEOUT_MIN: Duration = Duration::from_secs(1);
+pub const MENU_TIMEOUT_MAX: Duration = Duration::from_secs(60);
+pub const MENU_RETRIES_MAX: u32 = 10;
+const DEFAULT_MENU_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_MENU_RETRIES: u32 = 2;
+
+struct Builder<'a> {
+    file: &'a Path,
+    name: String,
+    errors: Vec<FlowError>,
+    ids: HashMap<String, NodeId>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(file: &'a Path, name: String) -> Self {
+        Builder {
+            file,
+            name,
+            errors: Vec::new(),
+            ids: HashMap::new(),
+        }
+    }
+
+    fn error(&mut self, line: u64, message: String) {
+        self.errors.push(FlowError {
+            file: self.file.to_path_buf(),
+            line,
+            message,
+        });
+    }
+
+    fn target(&mut self, from: &str, what: &str, to: &Spanned<String>) -> NodeId {
+        match self.ids.get(&to.value) {
+            Some(id) => *id,
+            None => {
+                self.error(
+                    to.referenced.line(),
+                    format!(
+                        "node \"{from}\" {what} \"{}\", which is not defined",
+                        to.value
+                    ),
+                );
+                NodeId(0)
+            }
+        }
+    }
+
+    fn prompts(&mut self, node: &str, line: u64, prompts: Prompts) -> Vec<Arc<str>> {
+        let list = prompts.into_vec();
+        if list.is_empty() {
+            self.error(line, format!("node \"{node}\" plays an empty prompt list"));
+        }
+        for p in &list {
+            if p.is_empty()
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                self.error(
+                    line,
+                    format!("node \"{node}\": prompt name \"{p}\" must be letters, digits, '_' or '-' (a file sounds/<lang>/{p}.wav)"),
+                );
+            }
+        }
+        list
+    }
+
+    fn build(mut self, raw: RawFlow) -> Result<Flow, FlowErrors> {
+        if raw.nodes.len() > usize::from(u16::MAX) {
+            self.error(1, "too many nodes".into());
+            return Err(FlowErrors(self.errors));
+        }
+        for (i, name) in raw.nodes.keys().enumerate() {
+            self.ids.insert(name.clone(), NodeId(i as u16));
+        }
+        let start = self.target("start", "is", &raw.start);
+        let mut nodes = Vec::with_capacity(raw.nodes.len());
+        for (name, spanned) in raw.nodes {
+            let line = spanned.referenced.line();
+            let action = self.node_action(&name, line, spanned.value);
+            nodes.push(Node { name, action });
+        }
+        if self.errors.is_empty() {
+            let flow = Flow {
+                name: self.name,
+                start,
+                nodes,
+            };
+            Ok(flow)
+        } else {
+            self.errors.sort_by_key(|e| e.line);
+            Err(FlowErrors(self.errors))
+        }
+    }
+
+    fn node_action(&mut self, name: &str, line: u64, raw: RawNode) -> NodeAction {
+        let kinds = [raw.play.is_some(), raw.menu.is_some(), raw.hangup.is_some()];
+        match kinds.iter().filter(|k| **k).count() {
+            1 => {}
+            0 => {
+                self.error(
+                    line,
+                    format!("node \"{name}\" needs one of play, menu or hangup"),
+                );
+                return NodeAction::Hangup;
+            }
+            _ => {
+                self.error(
+                    line,
+                    format!("node \"{name}\" may do only one of play, menu or hangup"),
+                );
+                return NodeAction::Hangup;
+            }
+        }
+        if let Some(play) = raw.play {
+            let prompts = self.prompts(name, play.referenced.line(), play.value);
+            let next = match &raw.next {
+                Some(next) => self.target(name, "goes to", next),
+                None => {
+                    self.error(
+                        line,
+                        format!("node \"{name}\" plays prompts but has no next node"),
+                    );
+                    NodeId(0)
+                }
+            };
+            return NodeAction::Play { prompts, next };
+        }
+        if let Some(next) = &raw.next {
+            self.error(
+                next.referenced.line(),
+                format!("node \"{name}\": next is only for play nodes"),
+            );
+        }
+        if let Some(menu) = raw.menu {
+            return NodeAction::Menu(self.menu(name, menu.referenced.line(), menu.value));
+        }
+        if raw.hangup == Some(false) {
+            self.error(
+                line,
+                format!("node \"{name}\": hangup: false does nothing; remove the node or set true"),
+            );
+        }
+        NodeAction::Hangup
+    }
+
+    fn menu(&mut self, name: &str, line: u64, raw: RawMenu) -> Menu {
+        let prompt = self.prompts(name, raw.prompt.referenced.line(), raw.prompt.value);
+        let mut options = Vec::new();
+        if raw.options.is_empty() {
+            self.error(line, format!("menu \"{name}\" has no options"));
+        }
+        for (key, target) in &raw.options {
+            let mut chars = key.chars();
+            let digit = match (chars.next(), chars.next()) {
+                (Some(c), None) => Digit::from_char(c),
+                _ => None,
+            };
+            let to = self.target(name, &format!("option {key} goes to"), target);
+            match digit {
+                Some(d) => options.push((d, to)),
+                None => self.error(
+                    target.referenced.line(),
+                    format!("menu \"{name}\": option \"{key}\" must be one key: 0-9, *, # or A-D"),
+                ),
+            }
+        }
+        let timeout = match raw.timeout {
+            None => DEFAULT_MENU_TIMEOUT,
+            Some(t) => match parse_duration(&t.value) {
+                Some(d) if (MENU_TIMEOUT_MIN..=MENU_TIMEOUT_MAX).contains(&d) => d,
+                _ => {
+                    self.error(
+                        t.referenced.line(),
+                        format!(
+                            "menu \"{name}\": timeout = \"{}\": must be a duration from 1s to 60s (e.g. \"5s\")",
+                            t.value
+                        ),
+                    );
+                    DEFAULT_MENU_TIMEOUT
+                }
+            },
+        };
+        let retries = match raw.retries {
+            None => DEFAULT_MENU_RETRIES,
+            Some(r) if r.value <= MENU_RETRIES_MAX => r.value,
+            Some(r) => {
+                self.error(
+                    r.referenced.line(),
+                    format!(
+                        "menu \"{name}\": retries = {}: must be at most {MENU_RETRIES_MAX}",
+                        r.value
+                    ),
+                );
+                DEFAULT_MENU_RETRIES
+            }
+        };
+        let invalid = raw
+            .invalid
+            .map(|p| self.prompts(name, line, p))
+            .unwrap_or_default();
+        let no_input = raw
+            .no_input
+            .map(|p| self.prompts(name, line, p))
+            .unwrap_or_default();
+        let on_failure = self.target(name, "on_failure goes to", &raw.on_failure);
+        Menu {
+            prompt,
+            options,
+            timeout,
+            retries,
+            invalid,
+            no_input,
+            on_failure,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+start: greeting
+nodes:
+  greeting:
+    play: welcome
+    next: menu
+  menu:
+    menu:
+      prompt: [menu]
+      options: { \"1\": sales, \"2\": support }
+      timeout: 4s
+      retries: 1
+      invalid: invalid_key
+      no_input: no_input
+      on_failure: goodbye
+  sales: { play: sales_info, next: goodbye }
+  support: { play: support_info, next: goodbye }
+  goodbye: { play: goodbye, next: bye }
+  bye: { hangup: true }
+";
+
+    fn parse(text: &str) -> Result<Flow, FlowErrors> {
+        Flow::parse(Path::new("ivr-flows/test.yaml"), text)
+    }
+
+    #[test]
+    fn a_good_flow_parses_with_its_menu() {
+        let flow = parse(GOOD).expect("valid");
+        assert_eq!(flow.name, "test");
+        assert_eq!(flow.node(flow.start).name, "greeting");
+        let menu = flow.node_id("menu").unwrap();
+        match &flow.node(menu).action {
+            NodeAction::Menu(m) => {
+                assert_eq!(m.timeout, Duration::from_secs(4));
+                assert_eq!(m.retries, 1);
+                assert_eq!(m.options.len(), 2);
+                assert_eq!(m.options[0].0.as_char(), '1');
+                assert_eq!(flow.node(m.options[0].1).name, "sales");
+                assert_eq!(flow.node(m.on_failure).name, "goodbye");
+            }
+            other => panic!("not a menu: {other:?}"),
+        }
+        let mut prompts: Vec<&str> = flow.prompt_names().collect();
+        prompts.sort();
+        prompts.dedup();
+        assert_eq!(
+            prompts,
+            [
+                "goodbye",
+                "invalid_key",
+                "menu",
+                "no_input",
+                "sales_info",
+                "support_info",
+                "welcome"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_undefined_target_names_file_line_and_node() {
+        let text = GOOD.replace("next: menu", "next: menu_kz");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ivr-flows/test.yaml:5: node \"greeting\" goes to \"menu_kz\", which is not defined"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = GOOD
+            .replace("timeout: 4s", "timeout: 90s")
+            .replace("\"2\": support", "\"22\": support")
+            .replace("on_failure: goodbye", "on_failure: nowhere");
+        let err = parse(&text).unwrap_err();
+        let lines: Vec<String> = err.0.iter().map(|e| e.to_string()).collect();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert!(lines[0]
+            .starts_with("ivr-flows/test.yaml:9: menu \"menu\": option \"22\" must be one key"));
+        assert!(lines[1].starts_with("ivr-flows/test.yaml:10: menu \"menu\": timeout = \"90s\": must be a duration from 1s to 60s"));
+        assert!(lines[2]
+            .starts_with("ivr-flows/test.yaml:14: node \"menu\" on_failure goes to \"nowhere\""));
+    }
+
+    #[test]
+    fn a_node_must_do_exactly_one_thing() {
+        let err = parse("start: a\nnodes:\n  a: { play: x, hangup: true, next: a }\n  b: {}\n")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(":3: node \"a\" may do only one of play, menu or hangup"),
+            "{text}"
+        );
+        assert!(
+            text.contains(":4: node \"b\" needs one of play, menu or hangup"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn yaml_syntax_errors_carry_a_line() {
+        let err = parse("start: a\nnodes:\n  a: { play: [x, next: a }\n").unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert!(err.0[0].line >= 3, "{err}");
+        assert!(err.0[0].message.starts_with("not a valid flow"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = parse("start: a\nnodes:\n  a: { hangup: true, colour: red }\n").unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn prompt_names_must_be_file_names() {
+        let err = parse(
+            "start: a\nnodes:\n  a: { play: \"../etc/passwd\", next: b }\n  b: { hangup: true }\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("must be letters, digits"), "{err}");
+    }
+}

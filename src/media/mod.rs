@@ -1,0 +1,2 @@
+//! TEMPORARY stub until the media branch lands.
+pub mod dtmf;
