@@ -3,6 +3,8 @@
 //! Layout follows `DESIGN.md`: sans-IO cores (SIP transactions, SDP, media framing, IVR
 //! interpreter, ticket rules, working calendar) with thin tokio drivers around them.
 
+pub mod config;
 pub mod ivr;
+pub mod sip;
 pub mod media;
 pub mod units;
