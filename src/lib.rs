@@ -7,4 +7,5 @@ pub mod config;
 pub mod ivr;
 pub mod sip;
 pub mod media;
+pub mod sdp;
 pub mod units;

@@ -1,2 +1,7 @@
-//! TEMPORARY stub until the media branch lands.
+//! Media: RTP, G.711, DTMF (RFC 4733, SIP INFO, in-band), prompts, per-leg state (pure),
+//! and the engine that drives many legs from one task per core (`engine`, the driver).
+
 pub mod dtmf;
+pub mod g711;
+pub mod inband;
+pub mod rtp;
