@@ -3,9 +3,16 @@
 //! Layout follows `DESIGN.md`: sans-IO cores (SIP transactions, SDP, media framing, IVR
 //! interpreter, ticket rules, working calendar) with thin tokio drivers around them.
 
+pub mod call;
 pub mod config;
+pub mod endpoint;
+pub mod http;
 pub mod ivr;
-pub mod sip;
 pub mod media;
+pub mod preflight;
 pub mod sdp;
+pub mod server;
+pub mod sip;
+pub mod telemetry;
+pub mod transport;
 pub mod units;

@@ -135,7 +135,9 @@ fn parse(sdp: &str) -> Result<Parsed<'_>, SdpError> {
                     .and_then(|p| p.split('/').next())
                     .and_then(|p| p.parse().ok())
                     .ok_or(SdpError::Malformed("bad m= port"))?;
-                let proto = parts.next().ok_or(SdpError::Malformed("m= without protocol"))?;
+                let proto = parts
+                    .next()
+                    .ok_or(SdpError::Malformed("m= without protocol"))?;
                 parsed.media.push(Media {
                     kind,
                     port,
@@ -163,7 +165,10 @@ fn parse(sdp: &str) -> Result<Parsed<'_>, SdpError> {
                     let (pt, enc) = map
                         .split_once(' ')
                         .ok_or(SdpError::Malformed("bad a=rtpmap"))?;
-                    let pt: u8 = pt.trim().parse().map_err(|_| SdpError::Malformed("bad a=rtpmap"))?;
+                    let pt: u8 = pt
+                        .trim()
+                        .parse()
+                        .map_err(|_| SdpError::Malformed("bad a=rtpmap"))?;
                     if let Some(m) = parsed.media.last_mut() {
                         m.rtpmap.push((pt, enc.trim().to_ascii_lowercase()));
                     }
@@ -233,7 +238,10 @@ pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
         .connection
         .or(parsed.connection)
         .ok_or(SdpError::Malformed("no c= line for the audio stream"))?;
-    let offered = audio.direction.or(parsed.direction).unwrap_or(Direction::SendRecv);
+    let offered = audio
+        .direction
+        .or(parsed.direction)
+        .unwrap_or(Direction::SendRecv);
     // RFC 3264 §8.4 (and the older RFC 2543 habit of c=0.0.0.0): hold.
     let held = ip.is_unspecified();
     let direction = match (offered, held) {
@@ -280,7 +288,13 @@ fn origin(out: &mut String, ip: IpAddr, session_id: u64, version: u64) {
 }
 
 /// Our answer to a negotiated offer.
-pub fn build_answer(n: &Negotiated, ip: IpAddr, port: u16, session_id: u64, version: u64) -> String {
+pub fn build_answer(
+    n: &Negotiated,
+    ip: IpAddr,
+    port: u16,
+    session_id: u64,
+    version: u64,
+) -> String {
     let mut out = String::with_capacity(256);
     origin(&mut out, ip, session_id, version);
     for i in 0..n.media_count {
@@ -295,7 +309,10 @@ pub fn build_answer(n: &Negotiated, ip: IpAddr, port: u16, session_id: u64, vers
         }
         let _ = write!(out, "\r\na=rtpmap:{pt} {}/8000\r\n", n.codec.name());
         if let Some(te) = n.telephone_event {
-            let _ = write!(out, "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n");
+            let _ = write!(
+                out,
+                "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n"
+            );
         }
         let _ = write!(out, "a=ptime:20\r\na={}\r\n", n.direction.attr());
     }
@@ -339,14 +356,21 @@ a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
         assert_eq!(n.remote, "127.0.0.1:30000".parse().unwrap());
         assert_eq!(n.direction, Direction::SendRecv);
         let answer = build_answer(&n, IpAddr::from([127, 0, 0, 1]), 20000, 7, 1);
-        assert!(answer.contains("m=audio 20000 RTP/AVP 8 101\r\n"), "{answer}");
+        assert!(
+            answer.contains("m=audio 20000 RTP/AVP 8 101\r\n"),
+            "{answer}"
+        );
         assert!(answer.contains("a=rtpmap:101 telephone-event/8000"));
         assert!(answer.contains("a=sendrecv"));
     }
 
     #[test]
     fn static_payload_types_need_no_rtpmap_and_dynamic_te_keeps_its_number() {
-        let offer = OFFER.replace("m=audio 30000 RTP/AVP 8 0 101", "m=audio 30000 RTP/AVP 18 0 96")
+        let offer = OFFER
+            .replace(
+                "m=audio 30000 RTP/AVP 8 0 101",
+                "m=audio 30000 RTP/AVP 18 0 96",
+            )
             .replace("a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n", "")
             .replace("101", "96");
         let n = negotiate(&offer).unwrap();
@@ -378,18 +402,30 @@ a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
         let n = negotiate(&offer).unwrap();
         let answer = build_answer(&n, IpAddr::from([127, 0, 0, 1]), 20000, 1, 1);
         let m_lines: Vec<&str> = answer.lines().filter(|l| l.starts_with("m=")).collect();
-        assert_eq!(m_lines, ["m=video 0 RTP/AVP 96", "m=audio 20000 RTP/AVP 8 101"]);
+        assert_eq!(
+            m_lines,
+            ["m=video 0 RTP/AVP 96", "m=audio 20000 RTP/AVP 8 101"]
+        );
     }
 
     #[test]
     fn ipv6_and_media_level_connection() {
         let offer = OFFER.replace("c=IN IP4 127.0.0.1\r\n", "") + "c=IN IP6 ::1\r\n";
-        assert_eq!(negotiate(&offer).unwrap().remote, "[::1]:30000".parse().unwrap());
+        assert_eq!(
+            negotiate(&offer).unwrap().remote,
+            "[::1]:30000".parse().unwrap()
+        );
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bad in ["", "hello", "v=1\r\n", "v=0\r\nm=audio x RTP/AVP 0\r\n", "v=0\r\nc=IN IP4 nope\r\n"] {
+        for bad in [
+            "",
+            "hello",
+            "v=1\r\n",
+            "v=0\r\nm=audio x RTP/AVP 0\r\n",
+            "v=0\r\nc=IN IP4 nope\r\n",
+        ] {
             assert!(negotiate(bad).is_err(), "{bad:?}");
         }
     }

@@ -192,9 +192,18 @@ mod tests {
     #[test]
     fn info_bodies() {
         let d = |c| Digit::from_char(c);
-        assert_eq!(parse_info("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n"), d('5'));
-        assert_eq!(parse_info("application/dtmf-relay", "Signal= *\r\n"), d('*'));
-        assert_eq!(parse_info("application/dtmf-relay", "Signal=11\r\n"), d('#'));
+        assert_eq!(
+            parse_info("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n"),
+            d('5')
+        );
+        assert_eq!(
+            parse_info("application/dtmf-relay", "Signal= *\r\n"),
+            d('*')
+        );
+        assert_eq!(
+            parse_info("application/dtmf-relay", "Signal=11\r\n"),
+            d('#')
+        );
         assert_eq!(parse_info("application/dtmf", "7"), d('7'));
         assert_eq!(parse_info("application/dtmf-relay", "Duration=160"), None);
         assert_eq!(parse_info("text/plain", "Signal=5"), None);

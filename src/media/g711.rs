@@ -71,7 +71,11 @@ const fn table(alaw: bool) -> [i16; 256] {
     let mut t = [0i16; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = if alaw { alaw_decode(i as u8) } else { ulaw_decode(i as u8) };
+        t[i] = if alaw {
+            alaw_decode(i as u8)
+        } else {
+            ulaw_decode(i as u8)
+        };
         i += 1;
     }
     t

@@ -181,10 +181,7 @@ impl InbandDetector {
 
 /// The strongest filter and its power, if it clearly dominates the other three.
 fn peak(p: &[f32; 4]) -> Option<(usize, f32)> {
-    let (i, &max) = p
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))?;
+    let (i, &max) = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
     let dominates = p.iter().enumerate().all(|(j, &v)| j == i || v * 4.0 < max);
     dominates.then_some((i, max))
 }
@@ -233,7 +230,10 @@ mod tests {
 
     fn detect(pcm: &[i16]) -> String {
         let mut d = InbandDetector::default();
-        pcm.chunks(160).filter_map(|f| d.handle_samples(f)).map(|d| d.as_char()).collect()
+        pcm.chunks(160)
+            .filter_map(|f| d.handle_samples(f))
+            .map(|d| d.as_char())
+            .collect()
     }
 
     #[test]
@@ -245,7 +245,11 @@ mod tests {
             pcm.extend(silence(60));
             // About 20 dB SNR: noise amplitude ~ 1/10 of the tones' RMS sum.
             let n = noise(pcm.len(), 1500.0, k as u32);
-            let noisy: Vec<i16> = pcm.iter().zip(n).map(|(&s, n)| (s as f32 + n) as i16).collect();
+            let noisy: Vec<i16> = pcm
+                .iter()
+                .zip(n)
+                .map(|(&s, n)| (s as f32 + n) as i16)
+                .collect();
             assert_eq!(detect(&noisy), k.to_string(), "key {k}");
         }
     }
@@ -328,7 +332,10 @@ mod tests {
             .map(|i| {
                 let t = i as f32 / RATE;
                 let v: f32 = (1..20)
-                    .map(|h| 3000.0 / h as f32 * (2.0 * std::f32::consts::PI * 151.0 * h as f32 * t).sin())
+                    .map(|h| {
+                        3000.0 / h as f32
+                            * (2.0 * std::f32::consts::PI * 151.0 * h as f32 * t).sin()
+                    })
                     .sum();
                 v.clamp(-32768.0, 32767.0) as i16
             })

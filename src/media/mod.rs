@@ -2,6 +2,9 @@
 //! and the engine that drives many legs from one task per core (`engine`, the driver).
 
 pub mod dtmf;
+pub mod engine;
 pub mod g711;
 pub mod inband;
+pub mod leg;
+pub mod prompt;
 pub mod rtp;

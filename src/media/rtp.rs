@@ -13,11 +13,15 @@ impl SeqNo {
     pub fn extend(self, seq: u16) -> SeqNo {
         let last = self.0;
         let candidate = (last & !0xffff) | seq as u64;
-        let best = [candidate.wrapping_sub(0x1_0000), candidate, candidate + 0x1_0000]
-            .into_iter()
-            .filter(|c| *c < u64::MAX / 2)
-            .min_by_key(|c| c.abs_diff(last))
-            .unwrap_or(candidate);
+        let best = [
+            candidate.wrapping_sub(0x1_0000),
+            candidate,
+            candidate + 0x1_0000,
+        ]
+        .into_iter()
+        .filter(|c| *c < u64::MAX / 2)
+        .min_by_key(|c| c.abs_diff(last))
+        .unwrap_or(candidate);
         SeqNo(best)
     }
 }
@@ -112,7 +116,10 @@ mod tests {
         write_header(&mut buf, true, 8, 65535, 160, Ssrc(7));
         let p = RtpPacket::parse(&buf).unwrap();
         assert!(p.marker);
-        assert_eq!((p.payload_type, p.seq, p.timestamp, p.ssrc), (8, 65535, 160, Ssrc(7)));
+        assert_eq!(
+            (p.payload_type, p.seq, p.timestamp, p.ssrc),
+            (8, 65535, 160, Ssrc(7))
+        );
         assert_eq!(p.payload.len(), 160);
     }
 
@@ -140,7 +147,11 @@ mod tests {
         assert_eq!(s, SeqNo(65535));
         let s = s.extend(0);
         assert_eq!(s, SeqNo(65536));
-        assert_eq!(s.extend(65535), SeqNo(65535), "a late packet from before the wrap");
+        assert_eq!(
+            s.extend(65535),
+            SeqNo(65535),
+            "a late packet from before the wrap"
+        );
     }
 
     proptest! {

@@ -110,7 +110,10 @@ mod tests {
         ] {
             let mut f = StreamFramer::new(65535);
             f.push(bad);
-            assert!(matches!(f.next_message(), Err(FramingError::BadContentLength { .. })));
+            assert!(matches!(
+                f.next_message(),
+                Err(FramingError::BadContentLength { .. })
+            ));
         }
     }
 

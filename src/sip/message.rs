@@ -131,8 +131,18 @@ pub fn canonical_name(name: &str) -> String {
 fn is_list_header(name: &str) -> bool {
     matches!(
         name,
-        "via" | "contact" | "route" | "record-route" | "allow" | "accept" | "supported"
-            | "require" | "proxy-require" | "unsupported" | "accept-encoding" | "accept-language"
+        "via"
+            | "contact"
+            | "route"
+            | "record-route"
+            | "allow"
+            | "accept"
+            | "supported"
+            | "require"
+            | "proxy-require"
+            | "unsupported"
+            | "accept-encoding"
+            | "accept-language"
             | "content-encoding"
     )
 }
@@ -152,7 +162,10 @@ impl Message {
     /// (the caller applies Content-Length, which differs between UDP and TCP).
     pub fn parse(data: &[u8]) -> Result<Message, ParseError> {
         // Leading CRLFs before a message are keep-alives (RFC 3261 §7.5); skip them.
-        let start = data.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(data.len());
+        let start = data
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(data.len());
         let data = &data[start..];
         let end = header_end(data).ok_or(ParseError::NoHeaderEnd)?;
         let head = std::str::from_utf8(&data[..end]).map_err(|_| {
@@ -169,7 +182,9 @@ impl Message {
             }
         };
         let mut lines = unfold(head);
-        let first = lines.next().ok_or_else(|| ParseError::StartLine(String::new()))?;
+        let first = lines
+            .next()
+            .ok_or_else(|| ParseError::StartLine(String::new()))?;
         let start = parse_start_line(&first)?;
         let mut headers = Vec::new();
         for line in lines {
@@ -275,8 +290,13 @@ impl Message {
     }
 
     pub fn content_type(&self) -> Option<String> {
-        self.header("content-type")
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        self.header("content-type").map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
     }
 
     pub fn body_text(&self) -> Option<&str> {
@@ -468,7 +488,10 @@ v=0\r\n";
         assert_eq!(m.method(), Some(&Method::Invite));
         assert_eq!(m.call_id(), Some("abc"));
         assert_eq!(m.cseq(), Some((1, "INVITE")));
-        assert_eq!(m.header_values("allow").collect::<Vec<_>>(), ["INVITE", "ACK", "BYE"]);
+        assert_eq!(
+            m.header_values("allow").collect::<Vec<_>>(),
+            ["INVITE", "ACK", "BYE"]
+        );
         assert_eq!(m.top_via().unwrap().branch.as_deref(), Some("z9hG4bK1"));
         assert_eq!(m.from().unwrap().tag(), Some("x"));
         assert_eq!(&m.body[..], b"v=0\r\n");
@@ -501,7 +524,10 @@ v=0\r\n";
         ] {
             assert!(Message::parse(bad.as_bytes()).is_err(), "{bad:?}");
         }
-        assert_eq!(Message::parse(b"INVITE sip:x SIP/2.0\r\n"), Err(ParseError::NoHeaderEnd));
+        assert_eq!(
+            Message::parse(b"INVITE sip:x SIP/2.0\r\n"),
+            Err(ParseError::NoHeaderEnd)
+        );
     }
 
     #[test]

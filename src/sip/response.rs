@@ -86,7 +86,9 @@ pub fn stamp_via(request: &mut Message, source: SocketAddr) {
         [first, rest @ ..] => (first.to_string(), rest.join(",")),
         [] => return,
     };
-    let Some(via) = Via::parse(&first) else { return };
+    let Some(via) = Via::parse(&first) else {
+        return;
+    };
     let mut stamped = first.trim().to_string();
     let same_host = host_ip(&via.host) == Some(source.ip());
     if !same_host && via.received.is_none() {
@@ -164,8 +166,14 @@ mod tests {
 
     #[test]
     fn without_rport_the_via_port_is_used() {
-        let req = Message::parse(b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK1\r\n\r\n").unwrap();
+        let req = Message::parse(
+            b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK1\r\n\r\n",
+        )
+        .unwrap();
         let r = response_for(&req, 200, "t");
-        assert_eq!(response_target(&r, "127.0.0.1:1234".parse().unwrap()), "127.0.0.1:5999".parse().unwrap());
+        assert_eq!(
+            response_target(&r, "127.0.0.1:1234".parse().unwrap()),
+            "127.0.0.1:5999".parse().unwrap()
+        );
     }
 }

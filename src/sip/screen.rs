@@ -30,7 +30,10 @@ pub enum Screened {
     Request(Message),
     Response(Message),
     /// Answer `request` with `error.status()` (and its extra headers), then forget it.
-    Reject { request: Message, error: SipError },
+    Reject {
+        request: Message,
+        error: SipError,
+    },
     Drop(DropReason),
 }
 
@@ -155,10 +158,18 @@ fn check_request(msg: &mut Message, framing: Framing) -> Result<(), SipError> {
     if msg.header_count("via") == 0 {
         return Err(SipError::MissingHeader("Via"));
     }
-    if msg.header_values("via").any(|v| crate::sip::uri::Via::parse(v).is_none()) {
+    if msg
+        .header_values("via")
+        .any(|v| crate::sip::uri::Via::parse(v).is_none())
+    {
         return Err(SipError::BadHeader("Via"));
     }
-    for (name, display) in [("call-id", "Call-ID"), ("from", "From"), ("to", "To"), ("cseq", "CSeq")] {
+    for (name, display) in [
+        ("call-id", "Call-ID"),
+        ("from", "From"),
+        ("to", "To"),
+        ("cseq", "CSeq"),
+    ] {
         if msg.header(name).is_none() {
             return Err(SipError::MissingHeader(display));
         }
@@ -232,7 +243,13 @@ fn check_request(msg: &mut Message, framing: Framing) -> Result<(), SipError> {
     if method == Method::Invite {
         let accepts: Vec<String> = msg
             .header_values("accept")
-            .map(|a| a.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|a| {
+                a.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .collect();
         let has_accept = msg.header_count("accept") > 0;
         if has_accept
@@ -304,16 +321,33 @@ mod tests {
     fn each_rule_gives_its_code() {
         let cases = [
             (BASE.replace("Call-ID: c1\n", ""), 400),
-            (BASE.replace("Call-ID: c1\n", "Call-ID: c1\nCall-ID: c2\n"), 400),
-            (BASE.replace("CSeq: 1 OPTIONS", "CSeq: 36893488147419103232 OPTIONS"), 400),
+            (
+                BASE.replace("Call-ID: c1\n", "Call-ID: c1\nCall-ID: c2\n"),
+                400,
+            ),
+            (
+                BASE.replace("CSeq: 1 OPTIONS", "CSeq: 36893488147419103232 OPTIONS"),
+                400,
+            ),
             (BASE.replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE"), 400),
             (BASE.replace("SIP/2.0\nVia", "SIP/7.0\nVia"), 505),
-            (BASE.replace("OPTIONS sip", "NEWMETHOD sip").replace("1 OPTIONS", "1 NEWMETHOD"), 501),
+            (
+                BASE.replace("OPTIONS sip", "NEWMETHOD sip")
+                    .replace("1 OPTIONS", "1 NEWMETHOD"),
+                501,
+            ),
             (BASE.replace("OPTIONS sip:100@h", "OPTIONS tel:100"), 416),
-            (BASE.replace("Max-Forwards: 70\n", "Max-Forwards: 70\nRequire: foo\n"), 420),
+            (
+                BASE.replace("Max-Forwards: 70\n", "Max-Forwards: 70\nRequire: foo\n"),
+                420,
+            ),
             (BASE.replace("Content-Length: 0", "Content-Length: 99"), 400),
             (BASE.replace("Content-Length: 0", "Content-Length: -1"), 400),
-            (BASE.replace("Max-Forwards: 70\n", "Max-Forwards: 0\n").replace("OPTIONS", "INFO"), 483),
+            (
+                BASE.replace("Max-Forwards: 70\n", "Max-Forwards: 0\n")
+                    .replace("OPTIONS", "INFO"),
+                483,
+            ),
         ];
         for (text, code) in cases {
             assert_eq!(status(req(&text)), code, "{text}");
@@ -322,7 +356,10 @@ mod tests {
 
     #[test]
     fn options_with_max_forwards_zero_is_answered() {
-        assert_eq!(status(req(&BASE.replace("Max-Forwards: 70", "Max-Forwards: 0"))), 0);
+        assert_eq!(
+            status(req(&BASE.replace("Max-Forwards: 70", "Max-Forwards: 0"))),
+            0
+        );
     }
 
     #[test]
@@ -336,9 +373,14 @@ mod tests {
 
     #[test]
     fn invite_body_type_and_accept_are_checked() {
-        let invite = BASE.replace("OPTIONS", "INVITE").replace("Content-Length: 0\n", "Content-Type: text/plain\nContent-Length: 2\n") + "hi";
+        let invite = BASE.replace("OPTIONS", "INVITE").replace(
+            "Content-Length: 0\n",
+            "Content-Type: text/plain\nContent-Length: 2\n",
+        ) + "hi";
         assert_eq!(status(req(&invite)), 415);
-        let invite = BASE.replace("OPTIONS", "INVITE").replace("Max-Forwards: 70\n", "Max-Forwards: 70\nAccept: text/x\n");
+        let invite = BASE
+            .replace("OPTIONS", "INVITE")
+            .replace("Max-Forwards: 70\n", "Max-Forwards: 70\nAccept: text/x\n");
         assert_eq!(status(req(&invite)), 406);
     }
 

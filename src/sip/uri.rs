@@ -117,7 +117,10 @@ pub fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
 
 /// The host of a Via or URI as an IP address, when it is one.
 pub fn host_ip(host: &str) -> Option<IpAddr> {
-    host.trim_start_matches('[').trim_end_matches(']').parse().ok()
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
 }
 
 /// `"Display" <sip:u@h;uparam>;tag=x;other` or `sip:u@h;tag=x` (addr-spec: params are
@@ -247,7 +250,9 @@ impl SipUri {
 
     /// The dialled number: the user part up to any `;` user parameter.
     pub fn user_number(&self) -> Option<&str> {
-        self.user.as_deref().map(|u| u.split(';').next().unwrap_or(u))
+        self.user
+            .as_deref()
+            .map(|u| u.split(';').next().unwrap_or(u))
     }
 
     pub fn transport(&self) -> Option<&str> {
@@ -271,7 +276,9 @@ mod tests {
 
     #[test]
     fn via_with_lws_rport_and_received() {
-        let v = Via::parse("SIP  /   2.0 /UDP 192.0.2.2:5070;branch=z9hG4bKx;rport;received=1.2.3.4").unwrap();
+        let v =
+            Via::parse("SIP  /   2.0 /UDP 192.0.2.2:5070;branch=z9hG4bKx;rport;received=1.2.3.4")
+                .unwrap();
         assert_eq!(v.transport, "UDP");
         assert_eq!(v.host, "192.0.2.2");
         assert_eq!(v.port, Some(5070));
@@ -284,7 +291,9 @@ mod tests {
     #[test]
     fn empty_via_params_are_refused() {
         assert_eq!(Via::parse("SIP/2.0/UDP 192.0.2.15;;,;,,"), None);
-        assert!(!Via::parse("SIP/2.0/UDP h;branch=z9hG4bK").unwrap().has_rfc3261_branch());
+        assert!(!Via::parse("SIP/2.0/UDP h;branch=z9hG4bK")
+            .unwrap()
+            .has_rfc3261_branch());
     }
 
     #[test]

@@ -244,7 +244,12 @@ mod tests {
     #[test]
     fn invite_is_retransmitted_on_timer_a_doubling_until_timer_b() {
         let t0 = Instant::now();
-        let tx = std::cell::RefCell::new(ClientInviteTx::new(t0, Bytes::from_static(b"INVITE"), Reliability::Unreliable, Timers::default()));
+        let tx = std::cell::RefCell::new(ClientInviteTx::new(
+            t0,
+            Bytes::from_static(b"INVITE"),
+            Reliability::Unreliable,
+            Timers::default(),
+        ));
         tx.borrow_mut().poll_action();
         let (sent, timed_out) = sends_until_timeout(
             t0,
@@ -262,16 +267,31 @@ mod tests {
     #[test]
     fn a_provisional_stops_timer_a_and_an_error_is_acked_then_d_ends_it() {
         let t0 = Instant::now();
-        let mut tx = ClientInviteTx::new(t0, Bytes::from_static(b"INVITE"), Reliability::Unreliable, Timers::default());
+        let mut tx = ClientInviteTx::new(
+            t0,
+            Bytes::from_static(b"INVITE"),
+            Reliability::Unreliable,
+            Timers::default(),
+        );
         tx.poll_action();
         tx.handle_response(t0, 180, None);
         assert_eq!(tx.poll_action(), Some(TxAction::Provisional(180)));
-        assert_eq!(tx.poll_timeout(), Some(t0 + Duration::from_secs(32)), "only B left");
+        assert_eq!(
+            tx.poll_timeout(),
+            Some(t0 + Duration::from_secs(32)),
+            "only B left"
+        );
         tx.handle_response(t0, 486, Some(Bytes::from_static(b"ACK")));
         assert_eq!(tx.poll_action(), Some(TxAction::Final(486)));
-        assert_eq!(tx.poll_action(), Some(TxAction::Send(Bytes::from_static(b"ACK"))));
+        assert_eq!(
+            tx.poll_action(),
+            Some(TxAction::Send(Bytes::from_static(b"ACK")))
+        );
         tx.handle_response(t0, 486, None); // retransmitted 486
-        assert_eq!(tx.poll_action(), Some(TxAction::Send(Bytes::from_static(b"ACK"))));
+        assert_eq!(
+            tx.poll_action(),
+            Some(TxAction::Send(Bytes::from_static(b"ACK")))
+        );
         tx.handle_timeout(t0 + Duration::from_secs(32));
         assert_eq!(tx.poll_action(), Some(TxAction::Terminated), "Timer D");
     }
@@ -279,7 +299,12 @@ mod tests {
     #[test]
     fn bye_is_retransmitted_on_timer_e_capped_at_t2_until_timer_f() {
         let t0 = Instant::now();
-        let tx = std::cell::RefCell::new(ClientNonInviteTx::new(t0, Bytes::from_static(b"BYE"), Reliability::Unreliable, Timers::default()));
+        let tx = std::cell::RefCell::new(ClientNonInviteTx::new(
+            t0,
+            Bytes::from_static(b"BYE"),
+            Reliability::Unreliable,
+            Timers::default(),
+        ));
         tx.borrow_mut().poll_action();
         let (sent, timed_out) = sends_until_timeout(
             t0,
@@ -290,21 +315,42 @@ mod tests {
                 std::iter::from_fn(|| tx.poll_action()).collect()
             },
         );
-        assert_eq!(sent, [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
+        assert_eq!(
+            sent,
+            [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
+        );
         assert_eq!(timed_out, Some(32000));
     }
 
     #[test]
     fn bye_answered_over_udp_waits_timer_k_over_tcp_ends_at_once() {
         let t0 = Instant::now();
-        let mut tx = ClientNonInviteTx::new(t0, Bytes::from_static(b"BYE"), Reliability::Unreliable, Timers::default());
+        let mut tx = ClientNonInviteTx::new(
+            t0,
+            Bytes::from_static(b"BYE"),
+            Reliability::Unreliable,
+            Timers::default(),
+        );
         tx.poll_action();
         tx.handle_response(t0, 200);
         assert_eq!(tx.poll_action(), Some(TxAction::Final(200)));
-        assert_eq!(tx.poll_timeout(), Some(t0 + Duration::from_secs(5)), "Timer K = T4");
-        let mut tcp = ClientNonInviteTx::new(t0, Bytes::from_static(b"BYE"), Reliability::Reliable, Timers::default());
+        assert_eq!(
+            tx.poll_timeout(),
+            Some(t0 + Duration::from_secs(5)),
+            "Timer K = T4"
+        );
+        let mut tcp = ClientNonInviteTx::new(
+            t0,
+            Bytes::from_static(b"BYE"),
+            Reliability::Reliable,
+            Timers::default(),
+        );
         tcp.poll_action();
-        assert_eq!(tcp.poll_timeout(), Some(t0 + Duration::from_secs(32)), "no E over TCP");
+        assert_eq!(
+            tcp.poll_timeout(),
+            Some(t0 + Duration::from_secs(32)),
+            "no E over TCP"
+        );
         tcp.handle_response(t0, 200);
         assert_eq!(tcp.poll_action(), Some(TxAction::Final(200)));
         assert_eq!(tcp.poll_action(), Some(TxAction::Terminated));

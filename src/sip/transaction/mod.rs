@@ -72,10 +72,18 @@ impl TxKey {
         }
         Some(TxKey::Rfc2543 {
             call_id: req.call_id()?.to_string(),
-            from_tag: req.from().and_then(|f| f.tag().map(str::to_string)).unwrap_or_default(),
+            from_tag: req
+                .from()
+                .and_then(|f| f.tag().map(str::to_string))
+                .unwrap_or_default(),
             cseq: req.cseq()?.0,
             method: method.to_string(),
-            via: req.header_values("via").next()?.split(";received").next()?.to_string(),
+            via: req
+                .header_values("via")
+                .next()?
+                .split(";received")
+                .next()?
+                .to_string(),
         })
     }
 

@@ -12,9 +12,14 @@ use super::{Reliability, Timer, TimerTable, Timers, TxAction};
 #[derive(Debug)]
 enum InviteState {
     /// No final response yet; `last` is the last provisional sent.
-    Proceeding { last: Option<Bytes> },
+    Proceeding {
+        last: Option<Bytes>,
+    },
     /// A 3xx–6xx was sent; it is resent on Timer G until the ACK or Timer H.
-    Completed { response: Bytes, g_interval: Duration },
+    Completed {
+        response: Bytes,
+        g_interval: Duration,
+    },
     /// ACK received; Timer I absorbs ACK retransmissions.
     Confirmed,
     Terminated,
@@ -67,7 +72,9 @@ impl ServerInviteTx {
     /// The INVITE arrived again: resend the last response, if any.
     pub fn handle_retransmission(&mut self, _now: Instant) {
         match &self.state {
-            InviteState::Proceeding { last: Some(r) } => self.out.push_back(TxAction::Send(r.clone())),
+            InviteState::Proceeding { last: Some(r) } => {
+                self.out.push_back(TxAction::Send(r.clone()))
+            }
             InviteState::Completed { response, .. } => {
                 self.out.push_back(TxAction::Send(response.clone()))
             }
@@ -91,7 +98,13 @@ impl ServerInviteTx {
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(timer) = self.table.expired(now) {
             match (timer, &mut self.state) {
-                (Timer::G, InviteState::Completed { response, g_interval }) => {
+                (
+                    Timer::G,
+                    InviteState::Completed {
+                        response,
+                        g_interval,
+                    },
+                ) => {
                     self.out.push_back(TxAction::Send(response.clone()));
                     *g_interval = (*g_interval * 2).min(self.timers.t2);
                     let next = *g_interval;
@@ -161,7 +174,10 @@ impl ServerNonInviteTx {
     }
 
     pub fn respond(&mut self, now: Instant, code: u16, bytes: Bytes) {
-        if matches!(self.state, NonInviteState::Completed { .. } | NonInviteState::Terminated) {
+        if matches!(
+            self.state,
+            NonInviteState::Completed { .. } | NonInviteState::Terminated
+        ) {
             return;
         }
         self.out.push_back(TxAction::Send(bytes.clone()));
@@ -243,9 +259,15 @@ mod tests {
         let t0 = Instant::now();
         let mut tx = ServerInviteTx::new(t0, Reliability::Unreliable, Timers::default());
         tx.respond(t0, 486, Bytes::from_static(b"486"));
-        assert_eq!(tx.poll_action(), Some(TxAction::Send(Bytes::from_static(b"486"))));
+        assert_eq!(
+            tx.poll_action(),
+            Some(TxAction::Send(Bytes::from_static(b"486")))
+        );
         let (sent, timed_out) = drive(t0, |t| t.poll_timeout(), &mut tx);
-        assert_eq!(sent, [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
+        assert_eq!(
+            sent,
+            [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
+        );
         assert_eq!(timed_out, Some(32000));
         assert!(tx.is_terminated());
     }
@@ -270,7 +292,11 @@ mod tests {
         tx.handle_timeout(t0 + Duration::from_millis(500));
         assert!(matches!(tx.poll_action(), Some(TxAction::Send(_))));
         tx.handle_ack(t0 + Duration::from_millis(600));
-        assert_eq!(tx.poll_timeout(), Some(t0 + Duration::from_millis(5600)), "Timer I = T4");
+        assert_eq!(
+            tx.poll_timeout(),
+            Some(t0 + Duration::from_millis(5600)),
+            "Timer I = T4"
+        );
         tx.handle_retransmission(t0 + Duration::from_millis(700));
         assert_eq!(tx.poll_action(), None, "nothing resent once confirmed");
         tx.handle_timeout(t0 + Duration::from_millis(5600));
@@ -284,10 +310,20 @@ mod tests {
         tx.respond(t0, 180, Bytes::from_static(b"180"));
         tx.poll_action();
         tx.handle_retransmission(t0);
-        assert_eq!(tx.poll_action(), Some(TxAction::Send(Bytes::from_static(b"180"))));
+        assert_eq!(
+            tx.poll_action(),
+            Some(TxAction::Send(Bytes::from_static(b"180")))
+        );
         tx.respond(t0, 200, Bytes::from_static(b"200"));
-        assert_eq!(tx.poll_action(), Some(TxAction::Send(Bytes::from_static(b"200"))));
-        assert_eq!(tx.poll_action(), Some(TxAction::Terminated), "2xx ends the transaction");
+        assert_eq!(
+            tx.poll_action(),
+            Some(TxAction::Send(Bytes::from_static(b"200")))
+        );
+        assert_eq!(
+            tx.poll_action(),
+            Some(TxAction::Terminated),
+            "2xx ends the transaction"
+        );
     }
 
     #[test]
@@ -307,8 +343,15 @@ mod tests {
         tx.respond(t0, 200, Bytes::from_static(b"200"));
         assert!(matches!(tx.poll_action(), Some(TxAction::Send(_))));
         tx.handle_retransmission(t0 + Duration::from_secs(1));
-        assert_eq!(tx.poll_action(), Some(TxAction::Send(Bytes::from_static(b"200"))));
-        assert_eq!(tx.poll_timeout(), Some(t0 + Duration::from_secs(32)), "Timer J = 64·T1");
+        assert_eq!(
+            tx.poll_action(),
+            Some(TxAction::Send(Bytes::from_static(b"200")))
+        );
+        assert_eq!(
+            tx.poll_timeout(),
+            Some(t0 + Duration::from_secs(32)),
+            "Timer J = 64·T1"
+        );
         tx.handle_timeout(t0 + Duration::from_secs(32));
         assert_eq!(tx.poll_action(), Some(TxAction::Terminated));
     }

@@ -70,8 +70,16 @@ impl TimerTable {
     /// The earliest timer due at `now`, removed from the table.
     pub fn expired(&mut self, now: Instant) -> Option<Timer> {
         const ALL: [Timer; COUNT] = [
-            Timer::A, Timer::B, Timer::D, Timer::E, Timer::F,
-            Timer::G, Timer::H, Timer::I, Timer::J, Timer::K,
+            Timer::A,
+            Timer::B,
+            Timer::D,
+            Timer::E,
+            Timer::F,
+            Timer::G,
+            Timer::H,
+            Timer::I,
+            Timer::J,
+            Timer::K,
         ];
         let (i, _) = self
             .at

@@ -1,0 +1,594 @@
+//! Typed configuration: `config/qonyrau.toml` parsed into [`Config`], whose fields are
+//! already valid (addresses, port ranges, durations). Every problem is reported at once
+//! with file, line, key and the rule broken (STYLE.md §6):
+//!
+//! ```text
+//! config/qonyrau.toml:12: rtp.port_max = 20001: the range must hold at least 2 even ports
+//! ```
+//!
+//! Defaults work on one machine: loopback SIP on 5060 (UDP and TCP), RTP 20000–29999,
+//! HTTP on 127.0.0.1:8080, the bundled flows and prompts, a SQLite file under `data/`.
+//! Checks that need the disk beyond this file (flows, prompts) run in the preflight
+//! (`crate::preflight`), which `qonyrau serve` and `qonyrau flows check` share.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::units::parse_duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub rtp: RtpConfig,
+    pub http: HttpConfig,
+    pub ivr: IvrConfig,
+    pub media: MediaConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct SipConfig {
+    /// SIP over UDP; `None` when disabled (`udp = ""`).
+    pub udp: Option<SocketAddr>,
+    /// SIP over TCP; `None` when disabled.
+    pub tcp: Option<SocketAddr>,
+    /// Calls in progress at once; beyond it new INVITEs get 503 with Retry-After.
+    pub max_calls: usize,
+    /// Seconds put in Retry-After when overloaded or shutting down.
+    pub retry_after: u32,
+    /// How long a call may take to end after SIGTERM before it is dropped.
+    pub shutdown_grace: Duration,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RtpConfig {
+    /// Address RTP sockets bind to and that our SDP advertises.
+    pub ip: IpAddr,
+    /// Inclusive range; RTP uses the even ports in it.
+    pub ports: RangeInclusive<u16>,
+    /// A call whose caller sends no RTP for this long is ended (0 = never).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct IvrConfig {
+    pub flows_dir: PathBuf,
+    pub sounds_dir: PathBuf,
+    pub default_flow: String,
+    /// Prompt language when a flow does not choose one: `kk`, `ru` or `en`.
+    pub language: String,
+    /// Dialled number (Request-URI user part) to flow name; others go to `default_flow`.
+    pub numbers: BTreeMap<String, String>,
+    /// Ring (180) this long before answering; 0 answers at once.
+    pub answer_after: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Detect DTMF sent as audio (Goertzel) as well as RFC 4733 events and SIP INFO.
+    pub inband_dtmf: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `sqlite://data/qonyrau.db` (created on first start) or `postgres://…`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `qonyrau=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+    /// Mask caller numbers and IINs in logs above `trace` (production default).
+    pub redact_pii: bool,
+}
+
+pub const DEFAULT_PATH: &str = "config/qonyrau.toml";
+pub const LANGUAGES: [&str; 3] = ["kk", "ru", "en"];
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_raw(Path::new("<defaults>"), "", RawConfig::default())
+            .expect("the built-in defaults are valid")
+    }
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+            errors: vec![ConfigError {
+                file: path.to_path_buf(),
+                line: 0,
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Validate the text of a config file; `path` is used only in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigErrors {
+            errors: vec![ConfigError {
+                file: path.to_path_buf(),
+                line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),
+                message: e.message().to_string(),
+            }],
+        })?;
+        Config::from_raw(path, text, raw)
+    }
+
+    fn from_raw(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErrors> {
+        let mut v = Validator {
+            file: path,
+            text,
+            errors: Vec::new(),
+        };
+        let sip = SipConfig {
+            udp: v.opt_addr("sip.udp", &raw.sip.udp),
+            tcp: v.opt_addr("sip.tcp", &raw.sip.tcp),
+            max_calls: v.range("sip.max_calls", &raw.sip.max_calls, 1..=100_000) as usize,
+            retry_after: v.range("sip.retry_after", &raw.sip.retry_after, 1..=3600) as u32,
+            shutdown_grace: v.duration(
+                "sip.shutdown_grace",
+                &raw.sip.shutdown_grace,
+                Duration::ZERO..=Duration::from_secs(60),
+            ),
+            user_agent: raw.sip.user_agent.into_inner(),
+        };
+        if sip.udp.is_none() && sip.tcp.is_none() {
+            v.error_at(
+                0,
+                "sip: at least one of sip.udp and sip.tcp must be set".into(),
+            );
+        }
+        let rtp_ip = v.ip("rtp.ip", &raw.rtp.ip);
+        let port_min = v.range("rtp.port_min", &raw.rtp.port_min, 1024..=65534) as u16;
+        let port_max = v.range("rtp.port_max", &raw.rtp.port_max, 1025..=65535) as u16;
+        let even_ports = (port_min..=port_max).filter(|p| p % 2 == 0).count();
+        if even_ports < 2 {
+            v.error(
+                &raw.rtp.port_max,
+                format!(
+                    "rtp.port_max = {port_max}: the range {port_min}-{port_max} must hold at least 2 even ports"
+                ),
+            );
+        }
+        let rtp = RtpConfig {
+            ip: rtp_ip,
+            ports: port_min..=port_max,
+            timeout: v.duration(
+                "rtp.timeout",
+                &raw.rtp.timeout,
+                Duration::ZERO..=Duration::from_secs(3600),
+            ),
+        };
+        let http = HttpConfig {
+            listen: v.addr("http.listen", &raw.http.listen),
+        };
+        if !LANGUAGES.contains(&raw.ivr.language.get_ref().as_str()) {
+            v.error(
+                &raw.ivr.language,
+                format!(
+                    "ivr.language = \"{}\": must be one of kk, ru, en",
+                    raw.ivr.language.get_ref()
+                ),
+            );
+        }
+        let ivr = IvrConfig {
+            flows_dir: PathBuf::from(raw.ivr.flows_dir),
+            sounds_dir: PathBuf::from(raw.ivr.sounds_dir),
+            default_flow: raw.ivr.default_flow,
+            language: raw.ivr.language.into_inner(),
+            numbers: raw.ivr.numbers,
+            answer_after: v.duration(
+                "ivr.answer_after",
+                &raw.ivr.answer_after,
+                Duration::ZERO..=Duration::from_secs(30),
+            ),
+        };
+        let config = Config {
+            sip,
+            rtp,
+            http,
+            ivr,
+            media: MediaConfig {
+                inband_dtmf: raw.media.inband_dtmf,
+            },
+            database: DatabaseConfig {
+                url: raw.database.url,
+            },
+            log: LogConfig {
+                level: raw.log.level,
+                redact_pii: raw.log.redact_pii,
+            },
+        };
+        if v.errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors { errors: v.errors })
+        }
+    }
+
+    /// The flow a dialled number reaches.
+    pub fn flow_for_number(&self, number: &str) -> &str {
+        self.ivr
+            .numbers
+            .get(number)
+            .map(String::as_str)
+            .unwrap_or(&self.ivr.default_flow)
+    }
+}
+
+/// One problem: `file:line: key = value: rule`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors {
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset.min(text.len()))
+        .map(|t| t.matches('\n').count() + 1)
+        .unwrap_or(0)
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn error<T>(&mut self, at: &Spanned<T>, message: String) {
+        let line = if self.text.is_empty() {
+            0
+        } else {
+            line_of(self.text, at.span().start)
+        };
+        self.error_at(line, message);
+    }
+
+    fn error_at(&mut self, line: usize, message: String) {
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            message,
+        });
+    }
+
+    fn addr(&mut self, key: &str, raw: &Spanned<String>) -> SocketAddr {
+        match raw.get_ref().parse() {
+            Ok(a) => a,
+            Err(_) => {
+                self.error(
+                    raw,
+                    format!(
+                        "{key} = \"{}\": must be an IP address and port, e.g. \"127.0.0.1:5060\" or \"[::1]:5060\"",
+                        raw.get_ref()
+                    ),
+                );
+                SocketAddr::from(([127, 0, 0, 1], 0))
+            }
+        }
+    }
+
+    fn opt_addr(&mut self, key: &str, raw: &Spanned<String>) -> Option<SocketAddr> {
+        if raw.get_ref().is_empty() {
+            None
+        } else {
+            Some(self.addr(key, raw))
+        }
+    }
+
+    fn ip(&mut self, key: &str, raw: &Spanned<String>) -> IpAddr {
+        match raw.get_ref().parse() {
+            Ok(a) => a,
+            Err(_) => {
+                self.error(
+                    raw,
+                    format!("{key} = \"{}\": must be an IP address", raw.get_ref()),
+                );
+                IpAddr::from([127, 0, 0, 1])
+            }
+        }
+    }
+
+    fn range(&mut self, key: &str, raw: &Spanned<i64>, allowed: RangeInclusive<i64>) -> i64 {
+        let value = *raw.get_ref();
+        if allowed.contains(&value) {
+            value
+        } else {
+            self.error(
+                raw,
+                format!(
+                    "{key} = {value}: must be from {} to {}",
+                    allowed.start(),
+                    allowed.end()
+                ),
+            );
+            *allowed.start()
+        }
+    }
+
+    fn duration(
+        &mut self,
+        key: &str,
+        raw: &Spanned<String>,
+        allowed: RangeInclusive<Duration>,
+    ) -> Duration {
+        match parse_duration(raw.get_ref()) {
+            Some(d) if allowed.contains(&d) => d,
+            _ => {
+                self.error(
+                    raw,
+                    format!(
+                        "{key} = \"{}\": must be a duration from {} to {} (e.g. \"5s\", \"500ms\")",
+                        raw.get_ref(),
+                        crate::units::format_duration(*allowed.start()),
+                        crate::units::format_duration(*allowed.end()),
+                    ),
+                );
+                *allowed.start()
+            }
+        }
+    }
+}
+
+// ---- raw (serde) form, with the defaults ----
+
+fn spanned<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    sip: RawSip,
+    rtp: RawRtp,
+    http: RawHttp,
+    ivr: RawIvr,
+    media: RawMedia,
+    database: RawDatabase,
+    log: RawLog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSip {
+    udp: Spanned<String>,
+    tcp: Spanned<String>,
+    max_calls: Spanned<i64>,
+    retry_after: Spanned<i64>,
+    shutdown_grace: Spanned<String>,
+    user_agent: Spanned<String>,
+}
+
+impl Default for RawSip {
+    fn default() -> Self {
+        RawSip {
+            udp: spanned("127.0.0.1:5060".into()),
+            tcp: spanned("127.0.0.1:5060".into()),
+            max_calls: spanned(4000),
+            retry_after: spanned(5),
+            shutdown_grace: spanned("3s".into()),
+            user_agent: spanned(format!("Qonyrau/{}", env!("CARGO_PKG_VERSION"))),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRtp {
+    ip: Spanned<String>,
+    port_min: Spanned<i64>,
+    port_max: Spanned<i64>,
+    timeout: Spanned<String>,
+}
+
+impl Default for RawRtp {
+    fn default() -> Self {
+        RawRtp {
+            ip: spanned("127.0.0.1".into()),
+            port_min: spanned(20000),
+            port_max: spanned(29999),
+            timeout: spanned("60s".into()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawHttp {
+    listen: Spanned<String>,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            listen: spanned("127.0.0.1:8080".into()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawIvr {
+    flows_dir: String,
+    sounds_dir: String,
+    default_flow: String,
+    language: Spanned<String>,
+    numbers: BTreeMap<String, String>,
+    answer_after: Spanned<String>,
+}
+
+impl Default for RawIvr {
+    fn default() -> Self {
+        RawIvr {
+            flows_dir: "ivr-flows".into(),
+            sounds_dir: "sounds".into(),
+            default_flow: "main".into(),
+            language: spanned("en".into()),
+            numbers: BTreeMap::new(),
+            answer_after: spanned("0s".into()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMedia {
+    inband_dtmf: bool,
+}
+
+impl Default for RawMedia {
+    fn default() -> Self {
+        RawMedia { inband_dtmf: true }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDatabase {
+    url: String,
+}
+
+impl Default for RawDatabase {
+    fn default() -> Self {
+        RawDatabase {
+            url: "sqlite://data/qonyrau.db".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    level: String,
+    redact_pii: bool,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            level: "info".into(),
+            redact_pii: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        Config::parse(Path::new("config/qonyrau.toml"), text)
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_one_machine_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.sip.udp, Some("127.0.0.1:5060".parse().unwrap()));
+        assert_eq!(c.sip.tcp, Some("127.0.0.1:5060".parse().unwrap()));
+        assert_eq!(c.rtp.ports, 20000..=29999);
+        assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.ivr.default_flow, "main");
+        assert_eq!(c.database.url, "sqlite://data/qonyrau.db");
+        assert_eq!(c.flow_for_number("1000"), "main");
+    }
+
+    #[test]
+    fn the_bundled_config_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_PATH);
+        Config::load(&path).unwrap();
+    }
+
+    #[test]
+    fn numbers_map_to_flows() {
+        let c = parse("[ivr.numbers]\n\"1414\" = \"egov\"\n").unwrap();
+        assert_eq!(c.flow_for_number("1414"), "egov");
+        assert_eq!(c.flow_for_number("1000"), "main");
+    }
+
+    #[test]
+    fn every_problem_names_file_line_key_and_rule() {
+        let text = "[sip]\nudp = \"localhost\"\nmax_calls = 0\n\n[rtp]\nport_min = 20000\nport_max = 20001\ntimeout = \"forever\"\n";
+        let err = parse(text).unwrap_err();
+        let lines: Vec<String> = err.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "config/qonyrau.toml:2: sip.udp = \"localhost\": must be an IP address and port, e.g. \"127.0.0.1:5060\" or \"[::1]:5060\"",
+                "config/qonyrau.toml:3: sip.max_calls = 0: must be from 1 to 100000",
+                "config/qonyrau.toml:7: rtp.port_max = 20001: the range 20000-20001 must hold at least 2 even ports",
+                "config/qonyrau.toml:8: rtp.timeout = \"forever\": must be a duration from 0s to 3600s (e.g. \"5s\", \"500ms\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_syntax_are_refused_with_a_line() {
+        let err = parse("[sip]\nudpp = \"127.0.0.1:5060\"\n").unwrap_err();
+        assert_eq!(err.errors[0].line, 2, "{err}");
+        assert!(err.to_string().contains("udpp"), "{err}");
+        let err = parse("[sip\n").unwrap_err();
+        assert_eq!(err.errors[0].line, 1, "{err}");
+    }
+
+    #[test]
+    fn a_language_outside_kk_ru_en_is_refused() {
+        let err = parse("[ivr]\nlanguage = \"de\"\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config/qonyrau.toml:2: ivr.language = \"de\": must be one of kk, ru, en"
+        );
+    }
+
+    #[test]
+    fn both_sip_transports_off_is_refused() {
+        let err = parse("[sip]\nudp = \"\"\ntcp = \"\"\n").unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("at least one of sip.udp and sip.tcp"));
+    }
+}

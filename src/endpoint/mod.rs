@@ -1,0 +1,738 @@
+//! The SIP endpoint (a driver): one task that screens every inbound message, runs the
+//! transaction cores, keeps the dialog table, answers what needs no call (OPTIONS, 405,
+//! 481, 503) and routes the rest to call tasks; it also sends what calls ask for (1xx/2xx
+//! with 2xx retransmission until the ACK, BYE as a client transaction).
+//!
+//! All protocol decisions live in `crate::sip` (screening, transactions, responses) and
+//! `crate::call::core`; this file moves messages, keys tables and spawns tasks.
+
+mod dialog;
+mod timers;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info_span, warn, Instrument};
+
+use crate::call::core::{CallCore, CallSetup};
+use crate::call::driver::{CallEvent, CallTask, EndpointCommand};
+use crate::config::Config;
+use crate::http::Health;
+use crate::ivr::FlowSet;
+use crate::media::dtmf::parse_info;
+use crate::media::engine::MediaEngine;
+use crate::media::prompt::PromptLibrary;
+use crate::sip::message::{Message, Method};
+use crate::sip::response::{response_for, response_target, stamp_via};
+use crate::sip::screen::{screen, Framing, Screened, ACCEPT, ALLOW};
+use crate::sip::transaction::{
+    ClientNonInviteTx, Reliability, ServerInviteTx, ServerNonInviteTx, Timers, TxAction, TxKey,
+};
+use crate::sip::uri::SipUri;
+use crate::telemetry;
+use crate::transport::{Inbound, Transports, Via};
+
+use dialog::Dialog;
+use timers::{TimerHeap, TimerOwner};
+
+pub struct EndpointParams {
+    pub config: Config,
+    pub flows: FlowSet,
+    pub prompts: Arc<PromptLibrary>,
+    pub media: MediaEngine,
+    pub transports: Transports,
+    pub local: SocketAddr,
+    pub health: Arc<Health>,
+    pub calls_stop: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+enum ServerTx {
+    Invite(ServerInviteTx),
+    NonInvite(ServerNonInviteTx),
+}
+
+/// Where a transaction's messages go.
+#[derive(Clone, Copy)]
+struct Route {
+    via: Via,
+    source: SocketAddr,
+}
+
+struct ServerEntry {
+    tx: ServerTx,
+    route: Route,
+    /// For INVITE transactions: the response destination computed from the request.
+    dest: SocketAddr,
+    /// The call this INVITE created (CANCEL finds it here).
+    call: Option<u64>,
+}
+
+struct ClientEntry {
+    tx: ClientNonInviteTx,
+    call: u64,
+}
+
+pub struct Endpoint {
+    p: EndpointParams,
+    timers: Timers,
+    server: HashMap<TxKey, ServerEntry>,
+    client: HashMap<String, ClientEntry>,
+    calls: HashMap<u64, Dialog>,
+    by_dialog: HashMap<(String, String), u64>,
+    heap: TimerHeap,
+    next_call: u64,
+    cmd_tx: mpsc::Sender<EndpointCommand>,
+    cmd_rx: Option<mpsc::Receiver<EndpointCommand>>,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Endpoint {
+    pub fn new(p: EndpointParams) -> Endpoint {
+        let (cmd_tx, cmd_rx) = mpsc::channel(16_384);
+        Endpoint {
+            p,
+            timers: Timers::default(),
+            server: HashMap::new(),
+            client: HashMap::new(),
+            calls: HashMap::new(),
+            by_dialog: HashMap::new(),
+            heap: TimerHeap::default(),
+            next_call: 1,
+            cmd_tx,
+            cmd_rx: Some(cmd_rx),
+        }
+    }
+
+    pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, cancel: CancellationToken) {
+        let mut commands = self.cmd_rx.take().expect("run once");
+        loop {
+            let deadline = self.heap.next();
+            tokio::select! {
+                msg = inbound.recv() => match msg {
+                    Some(m) => self.handle_inbound(m).await,
+                    None => return,
+                },
+                cmd = commands.recv() => match cmd {
+                    Some(c) => self.handle_command(c).await,
+                    None => return,
+                },
+                _ = sleep_until(deadline) => self.handle_timers().await,
+                _ = cancel.cancelled() => return,
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- inbound
+
+    async fn handle_inbound(&mut self, m: Inbound) {
+        let framing = match m.via {
+            Via::Udp => Framing::Datagram,
+            Via::Tcp(_) => Framing::Stream,
+        };
+        let route = Route {
+            via: m.via,
+            source: m.source,
+        };
+        match screen(&m.data, framing) {
+            Screened::Request(mut req) => {
+                stamp_via(&mut req, m.source);
+                let method = req
+                    .method()
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default();
+                metrics::counter!(telemetry::SIP_REQUESTS, "method" => method).increment(1);
+                self.handle_request(req, route).await;
+            }
+            Screened::Response(resp) => self.handle_response(resp).await,
+            Screened::Reject { mut request, error } => {
+                metrics::counter!(telemetry::SIP_PARSE_ERRORS, "transport" => m.via.label(), "action" => "rejected").increment(1);
+                debug!(error = %error, "request rejected");
+                if request.method() == Some(&Method::Ack) {
+                    return; // an ACK is never answered
+                }
+                stamp_via(&mut request, m.source);
+                let mut resp = response_for(&request, error.status(), &dialog::new_tag());
+                for (name, value) in error.extra_headers() {
+                    resp.push_header(name, value);
+                }
+                self.send_stateless(&request, resp, route).await;
+            }
+            Screened::Drop(reason) => {
+                metrics::counter!(telemetry::SIP_PARSE_ERRORS, "transport" => m.via.label(), "action" => "dropped").increment(1);
+                debug!(reason = %reason, source = %m.source, "message dropped");
+            }
+        }
+    }
+
+    async fn handle_request(&mut self, req: Message, route: Route) {
+        let method = req
+            .method()
+            .cloned()
+            .unwrap_or(Method::Other(String::new()));
+        // ACK: for a non-2xx it belongs to the INVITE transaction; for a 2xx, to the dialog.
+        if method == Method::Ack {
+            if let Some(key) = TxKey::of_request(&req, "INVITE") {
+                if let Some(entry) = self.server.get_mut(&key) {
+                    if let ServerTx::Invite(tx) = &mut entry.tx {
+                        if tx.has_final() {
+                            tx.handle_ack(now());
+                            self.drain_server(&key).await;
+                            return;
+                        }
+                    }
+                }
+            }
+            if let Some(call) = self.find_dialog(&req) {
+                if let Some(d) = self.calls.get_mut(&call) {
+                    if d.ack_received() {
+                        let _ = d
+                            .events
+                            .try_send(CallEvent::Ack(req.body_text().map(str::to_string)));
+                    }
+                }
+            }
+            return;
+        }
+        let Some(key) = TxKey::of_request(&req, method.as_str()) else {
+            return; // screening guarantees a Via; nothing to answer without one
+        };
+        if let Some(entry) = self.server.get_mut(&key) {
+            // A retransmission: the transaction resends its last response.
+            match &mut entry.tx {
+                ServerTx::Invite(tx) => tx.handle_retransmission(now()),
+                ServerTx::NonInvite(tx) => tx.handle_retransmission(now()),
+            }
+            self.drain_server(&key).await;
+            return;
+        }
+        let to_tag = req.to().and_then(|t| t.tag().map(str::to_string));
+        match method {
+            Method::Invite if to_tag.is_none() => self.new_call(req, key, route).await,
+            Method::Cancel => self.cancel(req, key, route).await,
+            Method::Options if to_tag.is_none() => {
+                let mut resp = response_for(&req, 200, &dialog::new_tag());
+                resp.push_header("allow", ALLOW);
+                resp.push_header("accept", ACCEPT);
+                resp.push_header("supported", "");
+                resp.push_header("server", self.p.config.sip.user_agent.clone());
+                self.respond_non_invite(key, route, &req, resp).await;
+            }
+            Method::Register => {
+                // Not a registrar (yet): RFC 3261 §8.2.1, 405 with Allow.
+                let mut resp = response_for(&req, 405, &dialog::new_tag());
+                resp.push_header("allow", ALLOW);
+                self.respond_non_invite(key, route, &req, resp).await;
+            }
+            _ => self.in_dialog(req, method, key, route).await,
+        }
+    }
+
+    fn find_dialog(&self, req: &Message) -> Option<u64> {
+        let call_id = req.call_id()?.to_string();
+        let remote = req.from()?.tag()?.to_string();
+        self.by_dialog.get(&(call_id, remote)).copied()
+    }
+
+    async fn in_dialog(&mut self, req: Message, method: Method, key: TxKey, route: Route) {
+        let call = self.find_dialog(&req);
+        let Some(call) = call.filter(|c| self.calls.contains_key(c)) else {
+            let resp = response_for(&req, 481, &dialog::new_tag());
+            if method == Method::Invite {
+                self.respond_invite_tx(key, route, &req, None, resp, 481)
+                    .await;
+            } else {
+                self.respond_non_invite(key, route, &req, resp).await;
+            }
+            return;
+        };
+        let d = self.calls.get_mut(&call).expect("checked");
+        if let Err(status) = d.check_remote_cseq(&req) {
+            let resp = response_for(&req, status, &d.local_tag);
+            self.respond_non_invite(key, route, &req, resp).await;
+            return;
+        }
+        match method {
+            Method::Bye => {
+                let _ = d.events.try_send(CallEvent::Bye);
+                let resp = response_for(&req, 200, &d.local_tag.clone());
+                self.respond_non_invite(key, route, &req, resp).await;
+            }
+            Method::Info => {
+                let digit = req
+                    .content_type()
+                    .and_then(|ct| req.body_text().and_then(|b| parse_info(&ct, b)));
+                let status = match (digit, req.body.is_empty()) {
+                    (Some(digit), _) => {
+                        let _ = d.events.try_send(CallEvent::InfoDigit(digit));
+                        200
+                    }
+                    (None, true) => 200, // an empty INFO is a keep-alive
+                    (None, false) => 415,
+                };
+                let mut resp = response_for(&req, status, &d.local_tag.clone());
+                if status == 415 {
+                    resp.push_header("accept", ACCEPT);
+                }
+                self.respond_non_invite(key, route, &req, resp).await;
+            }
+            Method::Invite => {
+                if d.pending_reinvite.is_some() {
+                    let resp = response_for(&req, 491, &d.local_tag.clone());
+                    self.respond_invite_tx(key, route, &req, None, resp, 491)
+                        .await;
+                    return;
+                }
+                let body = req.body_text().map(str::to_string);
+                d.pending_reinvite = Some((key.clone(), req.clone(), route.source));
+                let _ = d.events.try_send(CallEvent::ReInvite(body));
+                let tx = ServerInviteTx::new(now(), reliability(route.via), self.timers);
+                let dest = response_dest(&req, route);
+                self.server.insert(
+                    key,
+                    ServerEntry {
+                        tx: ServerTx::Invite(tx),
+                        route,
+                        dest,
+                        call: Some(call),
+                    },
+                );
+            }
+            Method::Options => {
+                let mut resp = response_for(&req, 200, &d.local_tag.clone());
+                resp.push_header("allow", ALLOW);
+                resp.push_header("accept", ACCEPT);
+                self.respond_non_invite(key, route, &req, resp).await;
+            }
+            _ => {
+                let mut resp = response_for(&req, 405, &d.local_tag.clone());
+                resp.push_header("allow", ALLOW);
+                self.respond_non_invite(key, route, &req, resp).await;
+            }
+        }
+    }
+
+    async fn new_call(&mut self, req: Message, key: TxKey, route: Route) {
+        let refuse = if self.p.calls_stop.is_cancelled() {
+            Some("shutting_down")
+        } else if self.calls.len() >= self.p.config.sip.max_calls {
+            Some("overload")
+        } else {
+            None
+        };
+        if let Some(reason) = refuse {
+            metrics::counter!(telemetry::CALLS_REFUSED, "reason" => reason).increment(1);
+            let mut resp = response_for(&req, 503, &dialog::new_tag());
+            resp.push_header("retry-after", self.p.config.sip.retry_after.to_string());
+            self.respond_invite_tx(key, route, &req, None, resp, 503)
+                .await;
+            return;
+        }
+        let leg = match self.p.media.allocate_leg() {
+            Ok(leg) => leg,
+            Err(e) => {
+                warn!(error = %e, "no media for a new call");
+                metrics::counter!(telemetry::CALLS_REFUSED, "reason" => "no_media").increment(1);
+                let mut resp = response_for(&req, 503, &dialog::new_tag());
+                resp.push_header("retry-after", self.p.config.sip.retry_after.to_string());
+                self.respond_invite_tx(key, route, &req, None, resp, 503)
+                    .await;
+                return;
+            }
+        };
+        let number = req
+            .request_uri()
+            .and_then(SipUri::parse)
+            .and_then(|u| u.user_number().map(str::to_string))
+            .unwrap_or_default();
+        let flow_name = self.p.config.flow_for_number(&number).to_string();
+        let Some(flow) = self.p.flows.get(&flow_name) else {
+            warn!(flow = %flow_name, "flow missing");
+            let resp = response_for(&req, 500, &dialog::new_tag());
+            self.respond_invite_tx(key, route, &req, None, resp, 500)
+                .await;
+            return;
+        };
+        let id = self.next_call;
+        self.next_call += 1;
+        let (events_tx, events_rx) = mpsc::channel(64);
+        let dialog = Dialog::new(&req, route.via, route.source, key.clone(), events_tx);
+        let call_id = req.call_id().unwrap_or_default().to_string();
+        self.by_dialog
+            .insert((call_id.clone(), dialog.remote_tag.clone()), id);
+        // 100 Trying at once: the call core decides ringing and answering.
+        let trying = response_for(&req, 100, "");
+        let tx = ServerInviteTx::new(now(), reliability(route.via), self.timers);
+        let dest = response_dest(&req, route);
+        self.server.insert(
+            key.clone(),
+            ServerEntry {
+                tx: ServerTx::Invite(tx),
+                route,
+                dest,
+                call: Some(id),
+            },
+        );
+        self.respond_server_invite(&key, trying, 100).await;
+        let setup = CallSetup {
+            flow,
+            media_ip: self.p.media.ip(),
+            media_port: leg.local_port,
+            answer_after: self.p.config.ivr.answer_after,
+            session_id: id,
+        };
+        let core = CallCore::new(now(), setup, req.body_text().map(str::to_string));
+        self.calls.insert(id, dialog);
+        self.set_active();
+        let task = CallTask {
+            id,
+            core,
+            leg,
+            events: events_rx,
+            endpoint: self.cmd_tx.clone(),
+            prompts: Arc::clone(&self.p.prompts),
+            language: self.p.config.ivr.language.clone(),
+            stop: self.p.calls_stop.clone(),
+        };
+        let span = info_span!("call", id, call_id = %call_id, number = %number, flow = %flow_name);
+        self.p.tracker.spawn(task.run().instrument(span));
+    }
+
+    async fn cancel(&mut self, req: Message, key: TxKey, route: Route) {
+        let invite_key = TxKey::of_request(&req, "INVITE");
+        let target = invite_key
+            .as_ref()
+            .and_then(|k| self.server.get(k))
+            .and_then(|e| {
+                let answered = match &e.tx {
+                    ServerTx::Invite(tx) => tx.has_final(),
+                    ServerTx::NonInvite(_) => true,
+                };
+                Some((e.call?, answered))
+            });
+        let status = if target.is_some() { 200 } else { 481 };
+        let resp = response_for(&req, status, &dialog::new_tag());
+        self.respond_non_invite(key, route, &req, resp).await;
+        if let Some((call, false)) = target {
+            if let Some(d) = self.calls.get(&call) {
+                let _ = d.events.try_send(CallEvent::Cancel);
+            }
+        }
+    }
+
+    async fn handle_response(&mut self, resp: Message) {
+        let Some((branch, _method)) = TxKey::of_response(&resp) else {
+            return;
+        };
+        let Some(entry) = self.client.get_mut(&branch) else {
+            return; // a response that matches nothing is dropped (RFC 3261 §18.1.2)
+        };
+        entry.tx.handle_response(now(), resp.status().unwrap_or(0));
+        self.drain_client(&branch).await;
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    async fn handle_command(&mut self, cmd: EndpointCommand) {
+        match cmd {
+            EndpointCommand::RespondInvite { call, status, sdp } => {
+                let Some(d) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                let key = d.invite_tx.clone();
+                let resp = d.response(
+                    status,
+                    sdp.as_deref(),
+                    &self.p.config.sip.user_agent,
+                    self.p.local,
+                );
+                if status >= 200 && status < 300 {
+                    d.start_2xx_retransmission(now(), resp.to_bytes(), self.timers);
+                    if let Some(at) = d.next_2xx_deadline() {
+                        self.heap.push(at, TimerOwner::Retransmit2xx(call));
+                    }
+                }
+                self.respond_server_invite(&key, resp, status).await;
+            }
+            EndpointCommand::RespondReinvite { call, status, sdp } => {
+                let Some(d) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                let Some((key, req, _)) = d.pending_reinvite.take() else {
+                    return;
+                };
+                let resp = d.response_to(
+                    &req,
+                    status,
+                    sdp.as_deref(),
+                    &self.p.config.sip.user_agent,
+                    self.p.local,
+                );
+                if (200..300).contains(&status) {
+                    d.start_2xx_retransmission(now(), resp.to_bytes(), self.timers);
+                    if let Some(at) = d.next_2xx_deadline() {
+                        self.heap.push(at, TimerOwner::Retransmit2xx(call));
+                    }
+                }
+                self.respond_server_invite(&key, resp, status).await;
+            }
+            EndpointCommand::SendBye { call } => {
+                let Some(d) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                let (bye, branch) = d.bye(self.p.local);
+                let bytes = bye.to_bytes();
+                let tx = ClientNonInviteTx::new(now(), bytes, reliability(d.via), self.timers);
+                metrics::counter!(telemetry::SIP_REQUESTS_SENT, "method" => "BYE").increment(1);
+                self.client.insert(branch.clone(), ClientEntry { tx, call });
+                self.drain_client(&branch).await;
+            }
+            EndpointCommand::Ended { call, .. } => {
+                if let Some(d) = self.calls.remove(&call) {
+                    self.by_dialog
+                        .remove(&(d.call_id.clone(), d.remote_tag.clone()));
+                }
+                self.set_active();
+            }
+        }
+    }
+
+    fn set_active(&self) {
+        let n = self.calls.len();
+        metrics::gauge!(telemetry::CALLS_ACTIVE).set(n as f64);
+        self.p.health.active_calls.store(n, Ordering::Relaxed);
+    }
+
+    // ---------------------------------------------------------------- sending
+
+    async fn respond_non_invite(&mut self, key: TxKey, route: Route, req: &Message, resp: Message) {
+        let status = resp.status().unwrap_or(0);
+        count_response(req, status);
+        let mut tx = ServerNonInviteTx::new(now(), reliability(route.via), self.timers);
+        tx.respond(now(), status, resp.to_bytes());
+        let dest = response_dest(req, route);
+        self.server.insert(
+            key.clone(),
+            ServerEntry {
+                tx: ServerTx::NonInvite(tx),
+                route,
+                dest,
+                call: None,
+            },
+        );
+        self.drain_server(&key).await;
+    }
+
+    /// A final answer to a new INVITE that never becomes a call (503, 481, 500…).
+    async fn respond_invite_tx(
+        &mut self,
+        key: TxKey,
+        route: Route,
+        req: &Message,
+        call: Option<u64>,
+        resp: Message,
+        status: u16,
+    ) {
+        let tx = ServerInviteTx::new(now(), reliability(route.via), self.timers);
+        let dest = response_dest(req, route);
+        self.server.insert(
+            key.clone(),
+            ServerEntry {
+                tx: ServerTx::Invite(tx),
+                route,
+                dest,
+                call,
+            },
+        );
+        self.respond_server_invite(&key, resp, status).await;
+    }
+
+    async fn respond_server_invite(&mut self, key: &TxKey, resp: Message, status: u16) {
+        let Some(entry) = self.server.get_mut(key) else {
+            return;
+        };
+        if let ServerTx::Invite(tx) = &mut entry.tx {
+            metrics::counter!(telemetry::SIP_RESPONSES, "method" => "INVITE", "code" => status.to_string()).increment(1);
+            tx.respond(now(), status, resp.to_bytes());
+        }
+        self.drain_server(key).await;
+    }
+
+    /// Answer a request that failed screening, without keeping a transaction.
+    async fn send_stateless(&mut self, req: &Message, resp: Message, route: Route) {
+        count_response(req, resp.status().unwrap_or(0));
+        let dest = response_dest(req, route);
+        self.send(route.via, dest, resp.to_bytes()).await;
+    }
+
+    async fn drain_server(&mut self, key: &TxKey) {
+        let Some(entry) = self.server.get_mut(key) else {
+            return;
+        };
+        let (via, dest) = (entry.route.via, entry.dest);
+        let mut sends = Vec::new();
+        let mut terminated = false;
+        let mut timed_out = false;
+        loop {
+            let action = match &mut entry.tx {
+                ServerTx::Invite(tx) => tx.poll_action(),
+                ServerTx::NonInvite(tx) => tx.poll_action(),
+            };
+            match action {
+                Some(TxAction::Send(b)) => sends.push(b),
+                Some(TxAction::Terminated) => terminated = true,
+                Some(TxAction::TimedOut) => timed_out = true,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        let next = match &entry.tx {
+            ServerTx::Invite(tx) => tx.poll_timeout(),
+            ServerTx::NonInvite(tx) => tx.poll_timeout(),
+        };
+        let call = entry.call;
+        if terminated {
+            self.server.remove(key);
+        } else if let Some(at) = next {
+            self.heap.push(at, TimerOwner::Server(key.clone()));
+        }
+        if timed_out {
+            // No ACK for our error response: nothing to tell a call that already ended.
+            debug!(?call, "INVITE transaction timed out waiting for ACK");
+        }
+        for b in sends {
+            self.send(via, dest, b).await;
+        }
+    }
+
+    async fn drain_client(&mut self, branch: &str) {
+        let Some(entry) = self.client.get_mut(branch) else {
+            return;
+        };
+        let call = entry.call;
+        let mut sends = Vec::new();
+        let mut done = false;
+        let mut terminated = false;
+        while let Some(a) = entry.tx.poll_action() {
+            match a {
+                TxAction::Send(b) => sends.push(b),
+                TxAction::Final(_) | TxAction::TimedOut => done = true,
+                TxAction::Terminated => terminated = true,
+                TxAction::Provisional(_) => {}
+            }
+        }
+        let next = entry.tx.poll_timeout();
+        if terminated {
+            self.client.remove(branch);
+        } else if let Some(at) = next {
+            self.heap.push(at, TimerOwner::Client(branch.to_string()));
+        }
+        if done {
+            if let Some(d) = self.calls.get(&call) {
+                let _ = d.events.try_send(CallEvent::ByeCompleted);
+            }
+        }
+        if let Some((via, dest)) = self.calls.get(&call).map(|d| (d.via, d.request_target())) {
+            for b in sends {
+                self.send(via, dest, b).await;
+            }
+        }
+    }
+
+    async fn send(&self, via: Via, dest: SocketAddr, bytes: Bytes) {
+        if let Err(e) = self.p.transports.send(via, dest, bytes).await {
+            debug!(error = %e, %dest, "SIP send failed");
+        }
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    async fn handle_timers(&mut self) {
+        let t = now();
+        while let Some(owner) = self.heap.pop_due(t) {
+            match owner {
+                TimerOwner::Server(key) => {
+                    let Some(entry) = self.server.get_mut(&key) else {
+                        continue;
+                    };
+                    match &mut entry.tx {
+                        ServerTx::Invite(tx) => tx.handle_timeout(t),
+                        ServerTx::NonInvite(tx) => tx.handle_timeout(t),
+                    }
+                    self.drain_server(&key).await;
+                }
+                TimerOwner::Client(branch) => {
+                    let Some(entry) = self.client.get_mut(&branch) else {
+                        continue;
+                    };
+                    entry.tx.handle_timeout(t);
+                    self.drain_client(&branch).await;
+                }
+                TimerOwner::Retransmit2xx(call) => {
+                    let Some(d) = self.calls.get_mut(&call) else {
+                        continue;
+                    };
+                    match d.handle_2xx_timer(t) {
+                        dialog::Retransmit::Send(bytes) => {
+                            let (via, dest) = (d.via, d.response_dest);
+                            if let Some(at) = d.next_2xx_deadline() {
+                                self.heap.push(at, TimerOwner::Retransmit2xx(call));
+                            }
+                            self.send(via, dest, bytes).await;
+                        }
+                        dialog::Retransmit::GiveUp => {
+                            let _ = d.events.try_send(CallEvent::AckTimeout);
+                        }
+                        dialog::Retransmit::NotYet => {
+                            if let Some(at) = d.next_2xx_deadline() {
+                                self.heap.push(at, TimerOwner::Retransmit2xx(call));
+                            }
+                        }
+                        dialog::Retransmit::Idle => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn reliability(via: Via) -> Reliability {
+    match via {
+        Via::Udp => Reliability::Unreliable,
+        Via::Tcp(_) => Reliability::Reliable,
+    }
+}
+
+/// UDP responses follow Via/received/rport; TCP responses go back on the connection.
+fn response_dest(req: &Message, route: Route) -> SocketAddr {
+    match route.via {
+        Via::Udp => response_target(&response_for(req, 100, ""), route.source),
+        Via::Tcp(_) => route.source,
+    }
+}
+
+fn count_response(req: &Message, status: u16) {
+    let method = req
+        .method()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    metrics::counter!(telemetry::SIP_RESPONSES, "method" => method, "code" => status.to_string())
+        .increment(1);
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}

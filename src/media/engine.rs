@@ -1,0 +1,372 @@
+//! The media engine (a driver): RTP sockets and the clock for every leg on the node.
+//!
+//! A few worker threads (one per core by default) each own a set of legs. A worker wakes on
+//! a fixed 10 ms grid, applies commands, sends every due frame and drains every socket,
+//! then sleeps to the next grid point: one wake-up for all its legs instead of a task and a
+//! timer per call (STYLE.md §7). Legs start on the grid, so frames leave at a constant
+//! offset from it and receivers see little jitter. Sockets are non-blocking and read into
+//! one buffer per worker; nothing is allocated, locked or logged per packet.
+//!
+//! Call tasks talk to their leg through a [`LegHandle`]: commands in (bounded, `try_send`),
+//! events out (`PromptDone`, `Digit`, `RtpTimeout`) on a bounded channel per leg.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::ivr::PlayId;
+use crate::media::dtmf::DigitSource;
+use crate::media::leg::{Leg, LegEvent, PACKET};
+use crate::media::prompt::{Prompt, PromptLibrary};
+use crate::sdp::Negotiated;
+use crate::telemetry;
+
+const TICK: Duration = Duration::from_millis(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("no free RTP port in {0}-{1}")]
+    NoPort(u16, u16),
+    #[error("the media engine is overloaded")]
+    Overloaded,
+}
+
+#[derive(Debug)]
+pub enum LegCommand {
+    Start(Negotiated),
+    Update(Negotiated),
+    Play {
+        id: PlayId,
+        prompts: Vec<Arc<Prompt>>,
+    },
+    Stop,
+}
+
+enum WorkerCommand {
+    Add {
+        id: u64,
+        socket: UdpSocket,
+        port: u16,
+        events: mpsc::Sender<LegEvent>,
+    },
+    Leg(u64, LegCommand),
+    Close(u64),
+}
+
+struct Shared {
+    ip: IpAddr,
+    ports: Mutex<PortPool>,
+    range: (u16, u16),
+    workers: Vec<mpsc::Sender<WorkerCommand>>,
+    next_worker: AtomicUsize,
+    next_id: AtomicU64,
+    inband: bool,
+    rtp_timeout: Option<Duration>,
+}
+
+/// Handle to the engine; cheap to clone.
+#[derive(Clone)]
+pub struct MediaEngine {
+    shared: Arc<Shared>,
+    pub prompts: Arc<PromptLibrary>,
+}
+
+/// One call's leg: its local port, a command sender, its events. Dropping it closes the leg.
+pub struct LegHandle {
+    pub id: u64,
+    pub local_port: u16,
+    worker: mpsc::Sender<WorkerCommand>,
+    pub events: mpsc::Receiver<LegEvent>,
+}
+
+impl LegHandle {
+    /// Queue a command for the worker; a full queue means the engine is overloaded.
+    pub fn send(&self, cmd: LegCommand) -> Result<(), MediaError> {
+        self.worker
+            .try_send(WorkerCommand::Leg(self.id, cmd))
+            .map_err(|_| MediaError::Overloaded)
+    }
+}
+
+impl Drop for LegHandle {
+    fn drop(&mut self) {
+        // If the queue is full the worker is gone or stuck; the leg dies with it either way.
+        let _ = self.worker.try_send(WorkerCommand::Close(self.id));
+    }
+}
+
+impl MediaEngine {
+    pub fn start(config: &Config, prompts: Arc<PromptLibrary>) -> std::io::Result<MediaEngine> {
+        let count = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 8);
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..count).map(|_| mpsc::channel(16_384)).unzip();
+        let (lo, hi) = (*config.rtp.ports.start(), *config.rtp.ports.end());
+        let shared = Arc::new(Shared {
+            ip: config.rtp.ip,
+            ports: Mutex::new(PortPool::new(lo, hi)),
+            range: (lo, hi),
+            workers: senders,
+            next_worker: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            inband: config.media.inband_dtmf,
+            rtp_timeout: (!config.rtp.timeout.is_zero()).then_some(config.rtp.timeout),
+        });
+        for (i, rx) in receivers.into_iter().enumerate() {
+            let worker = Worker::new(
+                rx,
+                Arc::downgrade(&shared),
+                shared.inband,
+                shared.rtp_timeout,
+            );
+            std::thread::Builder::new()
+                .name(format!("media-{i}"))
+                .spawn(move || worker.run())?;
+        }
+        Ok(MediaEngine { shared, prompts })
+    }
+
+    pub fn ip(&self) -> IpAddr {
+        self.shared.ip
+    }
+
+    /// Bind an RTP port and give the leg to a worker. The leg sends nothing until `Start`.
+    pub fn allocate_leg(&self) -> Result<LegHandle, MediaError> {
+        let s = &self.shared;
+        let (socket, port) = {
+            let mut pool = s.ports.lock().expect("port pool lock");
+            let mut found = None;
+            for _ in 0..pool.free.len() {
+                let Some(port) = pool.take() else { break };
+                match UdpSocket::bind(SocketAddr::new(s.ip, port)) {
+                    Ok(sock) => {
+                        found = Some((sock, port));
+                        break;
+                    }
+                    Err(_) => pool.give_back(port), // held by another process: try it again later
+                }
+            }
+            found.ok_or(MediaError::NoPort(s.range.0, s.range.1))?
+        };
+        let _ = socket.set_nonblocking(true);
+        let id = s.next_id.fetch_add(1, Ordering::Relaxed);
+        let worker =
+            s.workers[s.next_worker.fetch_add(1, Ordering::Relaxed) % s.workers.len()].clone();
+        let (events_tx, events_rx) = mpsc::channel(64);
+        worker
+            .try_send(WorkerCommand::Add {
+                id,
+                socket,
+                port,
+                events: events_tx,
+            })
+            .map_err(|_| MediaError::Overloaded)?;
+        Ok(LegHandle {
+            id,
+            local_port: port,
+            worker,
+            events: events_rx,
+        })
+    }
+
+    /// Legs open now (for /health and the memory benchmark).
+    pub fn free_ports(&self) -> usize {
+        self.shared.ports.lock().expect("port pool lock").free.len()
+    }
+}
+
+/// Even ports of the range, handed out round-robin so a port is not reused at once.
+struct PortPool {
+    free: std::collections::VecDeque<u16>,
+}
+
+impl PortPool {
+    fn new(lo: u16, hi: u16) -> PortPool {
+        PortPool {
+            free: (lo..=hi).filter(|p| p % 2 == 0).collect(),
+        }
+    }
+    fn take(&mut self) -> Option<u16> {
+        self.free.pop_front()
+    }
+    fn give_back(&mut self, port: u16) {
+        self.free.push_back(port);
+    }
+}
+
+struct Slot {
+    socket: UdpSocket,
+    port: u16,
+    leg: Option<Leg>,
+    events: mpsc::Sender<LegEvent>,
+}
+
+struct Worker {
+    commands: mpsc::Receiver<WorkerCommand>,
+    slots: HashMap<u64, Slot>,
+    epoch: Instant,
+    tick: u64,
+    rng: u64,
+    /// Weak: the shared state owns the command senders, so a strong reference here would
+    /// keep the worker alive forever.
+    shared: std::sync::Weak<Shared>,
+    inband: bool,
+    rtp_timeout: Option<Duration>,
+}
+
+impl Worker {
+    fn new(
+        commands: mpsc::Receiver<WorkerCommand>,
+        shared: std::sync::Weak<Shared>,
+        inband: bool,
+        rtp_timeout: Option<Duration>,
+    ) -> Worker {
+        let seed = std::collections::hash_map::RandomState::new();
+        let rng = std::hash::BuildHasher::hash_one(&seed, std::thread::current().id()) | 1;
+        Worker {
+            commands,
+            slots: HashMap::new(),
+            epoch: now(),
+            tick: 0,
+            rng,
+            shared,
+            inband,
+            rtp_timeout,
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64*: SSRCs and initial sequence numbers need only be unpredictable-ish.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn run(mut self) {
+        let sent = metrics::counter!(telemetry::RTP_SENT);
+        let received = metrics::counter!(telemetry::RTP_RECEIVED);
+        let skipped = metrics::counter!(telemetry::RTP_SKIPPED);
+        let mut buf = [0u8; PACKET];
+        let mut rx = [0u8; 2048];
+        loop {
+            loop {
+                match self.commands.try_recv() {
+                    Ok(cmd) => self.apply(cmd),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return,
+                }
+            }
+            let t = now();
+            let (mut n_sent, mut n_received, mut n_skipped) = (0u64, 0u64, 0u64);
+            for slot in self.slots.values_mut() {
+                let Some(leg) = slot.leg.as_mut() else {
+                    // Not started yet: drain and discard early packets.
+                    while slot.socket.recv_from(&mut rx).is_ok() {}
+                    continue;
+                };
+                let before = leg.stats;
+                let remote = leg.remote();
+                while let Some(n) = leg.poll_transmit(t, &mut buf) {
+                    let _ = slot.socket.send_to(&buf[..n], remote);
+                }
+                while let Ok((n, _from)) = slot.socket.recv_from(&mut rx) {
+                    leg.handle_rtp(t, &rx[..n]);
+                }
+                leg.handle_tick(t);
+                while let Some(ev) = leg.poll_event() {
+                    if let LegEvent::Digit(_, source) = ev {
+                        metrics::counter!(telemetry::DTMF_DIGITS, "source" => source_label(source))
+                            .increment(1);
+                    }
+                    let _ = slot.events.try_send(ev);
+                }
+                n_sent += leg.stats.sent - before.sent;
+                n_received += leg.stats.received - before.received;
+                n_skipped += leg.stats.skipped - before.skipped;
+            }
+            sent.increment(n_sent);
+            received.increment(n_received);
+            skipped.increment(n_skipped);
+            self.tick += 1;
+            let next = self.epoch + TICK * self.tick as u32;
+            let t = now();
+            if next > t {
+                std::thread::sleep(next - t);
+            } else if t - next > TICK * 10 {
+                // Far behind (suspended, overloaded): re-anchor the grid rather than spin.
+                self.epoch = t;
+                self.tick = 0;
+            }
+        }
+    }
+
+    fn apply(&mut self, cmd: WorkerCommand) {
+        match cmd {
+            WorkerCommand::Add {
+                id,
+                socket,
+                port,
+                events,
+            } => {
+                self.slots.insert(
+                    id,
+                    Slot {
+                        socket,
+                        port,
+                        leg: None,
+                        events,
+                    },
+                );
+            }
+            WorkerCommand::Leg(id, cmd) => {
+                let (ssrc, seq, ts) = {
+                    let r = self.random();
+                    (r as u32, (r >> 32) as u16, (r >> 16) as u32)
+                };
+                // Frames start on the worker's next grid point.
+                let start = self.epoch + TICK * (self.tick as u32 + 1);
+                let (inband, timeout) = (self.inband, self.rtp_timeout);
+                let Some(slot) = self.slots.get_mut(&id) else {
+                    return;
+                };
+                match (cmd, slot.leg.as_mut()) {
+                    (LegCommand::Start(n), None) => {
+                        slot.leg = Some(Leg::new(start, ssrc, seq, ts, &n, inband, timeout));
+                    }
+                    (LegCommand::Start(n) | LegCommand::Update(n), Some(leg)) => leg.update(&n),
+                    (LegCommand::Play { id, prompts }, Some(leg)) => leg.play(id, prompts),
+                    (LegCommand::Stop, Some(leg)) => leg.stop(),
+                    (_, None) => {}
+                }
+            }
+            WorkerCommand::Close(id) => {
+                if let Some(slot) = self.slots.remove(&id) {
+                    if let Some(shared) = self.shared.upgrade() {
+                        shared
+                            .ports
+                            .lock()
+                            .expect("port pool lock")
+                            .give_back(slot.port);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn source_label(s: DigitSource) -> &'static str {
+    s.label()
+}
+
+/// Drivers read tokio's clock (paused in tests); outside a runtime it is the OS clock.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}

@@ -1,0 +1,105 @@
+//! The running server: binds SIP (UDP, TCP), RTP and HTTP, runs the SIP endpoint and the
+//! media engine, prints `READY sip=ADDR http=ADDR` on stdout once it serves, and on
+//! SIGINT/SIGTERM stops taking calls (503), ends live calls with BYE and exits within the
+//! grace period.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::endpoint::{Endpoint, EndpointParams};
+use crate::http::{self, Health};
+use crate::media::engine::MediaEngine;
+use crate::preflight;
+use crate::telemetry;
+use crate::transport;
+
+/// Addresses the server actually bound (port 0 in config becomes a real port).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+}
+
+/// `qonyrau serve`: run until a signal, then shut down gracefully.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let prepared =
+        preflight::prepare(&config).map_err(|p| anyhow::anyhow!("cannot start:\n{p}"))?;
+    let prometheus = telemetry::metrics();
+    let health = Arc::new(Health::default());
+    let cancel = CancellationToken::new();
+    let calls_stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+
+    let bound = transport::bind(config.sip.udp, config.sip.tcp)
+        .await
+        .with_context(|| {
+            format!(
+                "binding SIP on udp={:?} tcp={:?}",
+                config.sip.udp, config.sip.tcp
+            )
+        })?;
+    let sip_addr = bound
+        .udp
+        .as_ref()
+        .map(|(_, a)| *a)
+        .or(bound.tcp.as_ref().map(|(_, a)| *a))
+        .expect("config guarantees one SIP transport");
+    let media = MediaEngine::start(&config, Arc::clone(&prepared.prompts))
+        .context("starting the media engine")?;
+    let (inbound_tx, inbound_rx) = mpsc::channel(8192);
+    let transports = transport::serve(bound, inbound_tx, cancel.clone());
+    let endpoint = Endpoint::new(EndpointParams {
+        config: config.clone(),
+        flows: prepared.flows,
+        prompts: prepared.prompts,
+        media,
+        transports,
+        local: sip_addr,
+        health: Arc::clone(&health),
+        calls_stop: calls_stop.clone(),
+        tracker: tracker.clone(),
+    });
+    let endpoint_task = tokio::spawn(endpoint.run(inbound_rx, cancel.clone()));
+
+    let router = http::router(Arc::clone(&health), prometheus);
+    let (http_addr, http_task) = http::spawn(config.http.listen, router, cancel.clone())
+        .await
+        .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
+
+    tracing::info!(sip = %sip_addr, http = %http_addr, "serving");
+    println!("READY sip={sip_addr} http={http_addr}");
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: refusing new calls, ending live calls");
+    health
+        .draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    calls_stop.cancel(); // the endpoint answers new INVITEs 503 and each call sends BYE
+    tracker.close();
+    let grace = config.sip.shutdown_grace;
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!(grace = ?grace, "calls still ending after the grace period; dropping them");
+    }
+    // Give the last BYEs' transactions a moment on the wire, then stop everything.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    cancel.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), http_task).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,71 @@
+//! Logs and metrics set-up, and the metric names (DESIGN.md fixes the KPI names; these are
+//! the engine's own). Installed once per process by `main`.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub const SIP_REQUESTS: &str = "qonyrau_sip_requests_total"; // {method}
+pub const SIP_RESPONSES: &str = "qonyrau_sip_responses_total"; // {method, code}: responses we send
+pub const SIP_REQUESTS_SENT: &str = "qonyrau_sip_requests_sent_total"; // {method}
+pub const SIP_PARSE_ERRORS: &str = "qonyrau_sip_parse_errors_total"; // {transport, action=rejected|dropped}
+pub const CALLS_ACTIVE: &str = "qonyrau_calls_active";
+pub const CALLS_TOTAL: &str = "qonyrau_calls_total"; // {end}
+pub const CALLS_REFUSED: &str = "qonyrau_calls_refused_total"; // {reason}
+pub const RTP_SENT: &str = "qonyrau_rtp_packets_sent_total";
+pub const RTP_RECEIVED: &str = "qonyrau_rtp_packets_received_total";
+pub const RTP_SKIPPED: &str = "qonyrau_rtp_frames_skipped_total"; // late wake-ups
+pub const DTMF_DIGITS: &str = "qonyrau_dtmf_digits_total"; // {source}
+
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Install the Prometheus recorder (idempotent) and return the handle `/metrics` renders.
+pub fn metrics() -> PrometheusHandle {
+    PROMETHEUS
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // A second install in the same process (tests) keeps the first recorder.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(SIP_REQUESTS, "SIP requests received, by method");
+    describe_counter!(
+        SIP_RESPONSES,
+        "SIP responses sent, by method and status code"
+    );
+    describe_counter!(
+        SIP_PARSE_ERRORS,
+        "SIP messages that could not be parsed or were invalid"
+    );
+    describe_gauge!(CALLS_ACTIVE, "Calls in progress");
+    describe_counter!(CALLS_TOTAL, "Calls ended, by how they ended");
+    describe_counter!(
+        CALLS_REFUSED,
+        "INVITEs refused before a call started, by reason"
+    );
+    describe_counter!(RTP_SENT, "RTP packets sent");
+    describe_counter!(RTP_RECEIVED, "RTP packets received");
+    describe_counter!(
+        DTMF_DIGITS,
+        "DTMF digits received, by source (rfc4733, info, inband)"
+    );
+}
+
+/// Structured logs to stderr; `RUST_LOG` overrides the configured filter.
+pub fn init_logs(level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
