@@ -207,9 +207,8 @@ fn check_request(msg: &mut Message, framing: Framing) -> Result<(), SipError> {
         }
     }
     apply_content_length(msg, framing)?;
-    if uri.starts_with('<') || uri.contains('?') {
-        // `<sip:…>` as a Request-URI (ltgtruri) and escaped headers in it (escruri).
-        return Err(SipError::BadRequestUri);
+    if uri.starts_with('<') {
+        return Err(SipError::BadRequestUri); // `<sip:…>` as a Request-URI (ltgtruri)
     }
     // §8.2 order from here on.
     if version != "SIP/2.0" {
@@ -217,6 +216,15 @@ fn check_request(msg: &mut Message, framing: Framing) -> Result<(), SipError> {
     }
     if let Method::Other(m) = &method {
         return Err(SipError::UnknownMethod(m.clone()));
+    }
+    // Headers in a Request-URI (escruri) are not allowed (RFC 3261 §19.1.5); they start at a
+    // '?' after the host part. A '?' in the user part (intmeth) is just a character.
+    if uri
+        .rsplit('@')
+        .next()
+        .is_some_and(|host| host.contains('?'))
+    {
+        return Err(SipError::BadRequestUri);
     }
     if cseq_method != method.as_str() {
         return Err(SipError::CseqMismatch {
