@@ -64,8 +64,10 @@ pub fn init_logs(level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal()) // colours only for a person at a terminal
         .with_writer(std::io::stderr)
         .try_init();
 }

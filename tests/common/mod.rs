@@ -50,11 +50,16 @@ impl Server {
     }
 
     pub fn start_with(ivr: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_full("", ivr, env)
+    }
+
+    /// `sip` holds extra lines for `[sip]`, `ivr` for `[ivr]`.
+    pub fn start_full(sip: &str, ivr: &str, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = repo();
         let rtp_base = 30000 + (std::process::id() % 500) as u16 * 60;
         let config = format!(
-            "[sip]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n\
+            "[sip]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n{sip}\
              [http]\nlisten = \"127.0.0.1:0\"\n\
              [rtp]\nport_min = {}\nport_max = {}\n\
              [database]\nurl = \"sqlite://{}/qonyrau.db\"\n\
