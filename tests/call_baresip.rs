@@ -1,5 +1,7 @@
 //! baresip, a real softphone, as the caller: it dials the default flow, records what it hears
 //! (sndfile module) and we check the greeting is in the recording.
+// Real peers over real sockets: these tests measure wall-clock time.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -2,6 +2,8 @@
 //! timed and checked for continuity), DTMF 1 by RFC 4733, SIP INFO and in-band tones
 //! reaching the branch and our BYE, CANCEL before the answer, re-INVITE hold and resume,
 //! OPTIONS, a malformed request, over UDP and TCP.
+// Real peers over real sockets: these tests measure wall-clock time.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -2,6 +2,8 @@
 //! and TCP. The server and the runner share a private network namespace that has only
 //! loopback (`unshare -n`): the corpus names documentation addresses (192.0.2.x) that must
 //! never receive a real packet, and inside the namespace they cannot.
+// Real peers over real sockets: these tests measure wall-clock time.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

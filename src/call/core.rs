@@ -389,3 +389,194 @@ fn sdp_status(e: &SdpError) -> u16 {
         _ => 400,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const FLOW: &str = "start: hello\nnodes:\n  hello: { play: welcome, next: menu }\n  menu:\n    menu: { prompt: menu, options: { \"1\": bye }, timeout: 5s, retries: 0, on_failure: bye }\n  bye: { hangup: true }\n";
+    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+    fn setup(answer_after: Duration) -> CallSetup {
+        CallSetup {
+            flow: Arc::new(Flow::parse(Path::new("t.yaml"), FLOW).unwrap()),
+            media_ip: IpAddr::from([127, 0, 0, 1]),
+            media_port: 20000,
+            answer_after,
+            session_id: 1,
+        }
+    }
+
+    fn drain(c: &mut CallCore) -> Vec<CallAction> {
+        std::iter::from_fn(|| c.poll_action()).collect()
+    }
+
+    fn play_id(actions: &[CallAction]) -> PlayId {
+        actions
+            .iter()
+            .find_map(|a| match a {
+                CallAction::Media(MediaCommand::Play { id, .. }) => Some(*id),
+                _ => None,
+            })
+            .expect("a play")
+    }
+
+    #[test]
+    fn an_offer_is_answered_at_once_and_the_ivr_starts_on_ack() {
+        let t0 = Instant::now();
+        let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
+        let a = drain(&mut c);
+        assert!(
+            matches!(&a[..], [CallAction::Answer { sdp }] if sdp.contains("m=audio 20000 RTP/AVP 0 101"))
+        );
+        c.handle_ack(t0, None);
+        let a = drain(&mut c);
+        assert!(matches!(a[0], CallAction::Media(MediaCommand::Start(_))));
+        assert!(
+            matches!(&a[1], CallAction::Media(MediaCommand::Play { prompts, .. }) if &*prompts[0] == "welcome")
+        );
+    }
+
+    #[test]
+    fn no_common_codec_is_488_and_the_call_ends() {
+        let offer = OFFER.replace("RTP/AVP 0 101", "RTP/AVP 18");
+        let mut c = CallCore::new(Instant::now(), setup(Duration::ZERO), Some(offer));
+        assert_eq!(
+            drain(&mut c),
+            [
+                CallAction::Reject { status: 488 },
+                CallAction::Ended(HangupCause::NoCommonCodec)
+            ]
+        );
+    }
+
+    #[test]
+    fn without_an_offer_we_offer_in_the_200_and_take_the_answer_from_the_ack() {
+        let t0 = Instant::now();
+        let mut c = CallCore::new(t0, setup(Duration::ZERO), None);
+        let a = drain(&mut c);
+        assert!(matches!(&a[..], [CallAction::Answer { sdp }] if sdp.contains("RTP/AVP 0 8 101")));
+        c.handle_ack(t0, Some(OFFER));
+        assert!(matches!(
+            drain(&mut c)[0],
+            CallAction::Media(MediaCommand::Start(_))
+        ));
+        let mut c = CallCore::new(t0, setup(Duration::ZERO), None);
+        drain(&mut c);
+        c.handle_ack(t0, None);
+        let a = drain(&mut c);
+        assert!(
+            a.contains(&CallAction::SendBye),
+            "an ACK without the answer ends the call: {a:?}"
+        );
+    }
+
+    #[test]
+    fn ringing_then_answer_at_the_deadline_and_cancel_while_ringing() {
+        let t0 = Instant::now();
+        let mut c = CallCore::new(t0, setup(Duration::from_secs(2)), Some(OFFER.into()));
+        assert_eq!(drain(&mut c), [CallAction::Ring]);
+        assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(2)));
+        c.handle_timeout(t0 + Duration::from_secs(1));
+        assert!(drain(&mut c).is_empty(), "early timeout does nothing");
+        c.handle_timeout(t0 + Duration::from_secs(2));
+        assert!(matches!(drain(&mut c)[..], [CallAction::Answer { .. }]));
+        let mut c = CallCore::new(t0, setup(Duration::from_secs(2)), Some(OFFER.into()));
+        drain(&mut c);
+        c.handle_cancel();
+        assert_eq!(
+            drain(&mut c),
+            [
+                CallAction::Terminated,
+                CallAction::Ended(HangupCause::CallerCancelled)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_flow_hangs_up_with_bye_and_ends_when_the_bye_completes() {
+        let t0 = Instant::now();
+        let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
+        drain(&mut c);
+        c.handle_ack(t0, None);
+        let welcome = play_id(&drain(&mut c));
+        c.handle_prompt_done(t0, welcome);
+        let menu = play_id(&drain(&mut c));
+        c.handle_prompt_done(t0, menu);
+        c.handle_digit(t0, Digit::from_char('1').unwrap());
+        let a = drain(&mut c);
+        assert!(a.contains(&CallAction::SendBye), "{a:?}");
+        assert!(!c.is_ended());
+        c.handle_bye_completed();
+        assert_eq!(
+            drain(&mut c),
+            [CallAction::Ended(HangupCause::Flow(FlowEnd::Completed))]
+        );
+    }
+
+    #[test]
+    fn hold_is_answered_recvonly_and_the_leg_updated() {
+        let t0 = Instant::now();
+        let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
+        drain(&mut c);
+        c.handle_ack(t0, None);
+        drain(&mut c);
+        c.handle_reinvite(t0, Some(&format!("{OFFER}a=sendonly\r\n")));
+        let a = drain(&mut c);
+        assert!(
+            matches!(&a[0], CallAction::AnswerReinvite { sdp } if sdp.contains("a=recvonly") && sdp.contains(" 2 IN IP4"))
+        );
+        assert!(
+            matches!(&a[1], CallAction::Media(MediaCommand::Update(n)) if n.direction == crate::sdp::Direction::RecvOnly)
+        );
+    }
+
+    #[test]
+    fn the_caller_hanging_up_ends_the_call_and_stops_the_ivr() {
+        let t0 = Instant::now();
+        let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
+        drain(&mut c);
+        c.handle_ack(t0, None);
+        drain(&mut c);
+        c.handle_bye();
+        assert_eq!(drain(&mut c), [CallAction::Ended(HangupCause::Caller)]);
+        c.handle_digit(t0, Digit::from_char('1').unwrap());
+        assert!(drain(&mut c).is_empty());
+    }
+
+    #[test]
+    fn shutdown_refuses_a_ringing_call_and_hangs_up_an_answered_one() {
+        let t0 = Instant::now();
+        let mut c = CallCore::new(t0, setup(Duration::from_secs(5)), Some(OFFER.into()));
+        drain(&mut c);
+        c.shut_down();
+        assert_eq!(
+            drain(&mut c),
+            [
+                CallAction::Reject { status: 503 },
+                CallAction::Ended(HangupCause::Shutdown)
+            ]
+        );
+        let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
+        drain(&mut c);
+        c.handle_ack(t0, None);
+        drain(&mut c);
+        c.shut_down();
+        assert!(drain(&mut c).contains(&CallAction::SendBye));
+        c.handle_bye_completed();
+        assert_eq!(drain(&mut c), [CallAction::Ended(HangupCause::Shutdown)]);
+    }
+
+    #[test]
+    fn a_missing_ack_ends_the_call_with_timeout() {
+        let t0 = Instant::now();
+        let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
+        drain(&mut c);
+        c.handle_ack_timeout();
+        assert!(drain(&mut c).contains(&CallAction::SendBye));
+        c.handle_bye_completed();
+        assert_eq!(drain(&mut c), [CallAction::Ended(HangupCause::Timeout)]);
+    }
+}

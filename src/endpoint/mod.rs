@@ -456,7 +456,7 @@ impl Endpoint {
                     &self.p.config.sip.user_agent,
                     self.p.local,
                 );
-                if status >= 200 && status < 300 {
+                if (200..300).contains(&status) {
                     d.start_2xx_retransmission(now(), resp.to_bytes(), self.timers);
                     if let Some(at) = d.next_2xx_deadline() {
                         self.heap.push(at, TimerOwner::Retransmit2xx(call));

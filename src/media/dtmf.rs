@@ -126,7 +126,7 @@ pub fn fuzz_rfc4733(data: &[u8]) {
     for chunk in data.chunks(8) {
         if chunk.len() >= 4 {
             let ts = u32::from(chunk[0]);
-            let _ = r.handle_packet(ts, &chunk[..]);
+            let _ = r.handle_packet(ts, chunk);
         }
     }
 }

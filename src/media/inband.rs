@@ -167,7 +167,7 @@ impl InbandDetector {
             return None;
         }
         let twist_db = 20.0 * (ha / la).log10();
-        if twist_db < -NORMAL_TWIST_DB || twist_db > REVERSE_TWIST_DB {
+        if !(-NORMAL_TWIST_DB..=REVERSE_TWIST_DB).contains(&twist_db) {
             return None;
         }
         let l2 = goertzel(&self.window, self.coeffs.low2[li]);

@@ -1,7 +1,7 @@
 //! Shared harness for the integration tests: start a real `qonyrau serve` process on free
 //! loopback ports, check that a peer program exists (a missing peer FAILS under CI=true),
 //! run SIPp, and record the RTP a caller receives.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::disallowed_methods)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
