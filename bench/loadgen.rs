@@ -65,6 +65,10 @@ struct Args {
     /// Give up on a call's set-up after this long.
     #[arg(long, default_value = "32s")]
     setup_timeout: String,
+    /// What callers say: an 8 kHz mono 16-bit WAV, looped, sent as PCMU. Speech keeps the
+    /// server's in-band DTMF detector working (it skips silence almost for free).
+    #[arg(long, default_value = "sounds/en/menu.wav")]
+    audio: std::path::PathBuf,
 }
 
 fn dur(s: &str) -> Duration {
@@ -108,19 +112,40 @@ async fn main() {
     let totals = Arc::new(Totals::default());
     tokio::spawn(dispatch(sock.clone(), routes.clone()));
 
+    let audio: Arc<Vec<u8>> = Arc::new(match hound::WavReader::open(&args.audio) {
+        Ok(mut r) => r
+            .samples::<i16>()
+            .filter_map(Result::ok)
+            .map(qonyrau::media::g711::linear_to_ulaw)
+            .collect(),
+        Err(e) => {
+            eprintln!("{}: {e}; sending silence", args.audio.display());
+            vec![0xff; 160]
+        }
+    });
     let shards: Vec<mpsc::UnboundedSender<RtpCall>> = (0..args.shards.max(1))
         .map(|_| {
             let (tx, rx) = mpsc::unbounded_channel();
             let totals = totals.clone();
-            std::thread::spawn(move || rtp_shard(rx, totals));
+            let audio = audio.clone();
+            std::thread::spawn(move || rtp_shard(rx, totals, audio));
             tx
         })
         .collect();
+    // Sampled calls get a shard of their own: it carries only them, so it polls their
+    // sockets every half millisecond without waiting behind thousands of sends.
+    let sampler = {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let totals = totals.clone();
+        let audio = audio.clone();
+        std::thread::spawn(move || rtp_shard(rx, totals, audio));
+        tx
+    };
 
     let cpu0 = args.server_pid.map(proc_cpu);
     let t0 = Instant::now();
     let limit = if args.concurrent == 0 {
-        usize::MAX >> 1
+        1 << 30
     } else {
         args.concurrent
     };
@@ -152,7 +177,11 @@ async fn main() {
             hold,
             rtp: args.rtp,
             sampled: (n as usize) < args.sample,
-            shard: shards[n as usize % shards.len()].clone(),
+            shard: if (n as usize) < args.sample {
+                sampler.clone()
+            } else {
+                shards[n as usize % shards.len()].clone()
+            },
             setup_timeout,
         };
         tasks.spawn(async move {
@@ -526,7 +555,7 @@ struct RxStats {
 /// One shard: every 20 ms send one PCMU frame per call. Sampled calls are polled every
 /// 0.5 ms, which timestamps arrivals to within about half a millisecond; the others are
 /// drained once per tick and only counted (loss), which keeps the tool's own cost low.
-fn rtp_shard(mut rx: mpsc::UnboundedReceiver<RtpCall>, totals: Arc<Totals>) {
+fn rtp_shard(mut rx: mpsc::UnboundedReceiver<RtpCall>, totals: Arc<Totals>, audio: Arc<Vec<u8>>) {
     let start = std::time::Instant::now();
     let mut calls: Vec<RtpCall> = Vec::new();
     let mut tick: u64 = 0;
@@ -534,6 +563,9 @@ fn rtp_shard(mut rx: mpsc::UnboundedReceiver<RtpCall>, totals: Arc<Totals>) {
     let mut buf = [0u8; 2048];
     loop {
         while let Ok(c) = rx.try_recv() {
+            if c.sampled {
+                enable_timestamps(&c.sock);
+            }
             calls.push(c);
         }
         let now = Instant::now();
@@ -552,6 +584,10 @@ fn rtp_shard(mut rx: mpsc::UnboundedReceiver<RtpCall>, totals: Arc<Totals>) {
             pkt[2..4].copy_from_slice(&c.seq.to_be_bytes());
             pkt[4..8].copy_from_slice(&c.ts.to_be_bytes());
             pkt[8..12].copy_from_slice(&c.ssrc.to_be_bytes());
+            let at = (c.ts as usize) % audio.len().max(1);
+            for (i, b) in pkt[12..].iter_mut().enumerate() {
+                *b = audio[(at + i) % audio.len()];
+            }
             if c.sock.send_to(&pkt, c.remote).is_ok() {
                 totals.rtp_sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -563,8 +599,8 @@ fn rtp_shard(mut rx: mpsc::UnboundedReceiver<RtpCall>, totals: Arc<Totals>) {
         let next = start + Duration::from_millis(20 * tick);
         loop {
             for c in calls.iter_mut().filter(|c| c.sampled) {
-                while let Ok((n, _)) = c.sock.recv_from(&mut buf) {
-                    account(c, &buf[..n], start);
+                while let Some((n, arrival_ns)) = recv_timestamped(&c.sock, &mut buf) {
+                    account(c, &buf[..n], arrival_ns / 1000);
                 }
             }
             let now = std::time::Instant::now();
@@ -575,7 +611,7 @@ fn rtp_shard(mut rx: mpsc::UnboundedReceiver<RtpCall>, totals: Arc<Totals>) {
         }
         for c in calls.iter_mut().filter(|c| !c.sampled) {
             while let Ok((n, _)) = c.sock.recv_from(&mut buf) {
-                account(c, &buf[..n], start);
+                account(c, &buf[..n], 0);
             }
         }
         if calls.is_empty() && rx.is_closed() {
@@ -584,7 +620,57 @@ fn rtp_shard(mut rx: mpsc::UnboundedReceiver<RtpCall>, totals: Arc<Totals>) {
     }
 }
 
-fn account(c: &mut RtpCall, p: &[u8], start: std::time::Instant) {
+/// Receive one datagram with the kernel's arrival time (SO_TIMESTAMPNS, CLOCK_REALTIME ns),
+/// so the jitter figure does not include this thread's own scheduling delays.
+fn recv_timestamped(sock: &StdUdpSocket, buf: &mut [u8]) -> Option<(usize, i64)> {
+    use std::os::fd::AsRawFd;
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; 16];
+    // SAFETY: msghdr is plain data; every pointer set below stays valid for the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: the socket is open and `msg` describes writable buffers.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return None;
+    }
+    // SAFETY: CMSG_* walk the control buffer the kernel just filled, within msg_controllen.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::timespec);
+                return Some((n as usize, ts.tv_sec * 1_000_000_000 + ts.tv_nsec));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    None
+}
+
+fn enable_timestamps(sock: &StdUdpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket and a c_int option value.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+fn account(c: &mut RtpCall, p: &[u8], arrival_us: i64) {
     if p.len() < 12 {
         return;
     }
@@ -595,7 +681,6 @@ fn account(c: &mut RtpCall, p: &[u8], start: std::time::Instant) {
     let ext = seq.wrapping_sub(first) as i64;
     c.rx.max_ext_seq = c.rx.max_ext_seq.max(ext);
     if c.sampled {
-        let arrival_us = start.elapsed().as_micros() as i64;
         let transit = arrival_us - (ts as i64 * 125); // 8 kHz: 125 µs per sample
         if let Some(last) = c.rx.last_transit_us {
             c.rx.jitter.push((transit - last).unsigned_abs());

@@ -81,6 +81,9 @@ pub struct IvrConfig {
 pub struct MediaConfig {
     /// Detect DTMF sent as audio (Goertzel) as well as RFC 4733 events and SIP INFO.
     pub inband_dtmf: bool,
+    /// Run media workers with real-time priority (SCHED_FIFO) when allowed, for on-time
+    /// frames under CPU contention.
+    pub realtime: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +211,7 @@ impl Config {
             ivr,
             media: MediaConfig {
                 inband_dtmf: raw.media.inband_dtmf,
+                realtime: raw.media.realtime,
             },
             database: DatabaseConfig {
                 url: raw.database.url,
@@ -479,11 +483,15 @@ impl Default for RawIvr {
 #[serde(deny_unknown_fields, default)]
 struct RawMedia {
     inband_dtmf: bool,
+    realtime: bool,
 }
 
 impl Default for RawMedia {
     fn default() -> Self {
-        RawMedia { inband_dtmf: true }
+        RawMedia {
+            inband_dtmf: true,
+            realtime: true,
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub const SIP_REQUESTS: &str = "qonyrau_sip_requests_total"; // {method}
 pub const SIP_RESPONSES: &str = "qonyrau_sip_responses_total"; // {method, code}: responses we send
 pub const SIP_REQUESTS_SENT: &str = "qonyrau_sip_requests_sent_total"; // {method}
 pub const SIP_PARSE_ERRORS: &str = "qonyrau_sip_parse_errors_total"; // {transport, action=rejected|dropped}
+pub const SIP_OVERLOAD_DROPS: &str = "qonyrau_sip_overload_drops_total"; // inbound queue full
 pub const CALLS_ACTIVE: &str = "qonyrau_calls_active";
 pub const CALLS_TOTAL: &str = "qonyrau_calls_total"; // {end}
 pub const CALLS_REFUSED: &str = "qonyrau_calls_refused_total"; // {reason}
@@ -43,6 +44,10 @@ fn describe() {
     describe_counter!(
         SIP_PARSE_ERRORS,
         "SIP messages that could not be parsed or were invalid"
+    );
+    describe_counter!(
+        SIP_OVERLOAD_DROPS,
+        "SIP datagrams dropped because the endpoint's queue was full"
     );
     describe_gauge!(CALLS_ACTIVE, "Calls in progress");
     describe_counter!(CALLS_TOTAL, "Calls ended, by how they ended");

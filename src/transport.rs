@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::sip::framing::{FramingError, StreamFramer};
+use crate::telemetry;
 
 /// Largest SIP message we accept on any transport.
 pub const MAX_MESSAGE: usize = 65_535;
@@ -54,7 +55,6 @@ pub struct Inbound {
 pub struct Transports {
     udp: Option<Arc<UdpSocket>>,
     tcp: Arc<Mutex<TcpConns>>,
-    pub dropped: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -150,15 +150,9 @@ pub fn serve(
     let transports = Transports {
         udp: bound.udp.as_ref().map(|(s, _)| Arc::clone(s)),
         tcp: Arc::default(),
-        dropped: Arc::default(),
     };
     if let Some((sock, _)) = bound.udp {
-        tokio::spawn(udp_reader(
-            sock,
-            inbound.clone(),
-            transports.clone(),
-            cancel.clone(),
-        ));
+        tokio::spawn(udp_reader(sock, inbound.clone(), cancel.clone()));
     }
     if let Some((listener, _)) = bound.tcp {
         tokio::spawn(tcp_acceptor(listener, inbound, transports.clone(), cancel));
@@ -169,7 +163,6 @@ pub fn serve(
 async fn udp_reader(
     sock: Arc<UdpSocket>,
     inbound: mpsc::Sender<Inbound>,
-    t: Transports,
     cancel: CancellationToken,
 ) {
     let mut buf = vec![0u8; MAX_MESSAGE + 1];
@@ -181,7 +174,7 @@ async fn udp_reader(
         match received {
             Ok((n, source)) => {
                 if n > MAX_MESSAGE {
-                    t.dropped.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!(telemetry::SIP_PARSE_ERRORS, "transport" => "udp", "action" => "dropped").increment(1);
                     continue;
                 }
                 let msg = Inbound {
@@ -190,7 +183,9 @@ async fn udp_reader(
                     via: Via::Udp,
                 };
                 if inbound.try_send(msg).is_err() {
-                    t.dropped.fetch_add(1, Ordering::Relaxed); // overloaded: drop, count
+                    // Overloaded: drop and count rather than queue without end; the peer
+                    // retransmits, and calls already up are not slowed down.
+                    metrics::counter!(telemetry::SIP_OVERLOAD_DROPS).increment(1);
                 }
             }
             // ICMP port unreachable from an earlier send surfaces here on Linux; not fatal.

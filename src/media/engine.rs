@@ -1,7 +1,7 @@
 //! The media engine (a driver): RTP sockets and the clock for every leg on the node.
 //!
 //! A few worker threads (one per core by default) each own a set of legs. A worker wakes on
-//! a fixed 10 ms grid, applies commands, sends every due frame and drains every socket,
+//! a fixed 20 ms grid, applies commands, sends every due frame and drains every socket,
 //! then sleeps to the next grid point: one wake-up for all its legs instead of a task and a
 //! timer per call (STYLE.md §7). Legs start on the grid, so frames leave at a constant
 //! offset from it and receivers see little jitter. Sockets are non-blocking and read into
@@ -26,7 +26,9 @@ use crate::media::prompt::{Prompt, PromptLibrary};
 use crate::sdp::Negotiated;
 use crate::telemetry;
 
-const TICK: Duration = Duration::from_millis(10);
+/// One wake-up per frame: legs start on this grid, so every tick each leg has exactly one
+/// frame due and (usually) one packet waiting.
+const TICK: Duration = Duration::from_millis(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -125,6 +127,7 @@ impl MediaEngine {
                 Arc::downgrade(&shared),
                 shared.inband,
                 shared.rtp_timeout,
+                config.media.realtime,
             );
             std::thread::Builder::new()
                 .name(format!("media-{i}"))
@@ -219,6 +222,9 @@ struct Worker {
     shared: std::sync::Weak<Shared>,
     inband: bool,
     rtp_timeout: Option<Duration>,
+    /// epoll instance watching every leg's socket (level-triggered, EPOLLIN).
+    epoll: std::os::fd::OwnedFd,
+    realtime: bool,
 }
 
 impl Worker {
@@ -227,7 +233,17 @@ impl Worker {
         shared: std::sync::Weak<Shared>,
         inband: bool,
         rtp_timeout: Option<Duration>,
+        realtime: bool,
     ) -> Worker {
+        // SAFETY: epoll_create1 has no memory-safety preconditions; the result is checked.
+        let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        assert!(
+            raw >= 0,
+            "epoll_create1: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
+        let epoll = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
         let seed = std::collections::hash_map::RandomState::new();
         let rng = std::hash::BuildHasher::hash_one(&seed, std::thread::current().id()) | 1;
         Worker {
@@ -239,6 +255,44 @@ impl Worker {
             shared,
             inband,
             rtp_timeout,
+            epoll,
+            realtime,
+        }
+    }
+
+    /// Readable sockets now (no waiting); their leg ids are in `ready[..n]`.
+    fn poll_ready(&self, ready: &mut [libc::epoll_event]) -> usize {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `ready` is a valid, writable buffer of `ready.len()` events.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                ready.as_mut_ptr(),
+                ready.len() as i32,
+                0,
+            )
+        };
+        n.max(0) as usize
+    }
+
+    fn watch(&self, socket: &UdpSocket, id: u64) {
+        use std::os::fd::AsRawFd;
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: id,
+        };
+        // SAFETY: both descriptors are valid for the call and `ev` outlives it. A socket
+        // closed later leaves the set by itself.
+        let rc = unsafe {
+            libc::epoll_ctl(
+                self.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                socket.as_raw_fd(),
+                &mut ev,
+            )
+        };
+        if rc != 0 {
+            tracing::warn!(error = %std::io::Error::last_os_error(), "cannot watch an RTP socket");
         }
     }
 
@@ -251,11 +305,15 @@ impl Worker {
     }
 
     fn run(mut self) {
+        if self.realtime {
+            set_realtime();
+        }
         let sent = metrics::counter!(telemetry::RTP_SENT);
         let received = metrics::counter!(telemetry::RTP_RECEIVED);
         let skipped = metrics::counter!(telemetry::RTP_SKIPPED);
         let mut buf = [0u8; PACKET];
         let mut rx = [0u8; 2048];
+        let mut ready: Vec<libc::epoll_event> = vec![libc::epoll_event { events: 0, u64: 0 }; 4096];
         loop {
             loop {
                 match self.commands.try_recv() {
@@ -266,10 +324,9 @@ impl Worker {
             }
             let t = now();
             let (mut n_sent, mut n_received, mut n_skipped) = (0u64, 0u64, 0u64);
+            // Pass 1, sends only: each leg's frame leaves at a stable offset from the tick.
             for slot in self.slots.values_mut() {
                 let Some(leg) = slot.leg.as_mut() else {
-                    // Not started yet: drain and discard early packets.
-                    while slot.socket.recv_from(&mut rx).is_ok() {}
                     continue;
                 };
                 let before = leg.stats;
@@ -277,9 +334,35 @@ impl Worker {
                 while let Some(n) = leg.poll_transmit(t, &mut buf) {
                     let _ = slot.socket.send_to(&buf[..n], remote);
                 }
-                while let Ok((n, _from)) = slot.socket.recv_from(&mut rx) {
-                    leg.handle_rtp(t, &rx[..n]);
+                n_sent += leg.stats.sent - before.sent;
+                n_skipped += leg.stats.skipped - before.skipped;
+            }
+            // Pass 2, receives: only sockets the kernel says are readable, one datagram each
+            // (level-triggered: one still queued shows up again next tick), so no empty reads.
+            loop {
+                let n = self.poll_ready(&mut ready);
+                for ev in &ready[..n] {
+                    let id = ev.u64;
+                    let Some(slot) = self.slots.get_mut(&id) else {
+                        continue;
+                    };
+                    let Ok((len, _from)) = slot.socket.recv_from(&mut rx) else {
+                        continue;
+                    };
+                    if let Some(leg) = slot.leg.as_mut() {
+                        leg.handle_rtp(t, &rx[..len]);
+                        n_received += 1;
+                    } // not started yet: an early packet, discarded
                 }
+                if n < ready.len() {
+                    break;
+                }
+            }
+            // Pass 3, liveness and events to the call tasks.
+            for slot in self.slots.values_mut() {
+                let Some(leg) = slot.leg.as_mut() else {
+                    continue;
+                };
                 leg.handle_tick(t);
                 while let Some(ev) = leg.poll_event() {
                     if let LegEvent::Digit(_, source) = ev {
@@ -288,9 +371,6 @@ impl Worker {
                     }
                     let _ = slot.events.try_send(ev);
                 }
-                n_sent += leg.stats.sent - before.sent;
-                n_received += leg.stats.received - before.received;
-                n_skipped += leg.stats.skipped - before.skipped;
             }
             sent.increment(n_sent);
             received.increment(n_received);
@@ -300,7 +380,12 @@ impl Worker {
             let t = now();
             if next > t {
                 std::thread::sleep(next - t);
-            } else if t - next > TICK * 10 {
+            } else {
+                // Behind: still give the core away briefly, so a real-time worker can never
+                // starve signalling on the same core.
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            if t > next && t - next > TICK * 10 {
                 // Far behind (suspended, overloaded): re-anchor the grid rather than spin.
                 self.epoch = t;
                 self.tick = 0;
@@ -316,6 +401,7 @@ impl Worker {
                 port,
                 events,
             } => {
+                self.watch(&socket, id);
                 self.slots.insert(
                     id,
                     Slot {
@@ -369,4 +455,16 @@ fn source_label(s: DigitSource) -> &'static str {
 /// Drivers read tokio's clock (paused in tests); outside a runtime it is the OS clock.
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
+}
+
+/// Ask for SCHED_FIFO (priority 10) for the calling thread: frames then leave on time even
+/// when other processes load the cores. Needs CAP_SYS_NICE (root); without it, the worker
+/// keeps the normal policy and says so once.
+fn set_realtime() {
+    let param = libc::sched_param { sched_priority: 10 };
+    // SAFETY: pthread_self() is the calling thread; `param` is a valid sched_param.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if rc != 0 {
+        tracing::info!(error = %std::io::Error::from_raw_os_error(rc), "media worker stays at normal priority");
+    }
 }

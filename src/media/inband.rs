@@ -57,6 +57,20 @@ fn coeffs() -> Coeffs {
     }
 }
 
+/// |X(f)|² for four frequencies at once, in one pass over the window: the four
+/// recurrences are independent, so the compiler keeps them in one SIMD register.
+fn goertzel4(samples: &[f32; WINDOW], k: &[f32; 4]) -> [f32; 4] {
+    let (mut s1, mut s2) = ([0.0f32; 4], [0.0f32; 4]);
+    for &x in samples {
+        for i in 0..4 {
+            let s = x + k[i] * s1[i] - s2[i];
+            s2[i] = s1[i];
+            s1[i] = s;
+        }
+    }
+    std::array::from_fn(|i| s1[i] * s1[i] + s2[i] * s2[i] - k[i] * s1[i] * s2[i])
+}
+
 /// |X(f)|² of the window by the Goertzel recurrence.
 fn goertzel(samples: &[f32; WINDOW], k: f32) -> f32 {
     let (mut s1, mut s2) = (0.0f32, 0.0f32);
@@ -70,9 +84,12 @@ fn goertzel(samples: &[f32; WINDOW], k: f32) -> f32 {
 
 pub struct InbandDetector {
     coeffs: Coeffs,
+    /// The window being analysed: the previous hop then the current one.
     window: [f32; WINDOW],
-    filled: usize,
+    /// Samples of the current hop collected so far (into `window[HOP..]`).
     pending: usize,
+    /// Whether `window[..HOP]` holds a real previous hop yet.
+    primed: bool,
     candidate: Option<(Digit, u8)>,
     active: Option<Digit>,
     misses: u8,
@@ -83,8 +100,8 @@ impl Default for InbandDetector {
         InbandDetector {
             coeffs: coeffs(),
             window: [0.0; WINDOW],
-            filled: 0,
             pending: 0,
+            primed: false,
             candidate: None,
             active: None,
             misses: 0,
@@ -97,17 +114,28 @@ impl InbandDetector {
     /// moment one is recognised; at most one per call, which 20 ms frames guarantee.
     pub fn handle_samples(&mut self, pcm: &[i16]) -> Option<Digit> {
         let mut found = None;
-        for &s in pcm {
-            self.window.copy_within(1.., 0);
-            self.window[WINDOW - 1] = s as f32;
-            self.filled = (self.filled + 1).min(WINDOW);
-            self.pending += 1;
-            if self.filled == WINDOW && self.pending >= HOP {
-                self.pending = 0;
-                let seen = self.analyse();
-                if let Some(d) = self.update(seen) {
-                    found = Some(d);
+        let mut rest = pcm;
+        while !rest.is_empty() {
+            let take = (HOP - self.pending).min(rest.len());
+            for (dst, &s) in self.window[HOP + self.pending..HOP + self.pending + take]
+                .iter_mut()
+                .zip(&rest[..take])
+            {
+                *dst = s as f32;
+            }
+            self.pending += take;
+            rest = &rest[take..];
+            if self.pending == HOP {
+                // A hop is complete: analyse [previous hop, this hop], then slide by one hop.
+                if self.primed {
+                    let seen = self.analyse();
+                    if let Some(d) = self.update(seen) {
+                        found = Some(d);
+                    }
                 }
+                self.window.copy_within(HOP.., 0);
+                self.pending = 0;
+                self.primed = true;
             }
         }
         found
@@ -152,14 +180,21 @@ impl InbandDetector {
         if energy < MIN_AMPLITUDE * MIN_AMPLITUDE * WINDOW as f32 {
             return None;
         }
-        let low: [f32; 4] = self.coeffs.low.map(|k| goertzel(&self.window, k));
-        let high: [f32; 4] = self.coeffs.high.map(|k| goertzel(&self.window, k));
-        let (li, lp) = peak(&low)?;
-        let (hi, hp) = peak(&high)?;
         // Amplitude of a full-window tone from its Goertzel power: a = 2|X|/N.
         let n = WINDOW as f32;
-        let (la, ha) = (2.0 * lp.sqrt() / n, 2.0 * hp.sqrt() / n);
-        if la < MIN_AMPLITUDE || ha < MIN_AMPLITUDE {
+        // The low group first: speech usually fails here, and the high group is skipped.
+        let low = goertzel4(&self.window, &self.coeffs.low);
+        let (li, lp) = peak(&low)?;
+        let la = 2.0 * lp.sqrt() / n;
+        // Even at the 4 dB reverse-twist limit the low tone holds over 10 % of the energy
+        // of a valid window (28 % of the tones' 60 %+ share).
+        if la < MIN_AMPLITUDE || la * la * n / 2.0 < 0.1 * energy {
+            return None;
+        }
+        let high = goertzel4(&self.window, &self.coeffs.high);
+        let (hi, hp) = peak(&high)?;
+        let ha = 2.0 * hp.sqrt() / n;
+        if ha < MIN_AMPLITUDE {
             return None;
         }
         // Share of the energy in the two tones: (a1² + a2²)·N/2 over the window energy.
