@@ -46,7 +46,7 @@ fn beyond_max_calls_an_invite_gets_503_with_retry_after() {
     if !peer("sipp") {
         return;
     }
-    let server = Server::start_full("max_calls = 1\nretry_after = 7\n", "", &[]);
+    let mut server = Server::start_full("max_calls = 1\nretry_after = 7\n", "", &[]);
     let (sip, dir) = (server.sip, server.dir.path().to_path_buf());
     let first = std::thread::spawn(move || sipp("wait_bye", sip, &["-s", "100", "-mp", "0"], &dir));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -77,6 +77,10 @@ fn beyond_max_calls_an_invite_gets_503_with_retry_after() {
         Some(1.0),
         "{m}"
     );
-    drop(server); // the first caller's SIPp times out or gets killed with the server
-    let _ = first.join();
+    server.terminate(); // SIGTERM: the first caller gets our BYE and its SIPp ends
+    let (code, log) = first.join().unwrap();
+    assert_eq!(
+        code, 0,
+        "the first call was ended with BYE at shutdown:\n{log}"
+    );
 }
