@@ -62,7 +62,14 @@ pub struct WorkCalendar {
 impl fmt::Display for WorkCalendar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let years: Vec<String> = self.years.keys().map(i16::to_string).collect();
-        write!(f, "{}–{} {} ({})", self.open, self.close, self.tz.iana_name().unwrap_or("?"), years.join(", "))
+        write!(
+            f,
+            "{}–{} {} ({})",
+            self.open,
+            self.close,
+            self.tz.iana_name().unwrap_or("?"),
+            years.join(", ")
+        )
     }
 }
 
@@ -70,7 +77,8 @@ impl WorkCalendar {
     /// Mon–Fri 09:00–18:30 Asia/Almaty (UTC+5) with the given years' rules.
     pub fn kazakhstan(years: BTreeMap<i16, YearRules>) -> Result<WorkCalendar, CalendarError> {
         Ok(WorkCalendar {
-            tz: TimeZone::get("Asia/Almaty").map_err(|_| CalendarError::TimeZone("Asia/Almaty".into()))?,
+            tz: TimeZone::get("Asia/Almaty")
+                .map_err(|_| CalendarError::TimeZone("Asia/Almaty".into()))?,
             open: Time::constant(9, 0, 0, 0),
             close: Time::constant(18, 30, 0, 0),
             years,
@@ -82,7 +90,10 @@ impl WorkCalendar {
         let mut errors = Vec::new();
         let mut years = BTreeMap::new();
         let entries = std::fs::read_dir(dir).map_err(|e| {
-            vec![CalendarError::BadFile { file: dir.to_path_buf(), why: format!("cannot read: {e}") }]
+            vec![CalendarError::BadFile {
+                file: dir.to_path_buf(),
+                why: format!("cannot read: {e}"),
+            }]
         })?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -119,14 +130,20 @@ impl WorkCalendar {
     }
 
     pub fn is_working_day(&self, date: Date) -> Result<bool, CalendarError> {
-        let rules = self.years.get(&date.year()).ok_or(CalendarError::YearMissing { year: date.year() })?;
+        let rules = self
+            .years
+            .get(&date.year())
+            .ok_or(CalendarError::YearMissing { year: date.year() })?;
         if rules.working_weekends.contains(&date) {
             return Ok(true);
         }
         if rules.holidays.contains(&date) {
             return Ok(false);
         }
-        Ok(!matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday))
+        Ok(!matches!(
+            date.weekday(),
+            Weekday::Saturday | Weekday::Sunday
+        ))
     }
 
     fn at(&self, date: Date, time: Time) -> Result<Timestamp, CalendarError> {
@@ -162,7 +179,11 @@ impl WorkCalendar {
     fn next_working_period(&self, t: Timestamp) -> Result<(Timestamp, Timestamp), CalendarError> {
         let (date, time) = self.local(t);
         if self.is_working_day(date)? && time < self.close {
-            let start = if time < self.open { self.at(date, self.open)? } else { t };
+            let start = if time < self.open {
+                self.at(date, self.open)?
+            } else {
+                t
+            };
             return Ok((start, self.at(date, self.close)?));
         }
         let next = self.working_day_from(date.tomorrow().map_err(|_| CalendarError::Range)?)?;
@@ -175,9 +196,11 @@ impl WorkCalendar {
         let mut cursor = t;
         for _ in 0..4000 {
             let (start, close) = self.next_working_period(cursor)?;
-            let available = Duration::try_from(start.duration_until(close)).unwrap_or(Duration::ZERO);
+            let available =
+                Duration::try_from(start.duration_until(close)).unwrap_or(Duration::ZERO);
             if remaining <= available {
-                let step = jiff::SignedDuration::try_from(remaining).map_err(|_| CalendarError::Range)?;
+                let step =
+                    jiff::SignedDuration::try_from(remaining).map_err(|_| CalendarError::Range)?;
                 return start.checked_add(step).map_err(|_| CalendarError::Range);
             }
             remaining -= available;
@@ -192,7 +215,11 @@ impl WorkCalendar {
     }
 
     /// Working time between `a` and `b` (zero when `b` is not after `a`).
-    pub fn working_time_between(&self, a: Timestamp, b: Timestamp) -> Result<Duration, CalendarError> {
+    pub fn working_time_between(
+        &self,
+        a: Timestamp,
+        b: Timestamp,
+    ) -> Result<Duration, CalendarError> {
         let mut total = Duration::ZERO;
         let mut cursor = a;
         for _ in 0..4000 {
@@ -212,20 +239,35 @@ impl WorkCalendar {
 }
 
 fn parse_year(file: &Path) -> Result<(i16, YearRules), CalendarError> {
-    let bad = |why: String| CalendarError::BadFile { file: file.to_path_buf(), why };
+    let bad = |why: String| CalendarError::BadFile {
+        file: file.to_path_buf(),
+        why,
+    };
     let text = std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read: {e}")))?;
     let raw: RawYear = toml::from_str(&text).map_err(|e| bad(e.message().to_string()))?;
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     if stem != raw.year.to_string() {
-        return Err(bad(format!("year = {} but the file is named {stem}.toml", raw.year)));
+        return Err(bad(format!(
+            "year = {} but the file is named {stem}.toml",
+            raw.year
+        )));
     }
-    let mut rules = YearRules { source: raw.source, ..Default::default() };
+    let mut rules = YearRules {
+        source: raw.source,
+        ..Default::default()
+    };
     for (list, target, what) in [
         (&raw.holidays, &mut rules.holidays, "holidays"),
-        (&raw.working_weekends, &mut rules.working_weekends, "working_weekends"),
+        (
+            &raw.working_weekends,
+            &mut rules.working_weekends,
+            "working_weekends",
+        ),
     ] {
         for d in list {
-            let date: Date = d.parse().map_err(|_| bad(format!("{what}: \"{d}\" is not a date (YYYY-MM-DD)")))?;
+            let date: Date = d
+                .parse()
+                .map_err(|_| bad(format!("{what}: \"{d}\" is not a date (YYYY-MM-DD)")))?;
             if date.year() != raw.year {
                 return Err(bad(format!("{what}: {d} is not in {}", raw.year)));
             }
@@ -234,7 +276,10 @@ fn parse_year(file: &Path) -> Result<(i16, YearRules), CalendarError> {
     }
     for d in &rules.working_weekends {
         if !matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday) {
-            return Err(bad(format!("working_weekends: {d} is a {:?}, not a weekend day", d.weekday())));
+            return Err(bad(format!(
+                "working_weekends: {d} is a {:?}, not a weekend day",
+                d.weekday()
+            )));
         }
     }
     Ok((raw.year, rules))
@@ -246,17 +291,22 @@ mod tests {
     use proptest::prelude::*;
 
     fn cal() -> WorkCalendar {
-        WorkCalendar::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/calendar")).unwrap()
+        WorkCalendar::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/calendar"))
+            .unwrap()
     }
 
     /// Local Astana wall-clock time to a timestamp.
     fn t(s: &str) -> Timestamp {
         let dt: jiff::civil::DateTime = s.parse().unwrap();
-        dt.to_zoned(TimeZone::get("Asia/Almaty").unwrap()).unwrap().timestamp()
+        dt.to_zoned(TimeZone::get("Asia/Almaty").unwrap())
+            .unwrap()
+            .timestamp()
     }
 
     fn local(ts: Timestamp) -> String {
-        ts.to_zoned(TimeZone::get("Asia/Almaty").unwrap()).datetime().to_string()
+        ts.to_zoned(TimeZone::get("Asia/Almaty").unwrap())
+            .datetime()
+            .to_string()
     }
 
     const H: Duration = Duration::from_secs(3600);
@@ -280,8 +330,14 @@ mod tests {
     #[test]
     fn the_1830_edge_belongs_to_today() {
         let c = cal();
-        assert_eq!(local(c.add_working(t("2026-11-23T18:29"), M).unwrap()), "2026-11-23T18:30:00");
-        assert_eq!(local(c.add_working(t("2026-11-23T18:30"), M).unwrap()), "2026-11-24T09:01:00");
+        assert_eq!(
+            local(c.add_working(t("2026-11-23T18:29"), M).unwrap()),
+            "2026-11-23T18:30:00"
+        );
+        assert_eq!(
+            local(c.add_working(t("2026-11-23T18:30"), M).unwrap()),
+            "2026-11-24T09:01:00"
+        );
         assert!(c.is_working_time(t("2026-11-23T09:00")).unwrap());
         assert!(!c.is_working_time(t("2026-11-23T18:30")).unwrap());
     }
@@ -290,56 +346,104 @@ mod tests {
     fn across_nights_and_weekends() {
         let c = cal();
         // Friday 17:30 + 2 h: 1 h on Friday, 1 h on Monday.
-        assert_eq!(local(c.add_working(t("2026-11-27T17:30"), 2 * H).unwrap()), "2026-11-30T10:00:00");
+        assert_eq!(
+            local(c.add_working(t("2026-11-27T17:30"), 2 * H).unwrap()),
+            "2026-11-30T10:00:00"
+        );
         // Saturday night counts from Monday's opening.
-        assert_eq!(local(c.add_working(t("2026-11-28T23:00"), 2 * H).unwrap()), "2026-11-30T11:00:00");
+        assert_eq!(
+            local(c.add_working(t("2026-11-28T23:00"), 2 * H).unwrap()),
+            "2026-11-30T11:00:00"
+        );
         // Before opening counts from 09:00.
-        assert_eq!(local(c.add_working(t("2026-11-24T06:00"), 30 * M).unwrap()), "2026-11-24T09:30:00");
+        assert_eq!(
+            local(c.add_working(t("2026-11-24T06:00"), 30 * M).unwrap()),
+            "2026-11-24T09:30:00"
+        );
     }
 
     #[test]
     fn across_holidays_and_the_new_year() {
         let c = cal();
         // Tuesday 15 December 2026 17:00 + 4 h: 1.5 h that day, 16 Dec is a holiday, 2.5 h on 17 Dec.
-        assert_eq!(local(c.add_working(t("2026-12-15T17:00"), 4 * H).unwrap()), "2026-12-17T11:30:00");
+        assert_eq!(
+            local(c.add_working(t("2026-12-15T17:00"), 4 * H).unwrap()),
+            "2026-12-17T11:30:00"
+        );
         // 31 December 2026 (Thursday) 18:00 + 1 h: 30 min that day; 1 January 2027 is a
         // holiday, 2–3 the weekend, and 2 January's day off moves to Monday 4 January.
-        assert_eq!(local(c.add_working(t("2026-12-31T18:00"), H).unwrap()), "2027-01-05T09:30:00");
+        assert_eq!(
+            local(c.add_working(t("2026-12-31T18:00"), H).unwrap()),
+            "2027-01-05T09:30:00"
+        );
     }
 
     #[test]
     fn working_days_are_full_days_of_working_time() {
         let c = cal();
         assert_eq!(c.working_day(), Duration::from_secs(9 * 3600 + 1800));
-        assert_eq!(local(c.add_working_days(t("2026-11-23T12:00"), 3).unwrap()), "2026-11-26T12:00:00");
-        assert_eq!(local(c.add_working_days(t("2026-11-27T12:00"), 1).unwrap()), "2026-11-30T12:00:00");
+        assert_eq!(
+            local(c.add_working_days(t("2026-11-23T12:00"), 3).unwrap()),
+            "2026-11-26T12:00:00"
+        );
+        assert_eq!(
+            local(c.add_working_days(t("2026-11-27T12:00"), 1).unwrap()),
+            "2026-11-30T12:00:00"
+        );
     }
 
     #[test]
     fn working_time_between_counts_only_open_hours() {
         let c = cal();
-        let d = c.working_time_between(t("2026-11-27T17:30"), t("2026-11-30T10:00")).unwrap();
+        let d = c
+            .working_time_between(t("2026-11-27T17:30"), t("2026-11-30T10:00"))
+            .unwrap();
         assert_eq!(d, 2 * H);
-        assert_eq!(c.working_time_between(t("2026-11-28T10:00"), t("2026-11-29T10:00")).unwrap(), Duration::ZERO);
-        assert_eq!(c.working_time_between(t("2026-11-30T10:00"), t("2026-11-27T10:00")).unwrap(), Duration::ZERO);
+        assert_eq!(
+            c.working_time_between(t("2026-11-28T10:00"), t("2026-11-29T10:00"))
+                .unwrap(),
+            Duration::ZERO
+        );
+        assert_eq!(
+            c.working_time_between(t("2026-11-30T10:00"), t("2026-11-27T10:00"))
+                .unwrap(),
+            Duration::ZERO
+        );
     }
 
     #[test]
     fn a_year_without_a_file_is_an_error_naming_it() {
         let c = cal();
         let err = c.add_working(t("2031-03-03T10:00"), H).unwrap_err();
-        assert_eq!(err.to_string(), "no working calendar for 2031: add config/calendar/2031.toml");
+        assert_eq!(
+            err.to_string(),
+            "no working calendar for 2031: add config/calendar/2031.toml"
+        );
     }
 
     #[test]
     fn bad_files_are_refused_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("2026.toml"), "year = 2026\nsource = \"x\"\nholidays = [\"2026-13-01\"]\n").unwrap();
-        std::fs::write(dir.path().join("2027.toml"), "year = 2026\nsource = \"x\"\nholidays = []\n").unwrap();
+        std::fs::write(
+            dir.path().join("2026.toml"),
+            "year = 2026\nsource = \"x\"\nholidays = [\"2026-13-01\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("2027.toml"),
+            "year = 2026\nsource = \"x\"\nholidays = []\n",
+        )
+        .unwrap();
         let errs = WorkCalendar::load_dir(dir.path()).unwrap_err();
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        assert!(text[0].ends_with("2026.toml: holidays: \"2026-13-01\" is not a date (YYYY-MM-DD)"), "{text:?}");
-        assert!(text[1].ends_with("2027.toml: year = 2026 but the file is named 2027.toml"), "{text:?}");
+        assert!(
+            text[0].ends_with("2026.toml: holidays: \"2026-13-01\" is not a date (YYYY-MM-DD)"),
+            "{text:?}"
+        );
+        assert!(
+            text[1].ends_with("2027.toml: year = 2026 but the file is named 2027.toml"),
+            "{text:?}"
+        );
     }
 
     proptest! {

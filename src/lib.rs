@@ -15,5 +15,6 @@ pub mod sdp;
 pub mod server;
 pub mod sip;
 pub mod telemetry;
+pub mod tickets;
 pub mod transport;
 pub mod units;

@@ -1,0 +1,8 @@
+//! Tickets (MISSION §4): the vocabulary ([`model`]), priority from impact × urgency
+//! ([`priority`]), deadlines and breaches on the working calendar ([`sla`]), and which status
+//! changes are allowed ([`lifecycle`]). All sans-IO; storage and the API come next.
+
+pub mod lifecycle;
+pub mod model;
+pub mod priority;
+pub mod sla;
