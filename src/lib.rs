@@ -6,14 +6,17 @@
 pub mod calendar;
 pub mod call;
 pub mod config;
+pub mod contacts;
 pub mod endpoint;
 pub mod http;
 pub mod ivr;
 pub mod media;
+pub mod pii;
 pub mod preflight;
 pub mod sdp;
 pub mod server;
 pub mod sip;
+pub mod staff;
 pub mod telemetry;
 pub mod tickets;
 pub mod transport;

@@ -63,6 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve => {
             qonyrau::telemetry::init_logs(&config.log.level);
+            qonyrau::pii::set_redaction(config.log.redact_pii);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

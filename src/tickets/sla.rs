@@ -8,6 +8,7 @@
 //! - complaints: reviewed within a configurable number of working days (default 5);
 //! - a request waiting for the caller with no reply for 8 working hours may be closed as
 //!   "no response from the user".
+//!
 //! The clocks do not pause while waiting for the caller (a simplification, stated here).
 //! [`SlaMonitor::check`] reports each breach once: it is told which were already recorded.
 
