@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod call;
 pub mod config;
 pub mod contacts;
+pub mod db;
 pub mod endpoint;
 pub mod http;
 pub mod ivr;

@@ -1,10 +1,12 @@
 //! Replays every file of fuzz/corpus/<target>/ through its parse path on stable Rust, so
 //! whatever the fuzzer found (and the RFC 4475 messages it started from) stays covered in
-//! the normal test run. Every truncation of every SIP corpus message is replayed too.
+//! the normal test run. Every truncation of the RFC 4475 seeds and of named regressions
+//! (`regression-*`, inputs that once crashed) is replayed too.
 
 use std::path::Path;
 
-fn corpus(target: &str) -> Vec<Vec<u8>> {
+/// (is a seed or a named regression, bytes) for every file of the target's corpus.
+fn corpus(target: &str) -> Vec<(bool, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz/corpus")
         .join(target);
@@ -13,31 +15,46 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     files.sort();
-    files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    files
+        .iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let seed = name.ends_with(".dat") || name.starts_with("regression-");
+            (seed, std::fs::read(p).unwrap())
+        })
+        .collect()
 }
 
 #[test]
-fn sip_corpus_and_every_truncation_never_panic() {
+fn sip_corpus_and_every_truncation_of_seeds_never_panic() {
     let inputs = corpus("sip");
-    assert!(inputs.len() >= 49, "the RFC 4475 seeds are there");
-    for data in &inputs {
-        for end in 0..=data.len() {
-            qonyrau::sip::fuzz_parse(&data[..end]);
+    let seeds = inputs.iter().filter(|(seed, _)| *seed).count();
+    assert!(
+        seeds >= 50,
+        "the RFC 4475 seeds and regressions are there ({seeds})"
+    );
+    for (seed, data) in inputs {
+        if seed {
+            for end in 0..=data.len() {
+                qonyrau::sip::fuzz_parse(&data[..end]);
+            }
+        } else {
+            qonyrau::sip::fuzz_parse(&data);
         }
     }
 }
 
 #[test]
 fn sdp_rtp_and_rfc4733_corpora_never_panic() {
-    for data in corpus("sdp") {
+    for (_, data) in corpus("sdp") {
         for end in 0..=data.len() {
             qonyrau::sdp::fuzz_sdp(&data[..end]);
         }
     }
-    for data in corpus("rtp") {
+    for (_, data) in corpus("rtp") {
         qonyrau::media::rtp::fuzz_rtp(&data);
     }
-    for data in corpus("rfc4733") {
+    for (_, data) in corpus("rfc4733") {
         qonyrau::media::dtmf::fuzz_rfc4733(&data);
     }
 }

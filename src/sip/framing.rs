@@ -62,7 +62,11 @@ impl StreamFramer {
             self.buf.clear();
             return Err(FramingError::BadContentLength { head });
         };
-        if head_len + declared > self.max {
+        // checked: a peer may declare any length, up to usize::MAX (found by the fuzzer).
+        if head_len
+            .checked_add(declared)
+            .is_none_or(|total| total > self.max)
+        {
             return Err(FramingError::TooLarge(self.max));
         }
         if self.buf.len() < head_len + declared {
@@ -115,6 +119,13 @@ mod tests {
                 Err(FramingError::BadContentLength { .. })
             ));
         }
+    }
+
+    #[test]
+    fn a_content_length_near_usize_max_is_refused_not_overflowed() {
+        let mut f = StreamFramer::new(65535);
+        f.push(b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 18446744073709551615\r\n\r\n");
+        assert_eq!(f.next_message(), Err(FramingError::TooLarge(65535)));
     }
 
     #[test]

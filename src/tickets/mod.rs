@@ -6,3 +6,4 @@ pub mod lifecycle;
 pub mod model;
 pub mod priority;
 pub mod sla;
+pub mod store;

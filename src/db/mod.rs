@@ -1,0 +1,200 @@
+//! Storage (a driver): one sqlx `Any` pool over SQLite (the embedded default, WAL, created on
+//! first start) or PostgreSQL (by URL), the same SQL on both. Queries use `$1, $2…`
+//! placeholders in order of appearance, which both engines accept. Migrations live in
+//! `migrations/sqlite` and `migrations/postgres` (DDL differs only in identity columns).
+//!
+//! Errors map to what a caller can act on: [`DbError::Unavailable`] (the database cannot be
+//! reached now: the API answers 503 and the pool reconnects on the next request), a
+//! constraint conflict, or a bug. A request that writes does so in one transaction.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    BadUrl(String),
+    #[error("database error: {0}")]
+    Other(sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> DbError {
+        match &e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => DbError::Unavailable(e.to_string()),
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                DbError::Conflict(d.message().to_string())
+            }
+            // PostgreSQL shutting down or restarting (admin_shutdown, cannot_connect_now…).
+            sqlx::Error::Database(d)
+                if d.code()
+                    .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+            {
+                DbError::Unavailable(d.message().to_string())
+            }
+            _ => DbError::Other(e),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Db {
+    /// Connect (creating a SQLite file and its directory when needed) and migrate.
+    pub async fn open(url: &str) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::BadUrl(url.to_string()));
+        };
+        let url = match backend {
+            Backend::Sqlite => {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or(path);
+                if let Some(dir) = std::path::Path::new(path).parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir).map_err(|e| {
+                            DbError::Unavailable(format!("creating {}: {e}", dir.display()))
+                        })?;
+                    }
+                }
+                format!("sqlite://{path}?mode=rwc")
+            }
+            Backend::Postgres => url.to_string(),
+        };
+        let options =
+            AnyConnectOptions::from_str(&url).map_err(|_| DbError::BadUrl(url.clone()))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(3))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let db = Db { pool, backend };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest migration this binary knows (restore refuses files newer than this).
+    pub fn schema_version(&self) -> i64 {
+        let m = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        m.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+}
+
+/// Unix milliseconds, how times are stored.
+pub fn millis(t: jiff::Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+pub fn from_millis(ms: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+pub mod testing {
+    //! Run a test body against SQLite and, when `QONYRAU_TEST_PG_URL` is set (scripts/test.sh
+    //! starts a throwaway cluster), PostgreSQL. Under CI=true a missing PostgreSQL fails.
+    use super::*;
+
+    pub async fn databases() -> Vec<(Db, Option<tempfile::TempDir>)> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = Db::open(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .expect("open sqlite");
+        let mut out = vec![(sqlite, Some(dir))];
+        match std::env::var("QONYRAU_TEST_PG_URL") {
+            Ok(url) => {
+                // A fresh schema per test: a database per test name would be cleaner but
+                // needs CREATE DATABASE rights; a random schema on the search path works too.
+                let schema = format!("t{:016x}", rand::random::<u64>());
+                let admin = Db::open_raw(&url)
+                    .await
+                    .expect("connect to the test PostgreSQL");
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&admin.pool)
+                    .await
+                    .expect("create schema");
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let url = format!("{url}{sep}options=-csearch_path%3D{schema}");
+                out.push((Db::open(&url).await.expect("open postgres"), None));
+            }
+            Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("QONYRAU_TEST_PG_URL is required under CI=true (scripts/test.sh starts PostgreSQL)")
+            }
+            Err(_) => eprintln!("note: QONYRAU_TEST_PG_URL unset; PostgreSQL part skipped"),
+        }
+        out
+    }
+
+    impl Db {
+        async fn open_raw(url: &str) -> Result<Db, DbError> {
+            sqlx::any::install_default_drivers();
+            let pool = AnyPoolOptions::new()
+                .max_connections(2)
+                .connect(url)
+                .await?;
+            Ok(Db {
+                pool,
+                backend: Backend::Postgres,
+            })
+        }
+    }
+}
