@@ -31,6 +31,21 @@ enum Command {
         #[command(subcommand)]
         command: FlowsCommand,
     },
+    /// The database (`[database] url`): SQLite file by default, or PostgreSQL.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Create the database if needed and apply every migration.
+    Migrate,
+    /// Write a consistent copy to FILE (SQLite: VACUUM INTO; PostgreSQL: pg_dump).
+    Backup { file: PathBuf },
+    /// Replace the database with FILE; refuses a backup from a newer schema.
+    Restore { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -71,6 +86,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(qonyrau::server::serve(config))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Db { command } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(db_command(&config.database.url, command))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Flows {
             command: FlowsCommand::Check,
         } => match qonyrau::preflight::check(&config) {
@@ -84,4 +107,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
     }
+}
+
+async fn db_command(url: &str, command: DbCommand) -> anyhow::Result<()> {
+    use qonyrau::db::{backup, Db};
+    let db = Db::open(url)
+        .await
+        .with_context(|| format!("opening {url}"))?;
+    match command {
+        DbCommand::Migrate => println!("database at schema version {}", db.schema_version()),
+        DbCommand::Backup { file } => {
+            backup::backup(&db, url, &file).await?;
+            println!("backup written to {}", file.display());
+        }
+        DbCommand::Restore { file } => {
+            backup::restore(&db, url, &file).await?;
+            println!("restored from {}", file.display());
+        }
+    }
+    Ok(())
 }

@@ -7,6 +7,8 @@
 //! reached now: the API answers 503 and the pool reconnects on the next request), a
 //! constraint conflict, or a bug. A request that writes does so in one transaction.
 
+pub mod backup;
+
 use std::str::FromStr;
 use std::time::Duration;
 
