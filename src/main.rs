@@ -36,6 +36,29 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Staff accounts.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Add a staff member; the password is read from standard input (one line).
+    Add {
+        login: String,
+        /// operator, engineer, supervisor or admin
+        #[arg(long)]
+        role: String,
+        /// Interface language: kk, ru or en
+        #[arg(long, default_value = "ru")]
+        language: String,
+    },
+    /// Issue a temporary password (printed once) that must be changed at the next login.
+    Reset { login: String },
+    /// Lift a lock after too many wrong passwords.
+    Unlock { login: String },
 }
 
 #[derive(Subcommand)]
@@ -87,11 +110,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Db { command } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            runtime.block_on(db_command(&config.database.url, command))?;
+            current_thread()?.block_on(db_command(&config.database.url, command))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Users { command } => {
+            current_thread()?.block_on(users_command(&config.database.url, command))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Flows {
@@ -123,6 +146,54 @@ async fn db_command(url: &str, command: DbCommand) -> anyhow::Result<()> {
         DbCommand::Restore { file } => {
             backup::restore(&db, url, &file).await?;
             println!("restored from {}", file.display());
+        }
+    }
+    Ok(())
+}
+
+fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn now() -> jiff::Timestamp {
+    // The CLI is an edge: the one place besides drivers that reads the wall clock.
+    #[allow(clippy::disallowed_methods)]
+    let now = std::time::SystemTime::now();
+    jiff::Timestamp::try_from(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+async fn users_command(url: &str, command: UsersCommand) -> anyhow::Result<()> {
+    use qonyrau::db::Db;
+    use qonyrau::staff::{store, Language, Role};
+    let db = Db::open(url)
+        .await
+        .with_context(|| format!("opening {url}"))?;
+    match command {
+        UsersCommand::Add {
+            login,
+            role,
+            language,
+        } => {
+            let role: Role = role.parse()?;
+            let language: Language = language.parse()?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            store::add(&db, now(), &login, role, language, password).await?;
+            println!("added {login} ({role})");
+        }
+        UsersCommand::Reset { login } => {
+            let temporary = store::reset(&db, now(), &login).await?;
+            println!("temporary password for {login}: {temporary}\n(it must be changed at the next login)");
+        }
+        UsersCommand::Unlock { login } => {
+            store::unlock(&db, now(), &login).await?;
+            println!("unlocked {login}");
         }
     }
     Ok(())

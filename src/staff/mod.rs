@@ -4,6 +4,7 @@
 
 pub mod lockout;
 pub mod password;
+pub mod store;
 
 use crate::tickets::model::{string_enum, UnknownValue};
 use std::fmt;
