@@ -285,29 +285,37 @@ fn parse_year(file: &Path) -> Result<(i16, YearRules), CalendarError> {
     Ok((raw.year, rules))
 }
 
+/// Helpers for tests that need the bundled calendar and Astana wall-clock times.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
-    use proptest::prelude::*;
 
-    fn cal() -> WorkCalendar {
+    pub fn cal() -> WorkCalendar {
         WorkCalendar::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/calendar"))
             .unwrap()
     }
 
-    /// Local Astana wall-clock time to a timestamp.
-    fn t(s: &str) -> Timestamp {
+    /// Local Astana wall-clock time (`2026-11-23T12:00`) to a timestamp.
+    pub fn t(s: &str) -> Timestamp {
         let dt: jiff::civil::DateTime = s.parse().unwrap();
         dt.to_zoned(TimeZone::get("Asia/Almaty").unwrap())
             .unwrap()
             .timestamp()
     }
 
-    fn local(ts: Timestamp) -> String {
+    /// A timestamp as Astana wall-clock time.
+    pub fn local(ts: Timestamp) -> String {
         ts.to_zoned(TimeZone::get("Asia/Almaty").unwrap())
             .datetime()
             .to_string()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{cal, local, t};
+    use super::*;
+    use proptest::prelude::*;
 
     const H: Duration = Duration::from_secs(3600);
     const M: Duration = Duration::from_secs(60);

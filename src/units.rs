@@ -1,4 +1,5 @@
-//! Human-readable durations for config and flow files: `500ms`, `5s`, `1m`, `2h`, `1.5s`.
+//! Human-readable durations for config and flow files (`500ms`, `5s`, `1m`, `2h`, `1.5s`),
+//! and the one-problem-per-line listing every validator prints.
 //!
 //! Kept here rather than pulling a crate: it is a dozen lines and both config and flow
 //! validation want the same wording in their errors.
@@ -22,6 +23,21 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         _ => return None,
     };
     Duration::try_from_secs_f64(seconds).ok()
+}
+
+/// Write one item per line: how config, flow, prompt and preflight errors list every
+/// problem at once.
+pub fn write_lines<T: std::fmt::Display>(
+    f: &mut std::fmt::Formatter<'_>,
+    items: &[T],
+) -> std::fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            writeln!(f)?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
 }
 
 /// The inverse of [`parse_duration`] for messages: `5s`, `1500ms`.

@@ -15,8 +15,46 @@ use common::{metric, peer, sipp, RtpSink, Server};
 const CONFIG: &str = "language = \"en\"\n";
 
 fn prompt_seconds(name: &str) -> f64 {
-    let s = common::wav_samples(&common::repo().join(format!("sounds/en/{name}.wav")));
-    s.len() as f64 / 8000.0
+    prompt(name).len() as f64 / 8000.0
+}
+
+/// Run `scenario` as a caller whose SDP names an RTP sink; assert SIPp succeeded and return
+/// the server (for its metrics) and the PCMU packets the caller received.
+fn call_recording(scenario: &str) -> (Server, Vec<common::RtpPacket>) {
+    let server = Server::start(CONFIG);
+    let sink = RtpSink::bind();
+    let port = sink.port.to_string();
+    let args = [
+        "-s",
+        "100",
+        "-mi",
+        "127.0.0.1",
+        "-mp",
+        "0",
+        "-key",
+        "sink_port",
+        &port,
+    ];
+    let (code, log) = sipp(scenario, server.sip, &args, server.dir.path());
+    assert_eq!(
+        code,
+        0,
+        "SIPp failed; messages:\n{log}\nserver:\n{}",
+        server.log_text()
+    );
+    let audio = sink.packets().into_iter().filter(|p| p.pt == 0).collect();
+    (server, audio)
+}
+
+fn linear(audio: &[common::RtpPacket]) -> Vec<i16> {
+    audio
+        .iter()
+        .flat_map(|p| p.payload.iter().map(|&b| common::ulaw_to_linear(b)))
+        .collect()
+}
+
+fn prompt(name: &str) -> Vec<i16> {
+    common::wav_samples(&common::repo().join(format!("sounds/en/{name}.wav")))
 }
 
 #[test]
@@ -24,35 +62,9 @@ fn caller_hears_the_greeting_presses_1_by_rfc4733_and_gets_our_bye() {
     if !peer("sipp") {
         return;
     }
-    let server = Server::start(CONFIG);
-    let sink = RtpSink::bind();
-    let port = sink.port.to_string();
-    let (code, log) = sipp(
-        "ivr_rfc4733",
-        server.sip,
-        &[
-            "-s",
-            "100",
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            "0",
-            "-key",
-            "sink_port",
-            &port,
-        ],
-        server.dir.path(),
-    );
-    assert_eq!(
-        code,
-        0,
-        "SIPp failed; messages:\n{log}\nserver:\n{}",
-        server.log_text()
-    );
-    let packets = sink.packets();
+    let (server, audio) = call_recording("ivr_rfc4733");
     // The caller was up from the ACK to our BYE: greeting + part of the menu (barge-in
     // at 4.5 s) + the branch prompt + goodbye, in 20 ms PCMU frames.
-    let audio: Vec<_> = packets.iter().filter(|p| p.pt == 0).collect();
     let heard = audio.len() as f64 * 0.020;
     let expected_min = 4.5 + prompt_seconds("service_info") + prompt_seconds("goodbye") - 0.5;
     assert!(
@@ -80,16 +92,12 @@ fn caller_hears_the_greeting_presses_1_by_rfc4733_and_gets_our_bye() {
         "stream of {span:?} for {nominal:?} of frames"
     );
     // The greeting is the first thing heard.
-    let pcm: Vec<i16> = audio
-        .iter()
-        .flat_map(|p| p.payload.iter().map(|&b| common::ulaw_to_linear(b)))
-        .collect();
-    let greeting = common::wav_samples(&common::repo().join("sounds/en/welcome.wav"));
+    let pcm = linear(&audio);
+    let greeting = prompt("welcome");
     let first = &pcm[..pcm.len().min(greeting.len() + 8000)];
     let score = common::best_match(first, &greeting);
     assert!(score > 0.9, "greeting match score {score:.3}");
-    let branch = common::wav_samples(&common::repo().join("sounds/en/service_info.wav"));
-    let score = common::best_match(&pcm, &branch);
+    let score = common::best_match(&pcm, &prompt("service_info"));
     assert!(
         score > 0.9,
         "branch prompt (service_info) match score {score:.3}"
@@ -107,43 +115,9 @@ fn sip_info_digit_reaches_the_branch() {
     if !peer("sipp") {
         return;
     }
-    let server = Server::start(CONFIG);
-    let sink = RtpSink::bind();
-    let port = sink.port.to_string();
-    let (code, log) = sipp(
-        "ivr_info",
-        server.sip,
-        &[
-            "-s",
-            "100",
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            "0",
-            "-key",
-            "sink_port",
-            &port,
-        ],
-        server.dir.path(),
-    );
-    assert_eq!(
-        code,
-        0,
-        "SIPp failed; messages:\n{log}\nserver:\n{}",
-        server.log_text()
-    );
-    let pcm: Vec<i16> = sink
-        .packets()
-        .iter()
-        .filter(|p| p.pt == 0)
-        .flat_map(|p| {
-            p.payload
-                .iter()
-                .map(|&b| common::ulaw_to_linear(b))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let branch = common::wav_samples(&common::repo().join("sounds/en/service_info.wav"));
+    let (server, audio) = call_recording("ivr_info");
+    let pcm = linear(&audio);
+    let branch = prompt("service_info");
     assert!(
         common::best_match(&pcm, &branch) > 0.9,
         "branch prompt not heard"

@@ -99,17 +99,6 @@ impl Dialog {
         }
     }
 
-    /// Our answer to the initial INVITE.
-    pub fn response(
-        &self,
-        status: u16,
-        sdp: Option<&str>,
-        user_agent: &str,
-        local: SocketAddr,
-    ) -> Message {
-        self.response_to(&self.invite.clone(), status, sdp, user_agent, local)
-    }
-
     /// Our answer to an INVITE of this dialog (initial or re-INVITE), with Contact,
     /// Record-Route (§12.1.1), Allow and the SDP body.
     pub fn response_to(

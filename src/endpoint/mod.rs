@@ -446,45 +446,23 @@ impl Endpoint {
     async fn handle_command(&mut self, cmd: EndpointCommand) {
         match cmd {
             EndpointCommand::RespondInvite { call, status, sdp } => {
-                let Some(d) = self.calls.get_mut(&call) else {
+                let Some(d) = self.calls.get(&call) else {
                     return;
                 };
-                let key = d.invite_tx.clone();
-                let resp = d.response(
-                    status,
-                    sdp.as_deref(),
-                    &self.p.config.sip.user_agent,
-                    self.p.local,
-                );
-                if (200..300).contains(&status) {
-                    d.start_2xx_retransmission(now(), resp.to_bytes(), self.timers);
-                    if let Some(at) = d.next_2xx_deadline() {
-                        self.heap.push(at, TimerOwner::Retransmit2xx(call));
-                    }
-                }
-                self.respond_server_invite(&key, resp, status).await;
+                let (key, invite) = (d.invite_tx.clone(), d.invite.clone());
+                self.answer_invite(call, key, &invite, status, sdp.as_deref())
+                    .await;
             }
             EndpointCommand::RespondReinvite { call, status, sdp } => {
-                let Some(d) = self.calls.get_mut(&call) else {
+                let Some((key, req, _)) = self
+                    .calls
+                    .get_mut(&call)
+                    .and_then(|d| d.pending_reinvite.take())
+                else {
                     return;
                 };
-                let Some((key, req, _)) = d.pending_reinvite.take() else {
-                    return;
-                };
-                let resp = d.response_to(
-                    &req,
-                    status,
-                    sdp.as_deref(),
-                    &self.p.config.sip.user_agent,
-                    self.p.local,
-                );
-                if (200..300).contains(&status) {
-                    d.start_2xx_retransmission(now(), resp.to_bytes(), self.timers);
-                    if let Some(at) = d.next_2xx_deadline() {
-                        self.heap.push(at, TimerOwner::Retransmit2xx(call));
-                    }
-                }
-                self.respond_server_invite(&key, resp, status).await;
+                self.answer_invite(call, key, &req, status, sdp.as_deref())
+                    .await;
             }
             EndpointCommand::SendBye { call } => {
                 let Some(d) = self.calls.get_mut(&call) else {
@@ -505,6 +483,35 @@ impl Endpoint {
                 self.set_active();
             }
         }
+    }
+
+    /// Answer an INVITE of dialog `call` (initial or re-INVITE); a 2xx is retransmitted
+    /// until its ACK (RFC 3261 §13.3.1.4).
+    async fn answer_invite(
+        &mut self,
+        call: u64,
+        key: TxKey,
+        req: &Message,
+        status: u16,
+        sdp: Option<&str>,
+    ) {
+        let Some(d) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let resp = d.response_to(
+            req,
+            status,
+            sdp,
+            &self.p.config.sip.user_agent,
+            self.p.local,
+        );
+        if (200..300).contains(&status) {
+            d.start_2xx_retransmission(now(), resp.to_bytes(), self.timers);
+            if let Some(at) = d.next_2xx_deadline() {
+                self.heap.push(at, TimerOwner::Retransmit2xx(call));
+            }
+        }
+        self.respond_server_invite(&key, resp, status).await;
     }
 
     fn set_active(&self) {

@@ -199,13 +199,7 @@ impl FlowErrors {
 
 impl fmt::Display for FlowErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
+        crate::units::write_lines(f, &self.0)
     }
 }
 

@@ -57,13 +57,7 @@ pub struct PromptErrors(pub Vec<PromptError>);
 
 impl fmt::Display for PromptErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
+        crate::units::write_lines(f, &self.0)
     }
 }
 

@@ -188,25 +188,7 @@ impl SlaMonitor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    fn cal() -> WorkCalendar {
-        WorkCalendar::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/calendar"))
-            .unwrap()
-    }
-
-    fn t(s: &str) -> Timestamp {
-        let dt: jiff::civil::DateTime = s.parse().unwrap();
-        dt.to_zoned(jiff::tz::TimeZone::get("Asia/Almaty").unwrap())
-            .unwrap()
-            .timestamp()
-    }
-
-    fn local(ts: Timestamp) -> String {
-        ts.to_zoned(jiff::tz::TimeZone::get("Asia/Almaty").unwrap())
-            .datetime()
-            .to_string()
-    }
+    use crate::calendar::testing::{cal, local, t};
 
     fn d(level: ServiceLevel, kind: TicketType, crit: Option<Criticality>) -> Deadlines {
         deadlines(

@@ -243,13 +243,8 @@ impl TicketDesk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar::testing::cal as calendar;
     use crate::db::testing::databases;
-    use std::path::Path;
-
-    fn calendar() -> WorkCalendar {
-        WorkCalendar::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/calendar"))
-            .unwrap()
-    }
 
     fn ticket(n: usize) -> NewTicket {
         NewTicket {
