@@ -46,10 +46,13 @@ fn sip_corpus_and_every_truncation_of_seeds_never_panic() {
 
 #[test]
 fn sdp_rtp_and_rfc4733_corpora_never_panic() {
+    let sdp = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/sdp/offer");
+    let seed = std::fs::read(sdp).expect("the SDP seed");
+    for end in 0..=seed.len() {
+        qonyrau::sdp::fuzz_sdp(&seed[..end]);
+    }
     for (_, data) in corpus("sdp") {
-        for end in 0..=data.len() {
-            qonyrau::sdp::fuzz_sdp(&data[..end]);
-        }
+        qonyrau::sdp::fuzz_sdp(&data);
     }
     for (_, data) in corpus("rtp") {
         qonyrau::media::rtp::fuzz_rtp(&data);
