@@ -2,6 +2,8 @@
 //! ([`priority`]), deadlines and breaches on the working calendar ([`sla`]), and which status
 //! changes are allowed ([`lifecycle`]). All sans-IO; storage and the API come next.
 
+pub mod complaint;
+pub mod escalation;
 pub mod lifecycle;
 pub mod model;
 pub mod priority;
