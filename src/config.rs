@@ -31,6 +31,7 @@ pub struct Config {
     pub ivr: IvrConfig,
     pub media: MediaConfig,
     pub database: DatabaseConfig,
+    pub desk: DeskConfig,
     pub log: LogConfig,
 }
 
@@ -90,6 +91,23 @@ pub struct MediaConfig {
 pub struct DatabaseConfig {
     /// `sqlite://data/qonyrau.db` (created on first start) or `postgres://…`.
     pub url: String,
+}
+
+/// The service desk: calendar, SLA job, priority matrix, API sessions.
+#[derive(Debug, Clone)]
+pub struct DeskConfig {
+    /// `config/calendar/YYYY.toml`, a file per year.
+    pub calendar_dir: PathBuf,
+    /// How often the SLA job records breaches and closes tickets nobody answered.
+    pub sla_check_every: Duration,
+    /// How long an API session (token or cookie) lives.
+    pub session_ttl: Duration,
+    pub complaint_review_days: u32,
+    /// Working time a ticket may wait for the caller before it is closed as "no response".
+    pub auto_close_after: Duration,
+    pub priority_matrix: crate::tickets::priority::PriorityMatrix,
+    /// Mark the session cookie `Secure` (behind HTTPS).
+    pub cookie_secure: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +233,31 @@ impl Config {
             },
             database: DatabaseConfig {
                 url: raw.database.url,
+            },
+            desk: DeskConfig {
+                calendar_dir: PathBuf::from(raw.desk.calendar_dir),
+                sla_check_every: v.duration(
+                    "desk.sla_check_every",
+                    &raw.desk.sla_check_every,
+                    Duration::from_secs(1)..=Duration::from_secs(3600),
+                ),
+                session_ttl: v.duration(
+                    "desk.session_ttl",
+                    &raw.desk.session_ttl,
+                    Duration::from_secs(60)..=Duration::from_secs(7 * 24 * 3600),
+                ),
+                complaint_review_days: v.range(
+                    "desk.complaint_review_days",
+                    &raw.desk.complaint_review_days,
+                    1..=90,
+                ) as u32,
+                auto_close_after: v.duration(
+                    "desk.auto_close_after",
+                    &raw.desk.auto_close_after,
+                    Duration::from_secs(60)..=Duration::from_secs(30 * 24 * 3600),
+                ),
+                priority_matrix: v.matrix("desk.priority_matrix", &raw.desk.priority_matrix),
+                cookie_secure: raw.desk.cookie_secure,
             },
             log: LogConfig {
                 level: raw.log.level,
@@ -349,6 +392,34 @@ impl Validator<'_> {
         }
     }
 
+    /// Rows urgency highest..planning, columns impact high..minimal, 0 = empty cell.
+    fn matrix(
+        &mut self,
+        key: &str,
+        raw: &Spanned<Vec<Vec<u8>>>,
+    ) -> crate::tickets::priority::PriorityMatrix {
+        use crate::tickets::priority::PriorityMatrix;
+        let rows = raw.get_ref();
+        let mut cells = [[None; 4]; 5];
+        let shaped = rows.len() == 5 && rows.iter().all(|r| r.len() == 4);
+        if shaped {
+            for (u, row) in rows.iter().enumerate() {
+                for (i, p) in row.iter().enumerate() {
+                    cells[u][i] = (*p != 0).then_some(*p);
+                }
+            }
+        }
+        let built = if shaped {
+            PriorityMatrix::from_cells(cells).map_err(|e| e.to_string())
+        } else {
+            Err("must be 5 rows (urgency highest..planning) of 4 priorities (impact high..minimal), 0 for an empty cell".into())
+        };
+        built.unwrap_or_else(|why| {
+            self.error(raw, format!("{key}: {why}"));
+            PriorityMatrix::default()
+        })
+    }
+
     fn duration(
         &mut self,
         key: &str,
@@ -388,6 +459,7 @@ struct RawConfig {
     ivr: RawIvr,
     media: RawMedia,
     database: RawDatabase,
+    desk: RawDesk,
     log: RawLog,
 }
 
@@ -499,6 +571,38 @@ impl Default for RawDatabase {
     fn default() -> Self {
         RawDatabase {
             url: "sqlite://data/qonyrau.db".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDesk {
+    calendar_dir: String,
+    sla_check_every: Spanned<String>,
+    session_ttl: Spanned<String>,
+    complaint_review_days: Spanned<i64>,
+    auto_close_after: Spanned<String>,
+    priority_matrix: Spanned<Vec<Vec<u8>>>,
+    cookie_secure: bool,
+}
+
+impl Default for RawDesk {
+    fn default() -> Self {
+        use crate::tickets::priority::DEFAULT_CELLS;
+        RawDesk {
+            calendar_dir: "config/calendar".into(),
+            sla_check_every: spanned("30s".into()),
+            session_ttl: spanned("12h".into()),
+            complaint_review_days: spanned(5),
+            auto_close_after: spanned("8h".into()),
+            priority_matrix: spanned(
+                DEFAULT_CELLS
+                    .iter()
+                    .map(|r| r.iter().map(|c| c.unwrap_or(0)).collect())
+                    .collect(),
+            ),
+            cookie_secure: false,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The HTTP front (axum): `/health`, `/metrics` (Prometheus text), and later the REST API
-//! and the operator console. A thin driver: it renders state owned elsewhere.
+//! The HTTP front (axum): `/health`, `/metrics` (Prometheus text); the REST API is merged in
+//! from [`crate::web`]. A thin driver: it renders state owned elsewhere.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -65,7 +65,10 @@ pub async fn spawn(
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
-        let result = axum::serve(listener, router)
+        let result = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
             .with_graceful_shutdown(async move { cancel.cancelled().await })
             .await;
         if let Err(e) = result {

@@ -3,7 +3,9 @@
 //! Layout follows `DESIGN.md`: sans-IO cores (SIP transactions, SDP, media framing, IVR
 //! interpreter, ticket rules, working calendar) with thin tokio drivers around them.
 
+pub mod audit;
 pub mod calendar;
+pub mod clock;
 pub mod call;
 pub mod config;
 pub mod contacts;
@@ -22,3 +24,4 @@ pub mod telemetry;
 pub mod tickets;
 pub mod transport;
 pub mod units;
+pub mod web;

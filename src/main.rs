@@ -188,11 +188,11 @@ async fn users_command(url: &str, command: UsersCommand) -> anyhow::Result<()> {
             println!("added {login} ({role})");
         }
         UsersCommand::Reset { login } => {
-            let temporary = store::reset(&db, now(), &login).await?;
+            let temporary = store::reset(&db, now(), "cli", &login).await?;
             println!("temporary password for {login}: {temporary}\n(it must be changed at the next login)");
         }
         UsersCommand::Unlock { login } => {
-            store::unlock(&db, now(), &login).await?;
+            store::unlock(&db, now(), "cli", &login).await?;
             println!("unlocked {login}");
         }
     }

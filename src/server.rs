@@ -1,5 +1,5 @@
-//! The running server: binds SIP (UDP, TCP), RTP and HTTP, runs the SIP endpoint and the
-//! media engine, prints `READY sip=ADDR http=ADDR` on stdout once it serves, and on
+//! The running server: binds SIP (UDP, TCP), RTP and HTTP, runs the SIP endpoint, the
+//! media engine, the service desk (database, REST API, SLA job), prints `READY sip=ADDR http=ADDR` on stdout once it serves, and on
 //! SIGINT/SIGTERM stops taking calls (503), ends live calls with BYE and exits within the
 //! grace period.
 
@@ -12,7 +12,16 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::calendar::WorkCalendar;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::db::Db;
+use crate::staff::lockout::LockoutPolicy;
+use crate::staff::session::Logins;
+use crate::tickets::sla::SlaPolicy;
+use crate::tickets::sla_job;
+use crate::tickets::store::TicketDesk;
+use crate::web::{self, ApiState};
 use crate::endpoint::{Endpoint, EndpointParams};
 use crate::http::{self, Health};
 use crate::media::engine::MediaEngine;
@@ -68,7 +77,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let endpoint_task = tokio::spawn(endpoint.run(inbound_rx, cancel.clone()));
 
-    let router = http::router(Arc::clone(&health), prometheus);
+    let desk = open_desk(&config).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let api = ApiState::new(
+        desk.clone(),
+        Arc::clone(&clock),
+        Logins::new(LockoutPolicy::default(), config.desk.session_ttl),
+        config.desk.cookie_secure,
+    );
+    let sla_task = tokio::spawn(sla_job::run(
+        desk,
+        clock,
+        config.desk.sla_check_every,
+        cancel.clone(),
+    ));
+    let router = http::router(Arc::clone(&health), prometheus).merge(web::router(api));
     let (http_addr, http_task) = http::spawn(config.http.listen, router, cancel.clone())
         .await
         .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
@@ -92,7 +115,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     cancel.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(1), endpoint_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), http_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), sla_task).await;
     Ok(())
+}
+
+/// The service desk: the database (created and migrated on first start), the working
+/// calendar, the priority matrix and the SLA policy from `[desk]`.
+pub async fn open_desk(config: &Config) -> anyhow::Result<TicketDesk> {
+    let db = Db::open(&config.database.url)
+        .await
+        .with_context(|| format!("opening the database {}", config.database.url))?;
+    let calendar = WorkCalendar::load_dir(&config.desk.calendar_dir).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("working calendar:\n{}", list.join("\n"))
+    })?;
+    Ok(TicketDesk::new(
+        db,
+        Arc::new(calendar),
+        Arc::new(config.desk.priority_matrix.clone()),
+        SlaPolicy {
+            complaint_review_days: config.desk.complaint_review_days,
+            auto_close_after: config.desk.auto_close_after,
+        },
+    ))
 }
 
 async fn shutdown_signal() {

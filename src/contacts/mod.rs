@@ -1,4 +1,5 @@
-//! Callers and organisations: identification numbers (IIN/BIN) now; the contact record and
-//! its store come with the service-desk storage.
+//! Callers and organisations: identification numbers (IIN/BIN, [`ident`]) and the contact
+//! records in the database ([`store`]).
 
 pub mod ident;
+pub mod store;

@@ -168,10 +168,7 @@ impl Db {
             .max_connections(1)
             .connect(&format!("sqlite://{}?mode=ro", path.display()))
             .await?;
-        Ok(Db {
-            pool,
-            backend: Backend::Sqlite,
-        })
+        Ok(Db::from_pool(pool, Backend::Sqlite))
     }
 }
 

@@ -8,8 +8,10 @@
 //! constraint conflict, or a bug. A request that writes does so in one transaction.
 
 pub mod backup;
+pub mod filter;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -61,6 +63,26 @@ impl From<sqlx::Error> for DbError {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// SQLite has one writer: write transactions queue here rather than in SQLite's busy
+    /// handler, whose sleeps (up to 100 ms each) would ruin latency under load.
+    write_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction: on SQLite it also holds the process's write gate.
+pub struct WriteTx {
+    pub tx: sqlx::Transaction<'static, sqlx::Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<(), DbError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
 }
 
 impl Db {
@@ -98,7 +120,7 @@ impl Db {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
             })
-            .acquire_timeout(Duration::from_secs(3))
+            .acquire_timeout(Duration::from_secs(2))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -110,9 +132,29 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let db = Db { pool, backend };
+        let db = Db::from_pool(pool, backend);
         db.migrate().await?;
         Ok(db)
+    }
+
+    pub fn from_pool(pool: AnyPool, backend: Backend) -> Db {
+        Db {
+            pool,
+            backend,
+            write_gate: Arc::default(),
+        }
+    }
+
+    /// Begin a write transaction (queued behind other writers on SQLite).
+    pub async fn write(&self) -> Result<WriteTx, DbError> {
+        let gate = match self.backend {
+            Backend::Sqlite => Some(Arc::clone(&self.write_gate).lock_owned().await),
+            Backend::Postgres => None,
+        };
+        Ok(WriteTx {
+            tx: self.pool.begin().await?,
+            _gate: gate,
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), DbError> {
@@ -193,10 +235,7 @@ pub mod testing {
                 .max_connections(2)
                 .connect(url)
                 .await?;
-            Ok(Db {
-                pool,
-                backend: Backend::Postgres,
-            })
+            Ok(Db::from_pool(pool, Backend::Postgres))
         }
     }
 }

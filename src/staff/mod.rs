@@ -4,6 +4,7 @@
 
 pub mod lockout;
 pub mod password;
+pub mod session;
 pub mod store;
 
 use crate::tickets::model::{string_enum, UnknownValue};

@@ -9,7 +9,11 @@ use argon2::Argon2;
 use jiff::Timestamp;
 use sqlx::Row;
 
-use crate::db::{millis, Db, DbError};
+use sqlx::any::AnyRow;
+
+use crate::audit;
+use crate::db::filter::Page;
+use crate::db::{from_millis, millis, Db, DbError};
 use crate::staff::password::{self, PasswordRule};
 use crate::staff::{Language, Role};
 
@@ -25,6 +29,10 @@ pub enum StaffError {
     NotFound(String),
     #[error("password hashing failed")]
     Hash,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("the new password must differ from the current one")]
+    SamePassword,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -38,7 +46,7 @@ impl From<sqlx::Error> for StaffError {
     }
 }
 
-fn hash(password: &str) -> Result<String, StaffError> {
+pub(crate) fn hash(password: &str) -> Result<String, StaffError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -57,7 +65,7 @@ pub fn verify(password: &str, stored: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn check_login(login: &str) -> Result<String, StaffError> {
+pub(crate) fn check_login(login: &str) -> Result<String, StaffError> {
     let l = login.trim().to_lowercase();
     let ok = (3..=64).contains(&l.chars().count())
         && l.chars()
@@ -69,6 +77,17 @@ fn check_login(login: &str) -> Result<String, StaffError> {
     }
 }
 
+/// A new account. `must_change`: the password is a temporary one handed over by an admin.
+#[derive(Debug, Clone)]
+pub struct NewStaff<'a> {
+    pub login: &'a str,
+    pub role: Role,
+    pub language: Language,
+    pub accessibility: bool,
+    pub password: &'a str,
+    pub must_change: bool,
+}
+
 pub async fn add(
     db: &Db,
     now: Timestamp,
@@ -77,63 +96,268 @@ pub async fn add(
     language: Language,
     password: &str,
 ) -> Result<(), StaffError> {
-    let login = check_login(login)?;
-    let broken = password::check(password);
+    let new = NewStaff {
+        login,
+        role,
+        language,
+        accessibility: false,
+        password,
+        must_change: false,
+    };
+    create(db, now, "cli", &new).await.map(|_| ())
+}
+
+pub async fn create(db: &Db, now: Timestamp, actor: &str, n: &NewStaff<'_>) -> Result<StaffMember, StaffError> {
+    let login = check_login(n.login)?;
+    let broken = password::check(n.password);
     if !broken.is_empty() {
         return Err(StaffError::WeakPassword(broken));
     }
+    let hashed = hash_blocking(n.password.to_string()).await?;
+    let mut tx = db.write().await?;
     let result = sqlx::query(
-        "INSERT INTO staff (login, password_hash, role, language, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO staff (login, password_hash, role, language, accessibility, must_change_password, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(login.clone())
-    .bind(hash(password)?)
-    .bind(role.as_str())
-    .bind(language.as_str())
+    .bind(hashed)
+    .bind(n.role.as_str())
+    .bind(n.language.as_str())
+    .bind(i64::from(n.accessibility))
+    .bind(i64::from(n.must_change))
     .bind(millis(now))
     .bind(millis(now))
-    .execute(&db.pool)
+    .execute(tx.conn())
     .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) => match StaffError::from(e) {
+    if let Err(e) = result {
+        return match StaffError::from(e) {
             StaffError::Exists(_) => Err(StaffError::Exists(login)),
             other => Err(other),
-        },
+        };
     }
+    audit::record(
+        tx.conn(),
+        now,
+        actor,
+        audit::Change {
+            entity: "staff",
+            entity_id: &login,
+            action: "create",
+            after: Some(format!("role {} language {}", n.role, n.language)),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(db, &login).await
+}
+
+/// Hash off the async threads: argon2 takes tens of milliseconds by design.
+pub(crate) async fn hash_blocking(password: String) -> Result<String, StaffError> {
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|_| StaffError::Hash)?
+}
+
+/// A staff account as the API shows it (never the hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct StaffMember {
+    pub login: String,
+    pub role: Role,
+    pub language: Language,
+    pub accessibility: bool,
+    pub active: bool,
+    pub must_change_password: bool,
+    /// Set while the login is locked after too many wrong passwords.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub locked_until: Option<Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+const MEMBER_COLUMNS: &str =
+    "login, role, language, accessibility, active, must_change_password, locked_until, created_at";
+
+fn member(r: &AnyRow) -> Result<StaffMember, sqlx::Error> {
+    use crate::tickets::error::decode;
+    Ok(StaffMember {
+        login: r.try_get(0)?,
+        role: decode(&r.try_get::<String, _>(1)?)?,
+        language: decode(&r.try_get::<String, _>(2)?)?,
+        accessibility: r.try_get::<i64, _>(3)? != 0,
+        active: r.try_get::<i64, _>(4)? != 0,
+        must_change_password: r.try_get::<i64, _>(5)? != 0,
+        locked_until: r.try_get::<Option<i64>, _>(6)?.map(from_millis),
+        created_at: from_millis(r.try_get(7)?),
+    })
+}
+
+pub async fn get(db: &Db, login: &str) -> Result<StaffMember, StaffError> {
+    let login = check_login(login).map_err(|_| StaffError::NotFound(login.to_string()))?;
+    let row = sqlx::query(&format!("SELECT {MEMBER_COLUMNS} FROM staff WHERE login = $1"))
+        .bind(login.clone())
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(StaffError::NotFound(login))?;
+    Ok(member(&row)?)
+}
+
+pub async fn list(db: &Db, page: Page) -> Result<(Vec<StaffMember>, u64), StaffError> {
+    let total: i64 = sqlx::query("SELECT COUNT(*) FROM staff")
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?;
+    let rows = page
+        .bind(sqlx::query(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM staff ORDER BY login{}",
+            page.sql(1)
+        )))
+        .fetch_all(&db.pool)
+        .await?;
+    let list = rows.iter().map(member).collect::<Result<Vec<_>, _>>()?;
+    Ok((list, u64::try_from(total).unwrap_or(0)))
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StaffPatch {
+    pub role: Option<Role>,
+    pub language: Option<Language>,
+    pub accessibility: Option<bool>,
+    pub active: Option<bool>,
+}
+
+/// Change an account; a deactivated account loses its sessions at once.
+pub async fn update(db: &Db, now: Timestamp, actor: &str, login: &str, p: &StaffPatch) -> Result<StaffMember, StaffError> {
+    let old = get(db, login).await?;
+    let mut new = old.clone();
+    new.role = p.role.unwrap_or(old.role);
+    new.language = p.language.unwrap_or(old.language);
+    new.accessibility = p.accessibility.unwrap_or(old.accessibility);
+    new.active = p.active.unwrap_or(old.active);
+    let changes: Vec<(&str, String, String)> = [
+        ("role", old.role.to_string(), new.role.to_string()),
+        ("language", old.language.to_string(), new.language.to_string()),
+        ("accessibility", old.accessibility.to_string(), new.accessibility.to_string()),
+        ("active", old.active.to_string(), new.active.to_string()),
+    ]
+    .into_iter()
+    .filter(|(_, b, a)| b != a)
+    .collect();
+    if changes.is_empty() {
+        return Ok(old);
+    }
+    let mut tx = db.write().await?;
+    sqlx::query("UPDATE staff SET role = $1, language = $2, accessibility = $3, active = $4, updated_at = $5 WHERE login = $6")
+        .bind(new.role.as_str())
+        .bind(new.language.as_str())
+        .bind(i64::from(new.accessibility))
+        .bind(i64::from(new.active))
+        .bind(millis(now))
+        .bind(old.login.clone())
+        .execute(tx.conn())
+        .await?;
+    if !new.active {
+        sqlx::query("DELETE FROM sessions WHERE login = $1")
+            .bind(old.login.clone())
+            .execute(tx.conn())
+            .await?;
+    }
+    for (field, before, after) in changes {
+        audit::record(
+            tx.conn(),
+            now,
+            actor,
+            audit::Change {
+                entity: "staff",
+                entity_id: &old.login,
+                action: "update",
+                field: Some(field),
+                before: Some(before),
+                after: Some(after),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(new)
+}
+
+async fn audited(db: &Db, now: Timestamp, actor: &str, login: &str, action: &str, sql: &str) -> Result<(), StaffError> {
+    let mut tx = db.write().await?;
+    let done = sqlx::query(sql)
+        .bind(millis(now))
+        .bind(login.to_string())
+        .execute(tx.conn())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StaffError::NotFound(login.to_string()));
+    }
+    audit::record(
+        tx.conn(),
+        now,
+        actor,
+        audit::Change {
+            entity: "staff",
+            entity_id: login,
+            action,
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Issue a temporary password (returned once, to hand over) that must be changed at login;
 /// also lifts a lock.
-pub async fn reset(db: &Db, now: Timestamp, login: &str) -> Result<String, StaffError> {
+/// Ends the account's sessions: whoever knew the old password is logged out.
+pub async fn reset(db: &Db, now: Timestamp, actor: &str, login: &str) -> Result<String, StaffError> {
     let login = check_login(login)?;
     let temporary = password::temporary(&mut rand::rng());
+    let hashed = hash_blocking(temporary.clone()).await?;
+    let mut tx = db.write().await?;
     let done = sqlx::query(
         "UPDATE staff SET password_hash = $1, must_change_password = 1, failed_count = 0, locked_until = NULL, updated_at = $2 WHERE login = $3",
     )
-    .bind(hash(&temporary)?)
+    .bind(hashed)
     .bind(millis(now))
     .bind(login.clone())
-    .execute(&db.pool)
+    .execute(tx.conn())
     .await?;
     if done.rows_affected() == 0 {
         return Err(StaffError::NotFound(login));
     }
+    sqlx::query("DELETE FROM sessions WHERE login = $1")
+        .bind(login.clone())
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        tx.conn(),
+        now,
+        actor,
+        audit::Change {
+            entity: "staff",
+            entity_id: &login,
+            action: "reset_password",
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
     Ok(temporary)
 }
 
-pub async fn unlock(db: &Db, now: Timestamp, login: &str) -> Result<(), StaffError> {
+pub async fn unlock(db: &Db, now: Timestamp, actor: &str, login: &str) -> Result<(), StaffError> {
     let login = check_login(login)?;
-    let done = sqlx::query(
+    audited(
+        db,
+        now,
+        actor,
+        &login,
+        "unlock",
         "UPDATE staff SET failed_count = 0, locked_until = NULL, updated_at = $1 WHERE login = $2",
     )
-    .bind(millis(now))
-    .bind(login.clone())
-    .execute(&db.pool)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(StaffError::NotFound(login));
-    }
-    Ok(())
+    .await
 }
 
 /// The stored hash and whether a change is due (for the login endpoint and tests).
@@ -173,12 +397,12 @@ mod tests {
             assert!(verify("Qonyrau2026", &stored));
             assert!(!verify("qonyrau2026", &stored));
             assert!(!must_change);
-            let temporary = reset(&db, now(), "op1").await.unwrap();
+            let temporary = reset(&db, now(), "admin", "op1").await.unwrap();
             let (stored, must_change) = credentials(&db, "op1").await.unwrap().unwrap();
             assert!(verify(&temporary, &stored) && must_change);
-            unlock(&db, now(), "op1").await.unwrap();
+            unlock(&db, now(), "admin", "op1").await.unwrap();
             assert!(matches!(
-                unlock(&db, now(), "nobody").await,
+                unlock(&db, now(), "admin", "nobody").await,
                 Err(StaffError::NotFound(_))
             ));
         }

@@ -6,26 +6,23 @@
 //! openings queue on that row (PostgreSQL row lock, SQLite write lock) and a rolled-back
 //! opening gives its number back: numbers are unique and gap-free per year.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use sqlx::Row;
 
+use crate::audit;
 use crate::calendar::{CalendarError, WorkCalendar};
-use crate::contacts::ident::{Bin, IdentError, Iin};
-use crate::db::{millis, Db, DbError};
+use crate::contacts::store::{self as contacts, NewContact};
+use crate::db::{millis, Db};
+use crate::tickets::complaint::ComplaintCategory;
+pub use crate::tickets::error::StoreError;
+use crate::tickets::error::invalid;
 use crate::tickets::model::{
     Channel, Criticality, Impact, Priority, ServiceLevel, Status, TicketType, Urgency,
 };
 use crate::tickets::priority::PriorityMatrix;
 use crate::tickets::sla::{deadlines, Deadlines, SlaPolicy};
-
-#[derive(Debug, Clone)]
-pub struct NewContact {
-    pub name: Option<String>,
-    pub phone: String,
-    pub iin: Option<String>,
-    pub organisation: Option<String>,
-    pub bin: Option<String>,
-}
 
 #[derive(Debug, Clone)]
 pub struct NewTicket {
@@ -37,6 +34,8 @@ pub struct NewTicket {
     pub urgency: Urgency,
     pub service_level: ServiceLevel,
     pub criticality: Option<Criticality>,
+    pub complaint_category: Option<ComplaintCategory>,
+    pub department: Option<String>,
     pub contact: NewContact,
 }
 
@@ -49,72 +48,68 @@ pub struct Opened {
     pub deadlines: Deadlines,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A field is wrong; nothing was written.
-    #[error("{field}: {why}")]
-    Invalid { field: &'static str, why: String },
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
-    Calendar(#[from] CalendarError),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> StoreError {
-        StoreError::Db(e.into())
-    }
-}
-
-fn invalid(field: &'static str, why: impl Into<String>) -> StoreError {
-    StoreError::Invalid {
-        field,
-        why: why.into(),
-    }
-}
+pub const TICKET_OPENED: &str = "qonyrau_tickets_opened_total"; // {type, channel}
 
 /// The registration number: `QN-2026-000123`.
 pub fn format_number(year: i16, seq: i64) -> String {
     format!("QN-{year}-{seq:06}")
 }
 
-pub struct TicketDesk<'a> {
-    pub db: &'a Db,
-    pub calendar: &'a WorkCalendar,
-    pub matrix: &'a PriorityMatrix,
+/// The service desk's tickets: a handle the API and the SLA job share (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct TicketDesk {
+    pub db: Db,
+    pub calendar: Arc<WorkCalendar>,
+    pub matrix: Arc<PriorityMatrix>,
     pub policy: SlaPolicy,
 }
 
-impl TicketDesk<'_> {
-    fn validate(t: &NewTicket) -> Result<(), StoreError> {
-        let subject = t.subject.trim();
-        if subject.is_empty() {
-            return Err(invalid("subject", "must not be empty"));
-        }
-        if subject.chars().count() > 200 {
-            return Err(invalid("subject", "must be at most 200 characters"));
-        }
-        if t.description.chars().count() > 20_000 {
-            return Err(invalid("description", "must be at most 20000 characters"));
-        }
-        let phone = t.contact.phone.trim();
-        if phone.is_empty()
-            || !phone
-                .chars()
-                .all(|c| c.is_ascii_digit() || "+-() ".contains(c))
-        {
-            return Err(invalid("contact.phone", "must be a phone number"));
-        }
-        if let Some(iin) = &t.contact.iin {
-            Iin::parse(iin).map_err(|e: IdentError| invalid("contact.iin", e.to_string()))?;
-        }
-        if let Some(bin) = &t.contact.bin {
-            Bin::parse(bin).map_err(|e: IdentError| invalid("contact.bin", e.to_string()))?;
-        }
+/// Subject 1–200 characters.
+pub fn check_subject(subject: &str) -> Result<String, StoreError> {
+    let subject = subject.trim();
+    if subject.is_empty() {
+        return Err(invalid("subject", "must not be empty"));
+    }
+    if subject.chars().count() > 200 {
+        return Err(invalid("subject", "must be at most 200 characters"));
+    }
+    Ok(subject.to_string())
+}
+
+pub fn check_description(description: &str) -> Result<String, StoreError> {
+    if description.chars().count() > 20_000 {
+        return Err(invalid("description", "must be at most 20000 characters"));
+    }
+    Ok(description.to_string())
+}
+
+/// Department and ETA texts, 1–200 characters or none.
+pub fn check_short(field: &'static str, s: Option<String>) -> Result<Option<String>, StoreError> {
+    let s = s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    if s.as_ref().is_some_and(|s| s.chars().count() > 200) {
+        return Err(invalid(field, "must be at most 200 characters"));
+    }
+    Ok(s)
+}
+
+impl TicketDesk {
+    pub fn new(db: Db, calendar: Arc<WorkCalendar>, matrix: Arc<PriorityMatrix>, policy: SlaPolicy) -> TicketDesk {
+        TicketDesk { db, calendar, matrix, policy }
+    }
+
+    fn validate(mut t: NewTicket) -> Result<NewTicket, StoreError> {
+        t.subject = check_subject(&t.subject)?;
+        t.description = check_description(&t.description)?;
+        t.department = check_short("department", t.department)?;
+        t.contact = t.contact.validated(true)?;
         match (t.kind, t.criticality) {
-            (TicketType::Incident, _) | (_, None) => Ok(()),
-            (_, Some(_)) => Err(invalid("criticality", "is only for incidents")),
+            (TicketType::Incident, _) | (_, None) => {}
+            (_, Some(_)) => return Err(invalid("criticality", "is only for incidents")),
         }
+        if t.complaint_category.is_some() && t.kind != TicketType::Complaint {
+            return Err(invalid("complaint_category", "is only for complaints"));
+        }
+        Ok(t)
     }
 
     /// Open a ticket at `now` on behalf of `actor` (a staff login or `system`).
@@ -124,10 +119,10 @@ impl TicketDesk<'_> {
         actor: &str,
         t: NewTicket,
     ) -> Result<Opened, StoreError> {
-        Self::validate(&t)?;
+        let t = Self::validate(t)?;
         let priority = self.matrix.priority(t.impact, t.urgency);
         let deadlines = deadlines(
-            self.calendar,
+            &self.calendar,
             &self.policy,
             now,
             t.service_level,
@@ -141,57 +136,30 @@ impl TicketDesk<'_> {
             )
             .year();
         let at = millis(now);
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.write().await?;
         let seq: i64 = sqlx::query(
             "INSERT INTO ticket_counters (year, last) VALUES ($1, 1) \
              ON CONFLICT (year) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last",
         )
         .bind(i64::from(year))
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.conn())
         .await?
         .try_get(0)?;
         let number = format_number(year, seq);
-        let c = &t.contact;
-        let existing: Option<i64> = match &c.iin {
-            Some(iin) => sqlx::query("SELECT id FROM contacts WHERE iin = $1 ORDER BY id LIMIT 1")
-                .bind(iin.trim()),
-            None => sqlx::query(
-                "SELECT id FROM contacts WHERE phone = $1 AND iin IS NULL ORDER BY id LIMIT 1",
-            )
-            .bind(c.phone.trim()),
-        }
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| r.try_get(0))
-        .transpose()?;
-        let contact_id = match existing {
-            Some(id) => id,
-            None => sqlx::query(
-                "INSERT INTO contacts (name, organisation, phone, iin, bin, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            )
-            .bind(c.name.clone())
-            .bind(c.organisation.clone())
-            .bind(c.phone.trim().to_string())
-            .bind(c.iin.as_ref().map(|s| s.trim().to_string()))
-            .bind(c.bin.as_ref().map(|s| s.trim().to_string()))
-            .bind(at)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?,
-        };
+        let contact_id = contacts::find_or_insert(tx.conn(), now, actor, &t.contact).await?;
         let id: i64 = sqlx::query(
             "INSERT INTO tickets (number, year, seq, kind, channel, subject, description, impact, urgency, priority, \
              service_level, criticality, status, contact_id, created_at, updated_at, first_response_due, resolve_due, \
-             fix_earliest, fix_due, review_due) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING id",
+             fix_earliest, fix_due, review_due, complaint_category, department) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) RETURNING id",
         )
         .bind(number.clone())
         .bind(i64::from(year))
         .bind(seq)
         .bind(t.kind.as_str())
         .bind(t.channel.as_str())
-        .bind(t.subject.trim().to_string())
-        .bind(t.description.clone())
+        .bind(t.subject)
+        .bind(t.description)
         .bind(t.impact.as_str())
         .bind(t.urgency.as_str())
         .bind(i64::from(priority.get()))
@@ -206,19 +174,27 @@ impl TicketDesk<'_> {
         .bind(deadlines.fix.map(|f| millis(f.earliest)))
         .bind(deadlines.fix.map(|f| millis(f.due)))
         .bind(deadlines.review_due.map(millis))
-        .fetch_one(&mut *tx)
+        .bind(t.complaint_category.map(|c| c.as_str()))
+        .bind(t.department)
+        .fetch_one(tx.conn())
         .await?
         .try_get(0)?;
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, entity, entity_id, action, field, before, after) VALUES ($1, $2, 'ticket', $3, 'open', NULL, NULL, $4)",
+        audit::record(
+            tx.conn(),
+            now,
+            actor,
+            audit::Change {
+                entity: "ticket",
+                entity_id: &number,
+                action: "open",
+                after: Some(format!("{} {} priority {}", t.kind, t.channel, priority.get())),
+                ..Default::default()
+            },
         )
-        .bind(at)
-        .bind(actor.to_string())
-        .bind(number.clone())
-        .bind(format!("{} {} priority {}", t.kind, t.channel, priority.get()))
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        metrics::counter!(TICKET_OPENED, "type" => t.kind.as_str(), "channel" => t.channel.as_str())
+            .increment(1);
         Ok(Opened {
             id,
             number,
@@ -256,14 +232,23 @@ mod tests {
             urgency: Urgency::High,
             service_level: ServiceLevel::Basic,
             criticality: Some(Criticality::Level2),
+            complaint_category: None,
+            department: None,
             contact: NewContact {
                 name: Some("Айгерім Сейтқали".into()),
                 phone: format!("+7701{n:07}"),
-                iin: None,
-                organisation: None,
-                bin: None,
+                ..Default::default()
             },
         }
+    }
+
+    pub(crate) fn desk(db: &Db) -> TicketDesk {
+        TicketDesk::new(
+            db.clone(),
+            Arc::new(calendar()),
+            Arc::new(PriorityMatrix::default()),
+            SlaPolicy::default(),
+        )
     }
 
     fn now() -> Timestamp {
@@ -273,21 +258,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_thousand_tickets_from_fifty_clients_get_consecutive_numbers() {
         for (db, _dir) in databases().await {
-            let cal = calendar();
-            let matrix = PriorityMatrix::default();
-            let db = std::sync::Arc::new(db);
-            let cal = std::sync::Arc::new(cal);
-            let matrix = std::sync::Arc::new(matrix);
+            let shared = desk(&db);
             let mut tasks = tokio::task::JoinSet::new();
             for client in 0..50 {
-                let (db, cal, matrix) = (db.clone(), cal.clone(), matrix.clone());
+                let desk = shared.clone();
                 tasks.spawn(async move {
-                    let desk = TicketDesk {
-                        db: &db,
-                        calendar: &cal,
-                        matrix: &matrix,
-                        policy: SlaPolicy::default(),
-                    };
                     for i in 0..20 {
                         desk.open(now(), "test", ticket(client * 20 + i))
                             .await
@@ -298,13 +273,7 @@ mod tests {
             while let Some(r) = tasks.join_next().await {
                 r.unwrap();
             }
-            let desk = TicketDesk {
-                db: &db,
-                calendar: &cal,
-                matrix: &matrix,
-                policy: SlaPolicy::default(),
-            };
-            let numbers = desk.numbers(2026).await.unwrap();
+            let numbers = shared.numbers(2026).await.unwrap();
             let expected: Vec<String> = (1..=1000).map(|s| format_number(2026, s)).collect();
             assert_eq!(numbers, expected, "{:?}", db.backend);
         }
@@ -313,14 +282,7 @@ mod tests {
     #[tokio::test]
     async fn an_opened_ticket_has_its_priority_deadlines_and_audit_row() {
         for (db, _dir) in databases().await {
-            let cal = calendar();
-            let matrix = PriorityMatrix::default();
-            let desk = TicketDesk {
-                db: &db,
-                calendar: &cal,
-                matrix: &matrix,
-                policy: SlaPolicy::default(),
-            };
+            let desk = desk(&db);
             let opened = desk.open(now(), "op1", ticket(1)).await.unwrap();
             assert_eq!(opened.number, "QN-2026-000001");
             assert_eq!(opened.priority.get(), 2);
@@ -346,14 +308,7 @@ mod tests {
     #[tokio::test]
     async fn a_bad_request_writes_nothing_and_uses_no_number() {
         for (db, _dir) in databases().await {
-            let cal = calendar();
-            let matrix = PriorityMatrix::default();
-            let desk = TicketDesk {
-                db: &db,
-                calendar: &cal,
-                matrix: &matrix,
-                policy: SlaPolicy::default(),
-            };
+            let desk = desk(&db);
             let mut bad = ticket(1);
             bad.contact.iin = Some("900101300125".into());
             let err = desk.open(now(), "op1", bad).await.unwrap_err();

@@ -55,18 +55,28 @@ impl Server {
 
     /// `sip` holds extra lines for `[sip]`, `ivr` for `[ivr]`.
     pub fn start_full(sip: &str, ivr: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_db(sip, ivr, None, env)
+    }
+
+    /// As `start_full`, with the database at `database_url` (default: a SQLite file in the
+    /// server's temporary directory).
+    pub fn start_db(sip: &str, ivr: &str, database_url: Option<&str>, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = repo();
+        let database_url = database_url
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("sqlite://{}/qonyrau.db", dir.path().display()));
         let rtp_base = 30000 + (std::process::id() % 500) as u16 * 60;
         let config = format!(
             "[sip]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n{sip}\
              [http]\nlisten = \"127.0.0.1:0\"\n\
              [rtp]\nport_min = {}\nport_max = {}\n\
-             [database]\nurl = \"sqlite://{}/qonyrau.db\"\n\
+             [database]\nurl = \"{database_url}\"\n\
+             [desk]\ncalendar_dir = \"{}\"\nsla_check_every = \"1s\"\n\
              [ivr]\nflows_dir = \"{}\"\nsounds_dir = \"{}\"\n{ivr}",
             rtp_base,
             rtp_base + 59,
-            dir.path().display(),
+            repo.join("config/calendar").display(),
             repo.join("ivr-flows").display(),
             repo.join("sounds").display(),
         );

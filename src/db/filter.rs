@@ -1,0 +1,145 @@
+//! Building `WHERE` clauses for search endpoints with `$N` placeholders (numbered in order,
+//! as both SQLite and PostgreSQL accept), and one page of results.
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::Any;
+
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// `WHERE a = $1 AND b LIKE $2 …`, with the values to bind in order.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    clauses: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Filter {
+    /// Add a clause; each `?` in it becomes the next `$N` and takes the next value.
+    pub fn and(&mut self, clause: &str, values: impl IntoIterator<Item = Arg>) -> &mut Self {
+        let mut out = String::with_capacity(clause.len() + 4);
+        for c in clause.chars() {
+            if c == '?' {
+                out.push_str(&format!("${}", self.args.len() + 1));
+                // The value for this placeholder is pushed below, in order.
+                self.args.push(Arg::Int(0));
+            } else {
+                out.push(c);
+            }
+        }
+        let start = self.args.len() - clause.matches('?').count();
+        for (slot, v) in self.args[start..].iter_mut().zip(values) {
+            *slot = v;
+        }
+        self.clauses.push(out);
+        self
+    }
+
+    pub fn text(&mut self, clause: &str, value: impl Into<String>) -> &mut Self {
+        self.and(clause, [Arg::Text(value.into())])
+    }
+
+    pub fn int(&mut self, clause: &str, value: i64) -> &mut Self {
+        self.and(clause, [Arg::Int(value)])
+    }
+
+    /// ` WHERE …` or nothing.
+    pub fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// The next placeholder number (for LIMIT/OFFSET after the clauses).
+    pub fn next_placeholder(&self) -> usize {
+        self.args.len() + 1
+    }
+
+    pub fn bind<'q>(&self, mut q: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
+        for a in &self.args {
+            q = match a {
+                Arg::Text(s) => q.bind(s.clone()),
+                Arg::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }
+}
+
+/// Escape `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern that matches `text` anywhere.
+pub fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// One page of a listing: at most `limit` (1–200) items from `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page {
+            limit: 50,
+            offset: 0,
+        }
+    }
+}
+
+impl Page {
+    pub const MAX_LIMIT: u32 = 200;
+
+    /// ` LIMIT $n OFFSET $n+1` and the two values, bound after the filter's.
+    pub fn sql(&self, first_placeholder: usize) -> String {
+        format!(
+            " LIMIT ${} OFFSET ${}",
+            first_placeholder,
+            first_placeholder + 1
+        )
+    }
+
+    pub fn bind<'q>(&self, q: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
+        q.bind(i64::from(self.limit))
+            .bind(i64::try_from(self.offset).unwrap_or(i64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        let mut f = Filter::default();
+        f.text("status = ?", "new")
+            .int("priority <= ?", 2)
+            .and("(a LIKE ? OR b LIKE ?)", [Arg::Text("x".into()), Arg::Text("y".into())]);
+        assert_eq!(
+            f.sql(),
+            " WHERE status = $1 AND priority <= $2 AND (a LIKE $3 OR b LIKE $4)"
+        );
+        assert_eq!(f.next_placeholder(), 5);
+        assert_eq!(Page::default().sql(5), " LIMIT $5 OFFSET $6");
+        assert_eq!(Filter::default().sql(), "");
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(contains_pattern("50%_A\\"), "%50\\%\\_a\\\\%");
+    }
+}
