@@ -360,6 +360,9 @@ async fn the_sla_pass_records_breaches_once_and_closes_silent_tickets() {
         assert_eq!(pass.breaches.len(), 1, "{pass:?}");
         let again = api.desk.sla_pass(api.clock.now()).await.unwrap();
         assert!(again.breaches.is_empty(), "each breach is recorded once");
+        let (status, _) = api.call("GET", &n2, Some(&op), None).await;
+        assert_eq!(status, 401, "yesterday's session has expired (12 h)");
+        let op = api.token("op1").await;
         let (_, t) = api.call("GET", &n2, Some(&op), None).await;
         assert_eq!((t["status"].as_str(), t["reason"].as_str()), (Some("closed"), Some("no_response_from_user")));
         assert_eq!(
