@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine with Rust:
 #   1. installs the peers the tests drive (SIPp, baresip, PostgreSQL, sox, espeak-ng, tshark…)
-#      with apt-get when they are missing;
+#      with apt-get, and schemathesis with pip, when they are missing;
 #   2. starts a throwaway PostgreSQL cluster (stopped again on exit);
 #   3. runs every test: unit, property, integration with real peers, RFC 4475 conformance.
 # Under CI=true a test whose peer is missing fails instead of skipping.
@@ -27,6 +27,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# schemathesis (PyPI) checks the API against its OpenAPI document.
+have schemathesis || python3 -m pip install -q schemathesis
 
 if [ -x scripts/pg-test.sh ]; then
   QONYRAU_TEST_PG_URL=$(scripts/pg-test.sh start)
