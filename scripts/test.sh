@@ -29,7 +29,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # schemathesis (PyPI) checks the API against its OpenAPI document.
-have schemathesis || python3 -m pip install -q schemathesis
+have schemathesis || { python3 -m pip install -q schemathesis && { command -v pyenv >/dev/null && pyenv rehash || true; }; }
 
 if [ -x scripts/pg-test.sh ]; then
   QONYRAU_TEST_PG_URL=$(scripts/pg-test.sh start)

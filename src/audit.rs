@@ -67,11 +67,7 @@ pub struct AuditFilter {
 }
 
 /// Newest first; with the total count for pagination.
-pub async fn list(
-    db: &Db,
-    f: &AuditFilter,
-    page: Page,
-) -> Result<(Vec<AuditEntry>, u64), DbError> {
+pub async fn list(db: &Db, f: &AuditFilter, page: Page) -> Result<(Vec<AuditEntry>, u64), DbError> {
     let mut w = Filter::default();
     if let Some(e) = &f.entity {
         w.text("entity = ?", e.clone());
@@ -89,7 +85,10 @@ pub async fn list(
         w.int("at < ?", millis(t));
     }
     let total: i64 = w
-        .bind(sqlx::query(&format!("SELECT COUNT(*) FROM audit_log{}", w.sql())))
+        .bind(sqlx::query(&format!(
+            "SELECT COUNT(*) FROM audit_log{}",
+            w.sql()
+        )))
         .fetch_one(&db.pool)
         .await?
         .try_get(0)?;
@@ -98,7 +97,10 @@ pub async fn list(
         w.sql(),
         page.sql(w.next_placeholder())
     );
-    let rows = page.bind(w.bind(sqlx::query(&sql))).fetch_all(&db.pool).await?;
+    let rows = page
+        .bind(w.bind(sqlx::query(&sql)))
+        .fetch_all(&db.pool)
+        .await?;
     let entries = rows
         .iter()
         .map(|r| {

@@ -69,8 +69,8 @@ pub async fn spawn(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-            .with_graceful_shutdown(async move { cancel.cancelled().await })
-            .await;
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await;
         if let Err(e) = result {
             tracing::error!(error = %e, "HTTP server stopped");
         }

@@ -5,8 +5,8 @@
 
 pub mod audit;
 pub mod calendar;
-pub mod clock;
 pub mod call;
+pub mod clock;
 pub mod config;
 pub mod contacts;
 pub mod db;

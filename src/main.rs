@@ -102,7 +102,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             qonyrau::telemetry::init_logs(&config.log.level);
             qonyrau::pii::set_redaction(config.log.redact_pii);
-            let runtime = tokio::runtime::Builder::new_current_thread()
+            // Two workers: SIP signalling, the API and the database drivers share them; media
+            // runs on its own threads.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;

@@ -16,18 +16,18 @@ use crate::calendar::WorkCalendar;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::Db;
-use crate::staff::lockout::LockoutPolicy;
-use crate::staff::session::Logins;
-use crate::tickets::sla::SlaPolicy;
-use crate::tickets::sla_job;
-use crate::tickets::store::TicketDesk;
-use crate::web::{self, ApiState};
 use crate::endpoint::{Endpoint, EndpointParams};
 use crate::http::{self, Health};
 use crate::media::engine::MediaEngine;
 use crate::preflight;
+use crate::staff::lockout::LockoutPolicy;
+use crate::staff::session::Logins;
 use crate::telemetry;
+use crate::tickets::sla::SlaPolicy;
+use crate::tickets::sla_job;
+use crate::tickets::store::TicketDesk;
 use crate::transport;
+use crate::web::{self, ApiState};
 
 /// Addresses the server actually bound (port 0 in config becomes a real port).
 #[derive(Debug, Clone, Copy)]

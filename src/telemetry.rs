@@ -71,11 +71,26 @@ fn describe_desk() {
     use crate::tickets::store::TICKET_OPENED;
     use metrics::{describe_counter, describe_gauge};
     describe_counter!(TICKET_OPENED, "Tickets opened, by type and channel");
-    describe_counter!(SLA_BREACHES, "SLA deadlines missed, by kind (first_response, resolve, fix, review)");
-    describe_gauge!(TICKETS_OPEN, "Tickets not closed or refused, by status and priority");
-    describe_counter!(TICKETS_AUTO_CLOSED, "Tickets closed as 'no response from the user'");
-    describe_counter!(LOGIN_FAILURES, "Failed logins, by reason (bad_password, unknown_login, locked, throttled)");
-    describe_counter!(LOGIN_LOCKOUTS, "Logins locked after five wrong passwords in a row");
+    describe_counter!(
+        SLA_BREACHES,
+        "SLA deadlines missed, by kind (first_response, resolve, fix, review)"
+    );
+    describe_gauge!(
+        TICKETS_OPEN,
+        "Tickets not closed or refused, by status and priority"
+    );
+    describe_counter!(
+        TICKETS_AUTO_CLOSED,
+        "Tickets closed as 'no response from the user'"
+    );
+    describe_counter!(
+        LOGIN_FAILURES,
+        "Failed logins, by reason (bad_password, unknown_login, locked, throttled)"
+    );
+    describe_counter!(
+        LOGIN_LOCKOUTS,
+        "Logins locked after five wrong passwords in a row"
+    );
 }
 
 /// Structured logs to stderr; `RUST_LOG` overrides the configured filter.

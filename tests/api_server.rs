@@ -15,11 +15,20 @@ use serde_json::{json, Value};
 const PASSWORD: &str = "Qonyrau2026";
 
 fn add_user(server: &Server, login: &str, role: &str) {
-    let (ok, out) = server.cli(&["users", "add", login, "--role", role, "--language", "en"], &format!("{PASSWORD}\n"));
+    let (ok, out) = server.cli(
+        &["users", "add", login, "--role", role, "--language", "en"],
+        &format!("{PASSWORD}\n"),
+    );
     assert!(ok, "users add {login}: {out}");
 }
 
-async fn call(base: &str, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let client = reqwest::Client::new();
     let mut req = client
         .request(method.parse().unwrap(), format!("{base}{path}"))
@@ -33,11 +42,21 @@ async fn call(base: &str, method: &str, path: &str, token: Option<&str>, body: O
     let resp = req.send().await.expect("HTTP request");
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn token(base: &str, login: &str) -> String {
-    let (status, body) = call(base, "POST", "/api/v1/session", None, Some(json!({"login": login, "password": PASSWORD}))).await;
+    let (status, body) = call(
+        base,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(json!({"login": login, "password": PASSWORD})),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     body["token"].as_str().unwrap().to_string()
 }
@@ -62,8 +81,15 @@ fn schemathesis(base: &str, token: Option<&str>, filter: &[&str]) {
         cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
     }
     let out = cmd.output().expect("run schemathesis");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "schemathesis {filter:?} found problems:\n{text}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "schemathesis {filter:?} found problems:\n{text}"
+    );
     assert!(text.contains("passed"), "{text}");
 }
 
@@ -74,18 +100,48 @@ async fn the_api_on_the_real_server_with_metrics_and_schemathesis() {
     add_user(&server, "sup1", "supervisor");
     add_user(&server, "admin", "admin");
     let sup = token(&base, "sup1").await;
-    let (status, t) = call(&base, "POST", "/api/v1/tickets", Some(&sup), Some(ticket(1))).await;
+    let (status, t) = call(
+        &base,
+        "POST",
+        "/api/v1/tickets",
+        Some(&sup),
+        Some(ticket(1)),
+    )
+    .await;
     assert_eq!(status, 201, "{t}");
     assert_eq!(t["priority"], 2);
-    let (status, body) = call(&base, "POST", "/api/v1/session", None, Some(json!({"login": "sup1", "password": "Wrong2026x"}))).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("bad_credentials")));
+    let (status, body) = call(
+        &base,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(json!({"login": "sup1", "password": "Wrong2026x"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("bad_credentials"))
+    );
     let metrics = server.metrics();
-    assert!(metrics.contains("qonyrau_tickets_opened_total{type=\"incident\",channel=\"phone\"} 1"), "{metrics}");
-    assert!(metrics.contains("qonyrau_login_failures_total{reason=\"bad_password\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("qonyrau_tickets_opened_total{type=\"incident\",channel=\"phone\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("qonyrau_login_failures_total{reason=\"bad_password\"} 1"),
+        "{metrics}"
+    );
     // The SLA job (every second here) refreshes the open-ticket gauge.
     let t0 = Instant::now();
-    while !server.metrics().contains("qonyrau_tickets_open{status=\"new\",priority=\"2\"} 1") {
-        assert!(t0.elapsed() < Duration::from_secs(10), "{}", server.metrics());
+    while !server
+        .metrics()
+        .contains("qonyrau_tickets_open{status=\"new\",priority=\"2\"} 1")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{}",
+            server.metrics()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -94,7 +150,11 @@ async fn the_api_on_the_real_server_with_metrics_and_schemathesis() {
     }
     // Desk work as a supervisor (who may also read accounts and the audit log); sessions and
     // account administration separately, so a generated logout or reset cannot end the run.
-    schemathesis(&base, Some(&sup), &["--exclude-tag", "session", "--exclude-tag", "staff"]);
+    schemathesis(
+        &base,
+        Some(&sup),
+        &["--exclude-tag", "session", "--exclude-tag", "staff"],
+    );
     let admin = token(&base, "admin").await;
     schemathesis(&base, Some(&admin), &["--include-tag", "staff"]);
     schemathesis(&base, None, &["--include-tag", "session"]);
@@ -113,7 +173,11 @@ impl Postgres {
             .env("QONYRAU_PG_STATE", &self.state)
             .output()
             .expect("scripts/pg-test.sh");
-        assert!(out.status.success(), "pg-test.sh {verb}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg-test.sh {verb}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 }
@@ -142,28 +206,54 @@ async fn postgres_stopped_mid_run_gives_503_writes_nothing_and_service_resumes()
     let op = token(&base, "op1").await;
     let mut created = 0;
     for n in 0..5 {
-        let (status, body) = call(&base, "POST", "/api/v1/tickets", Some(&op), Some(ticket(n))).await;
+        let (status, body) =
+            call(&base, "POST", "/api/v1/tickets", Some(&op), Some(ticket(n))).await;
         assert_eq!(status, 201, "{body}");
         created += 1;
     }
     pg.run("pause");
     for n in 5..8 {
-        let (status, body) = call(&base, "POST", "/api/v1/tickets", Some(&op), Some(ticket(n))).await;
-        assert_eq!((status, body["code"].as_str()), (503, Some("database_unavailable")), "{body}");
-        assert!(body["message"].as_str().unwrap().contains("nothing was saved") || body["message"].as_str().unwrap().contains("ничего не сохранено"), "{body}");
+        let (status, body) =
+            call(&base, "POST", "/api/v1/tickets", Some(&op), Some(ticket(n))).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (503, Some("database_unavailable")),
+            "{body}"
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was saved")
+                || body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("ничего не сохранено"),
+            "{body}"
+        );
     }
     let (status, _) = call(&base, "GET", "/api/v1/tickets", Some(&op), None).await;
     assert_eq!(status, 503);
     pg.run("resume");
     let t0 = Instant::now();
     loop {
-        let (status, body) = call(&base, "POST", "/api/v1/tickets", Some(&op), Some(ticket(99))).await;
+        let (status, body) = call(
+            &base,
+            "POST",
+            "/api/v1/tickets",
+            Some(&op),
+            Some(ticket(99)),
+        )
+        .await;
         if status == 201 {
             created += 1;
             break;
         }
         assert_eq!(status, 503, "{body}");
-        assert!(t0.elapsed() < Duration::from_secs(20), "the API did not recover: {body}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the API did not recover: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let (status, page) = call(&base, "GET", "/api/v1/tickets?limit=200", Some(&op), None).await;
@@ -177,7 +267,10 @@ async fn postgres_stopped_mid_run_gives_503_writes_nothing_and_service_resumes()
     numbers.sort();
     let year = &numbers[0][3..7];
     let expected: Vec<String> = (1..=created).map(|n| format!("QN-{year}-{n:06}")).collect();
-    assert_eq!(numbers, expected, "every refused request left nothing behind, not even a number");
+    assert_eq!(
+        numbers, expected,
+        "every refused request left nothing behind, not even a number"
+    );
     let log = server.log_text();
     assert!(log.contains("database unavailable"), "{log}");
 }

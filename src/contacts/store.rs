@@ -88,12 +88,19 @@ pub fn check_phone(field: &'static str, phone: &str) -> Result<String, StoreErro
         || p.chars().count() > 32
         || !p.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c))
     {
-        return Err(invalid(field, "must be a phone number (3-20 digits, + - ( ) and spaces)"));
+        return Err(invalid(
+            field,
+            "must be a phone number (3-20 digits, + - ( ) and spaces)",
+        ));
     }
     Ok(p.to_string())
 }
 
-fn check_text(field: &'static str, s: Option<String>, max: usize) -> Result<Option<String>, StoreError> {
+fn check_text(
+    field: &'static str,
+    s: Option<String>,
+    max: usize,
+) -> Result<Option<String>, StoreError> {
     let s = clean(s);
     if s.as_ref().is_some_and(|s| s.chars().count() > max) {
         return Err(invalid(field, format!("must be at most {max} characters")));
@@ -118,10 +125,15 @@ fn check_bin(field: &'static str, s: Option<String>) -> Result<Option<String>, S
 impl NewContact {
     /// Check and normalise every field; `prefix` names them in errors (`contact.` in a ticket).
     pub fn validated(self, nested: bool) -> Result<NewContact, StoreError> {
-        let f = |plain: &'static str, in_ticket: &'static str| if nested { in_ticket } else { plain };
+        let f =
+            |plain: &'static str, in_ticket: &'static str| if nested { in_ticket } else { plain };
         Ok(NewContact {
             name: check_text(f("name", "contact.name"), self.name, 200)?,
-            organisation: check_text(f("organisation", "contact.organisation"), self.organisation, 200)?,
+            organisation: check_text(
+                f("organisation", "contact.organisation"),
+                self.organisation,
+                200,
+            )?,
             phone: check_phone(f("phone", "contact.phone"), &self.phone)?,
             iin: check_iin(f("iin", "contact.iin"), self.iin)?,
             bin: check_bin(f("bin", "contact.bin"), self.bin)?,
@@ -137,7 +149,7 @@ pub async fn insert(
     at: Timestamp,
     actor: &str,
     c: &NewContact,
-) -> Result<i64, StoreError> {
+) -> Result<Contact, StoreError> {
     let id: i64 = sqlx::query(
         "INSERT INTO contacts (name, organisation, phone, iin, bin, language, do_not_contact, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -166,7 +178,17 @@ pub async fn insert(
         },
     )
     .await?;
-    Ok(id)
+    Ok(Contact {
+        id,
+        name: c.name.clone(),
+        organisation: c.organisation.clone(),
+        phone: c.phone.clone(),
+        iin: c.iin.clone(),
+        bin: c.bin.clone(),
+        language: c.language.unwrap_or(Language::Ru),
+        do_not_contact: c.do_not_contact,
+        created_at: from_millis(millis(at)),
+    })
 }
 
 /// The contact a ticket belongs to: the one with this IIN (or BIN), else the one with this
@@ -176,17 +198,23 @@ pub async fn find_or_insert(
     at: Timestamp,
     actor: &str,
     c: &NewContact,
-) -> Result<i64, StoreError> {
-    let q = match (&c.iin, &c.bin) {
-        (Some(iin), _) => sqlx::query("SELECT id FROM contacts WHERE iin = $1 ORDER BY id LIMIT 1").bind(iin.clone()),
-        (None, Some(bin)) => sqlx::query("SELECT id FROM contacts WHERE bin = $1 ORDER BY id LIMIT 1").bind(bin.clone()),
-        (None, None) => sqlx::query(
-            "SELECT id FROM contacts WHERE phone = $1 AND iin IS NULL AND bin IS NULL ORDER BY id LIMIT 1",
-        )
-        .bind(c.phone.clone()),
+) -> Result<Contact, StoreError> {
+    let (column, value) = match (&c.iin, &c.bin) {
+        (Some(iin), _) => ("iin = $1", iin.clone()),
+        (None, Some(bin)) => ("bin = $1", bin.clone()),
+        (None, None) => (
+            "phone = $1 AND iin IS NULL AND bin IS NULL",
+            c.phone.clone(),
+        ),
     };
-    match q.fetch_optional(&mut *conn).await? {
-        Some(r) => Ok(r.try_get(0)?),
+    let found = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM contacts WHERE {column} ORDER BY id LIMIT 1"
+    ))
+    .bind(value)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match found {
+        Some(r) => Ok(from_row(&r)?),
         None => insert(conn, at, actor, c).await,
     }
 }
@@ -200,15 +228,24 @@ pub async fn get(db: &Db, id: i64) -> Result<Contact, StoreError> {
     Ok(from_row(&row)?)
 }
 
-pub async fn create(db: &Db, at: Timestamp, actor: &str, c: NewContact) -> Result<Contact, StoreError> {
+pub async fn create(
+    db: &Db,
+    at: Timestamp,
+    actor: &str,
+    c: NewContact,
+) -> Result<Contact, StoreError> {
     let c = c.validated(false)?;
     let mut tx = db.write().await?;
-    let id = insert(tx.conn(), at, actor, &c).await?;
+    let contact = insert(tx.conn(), at, actor, &c).await?;
     tx.commit().await?;
-    get(db, id).await
+    Ok(contact)
 }
 
-pub async fn search(db: &Db, f: &ContactFilter, page: Page) -> Result<(Vec<Contact>, u64), StoreError> {
+pub async fn search(
+    db: &Db,
+    f: &ContactFilter,
+    page: Page,
+) -> Result<(Vec<Contact>, u64), StoreError> {
     let mut w = Filter::default();
     if let Some(p) = &f.phone {
         w.text("phone = ?", p.trim());
@@ -223,11 +260,17 @@ pub async fn search(db: &Db, f: &ContactFilter, page: Page) -> Result<(Vec<Conta
         let p = contains_pattern(q.trim());
         w.and(
             "(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(organisation) LIKE ? ESCAPE '\\')",
-            [crate::db::filter::Arg::Text(p.clone()), crate::db::filter::Arg::Text(p)],
+            [
+                crate::db::filter::Arg::Text(p.clone()),
+                crate::db::filter::Arg::Text(p),
+            ],
         );
     }
     let total: i64 = w
-        .bind(sqlx::query(&format!("SELECT COUNT(*) FROM contacts{}", w.sql())))
+        .bind(sqlx::query(&format!(
+            "SELECT COUNT(*) FROM contacts{}",
+            w.sql()
+        )))
         .fetch_one(&db.pool)
         .await?
         .try_get(0)?;
@@ -236,7 +279,10 @@ pub async fn search(db: &Db, f: &ContactFilter, page: Page) -> Result<(Vec<Conta
         w.sql(),
         page.sql(w.next_placeholder())
     );
-    let rows = page.bind(w.bind(sqlx::query(&sql))).fetch_all(&db.pool).await?;
+    let rows = page
+        .bind(w.bind(sqlx::query(&sql)))
+        .fetch_all(&db.pool)
+        .await?;
     let list = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     Ok((list, u64::try_from(total).unwrap_or(0)))
 }
@@ -255,7 +301,10 @@ pub async fn update(
 ) -> Result<Contact, StoreError> {
     // Validate everything first: a bad request changes nothing.
     let name = p.name.map(|v| check_text("name", v, 200)).transpose()?;
-    let organisation = p.organisation.map(|v| check_text("organisation", v, 200)).transpose()?;
+    let organisation = p
+        .organisation
+        .map(|v| check_text("organisation", v, 200))
+        .transpose()?;
     let phone = p.phone.map(|v| check_phone("phone", &v)).transpose()?;
     let iin = p.iin.map(|v| check_iin("iin", v)).transpose()?;
     let bin = p.bin.map(|v| check_bin("bin", v)).transpose()?;
@@ -290,12 +339,24 @@ pub async fn update(
     }
     let changes: Vec<(&str, Option<String>, Option<String>)> = [
         ("name", shown(&old.name), shown(&new.name)),
-        ("organisation", shown(&old.organisation), shown(&new.organisation)),
+        (
+            "organisation",
+            shown(&old.organisation),
+            shown(&new.organisation),
+        ),
         ("phone", Some(old.phone.clone()), Some(new.phone.clone())),
         ("iin", shown(&old.iin), shown(&new.iin)),
         ("bin", shown(&old.bin), shown(&new.bin)),
-        ("language", Some(old.language.to_string()), Some(new.language.to_string())),
-        ("do_not_contact", Some(old.do_not_contact.to_string()), Some(new.do_not_contact.to_string())),
+        (
+            "language",
+            Some(old.language.to_string()),
+            Some(new.language.to_string()),
+        ),
+        (
+            "do_not_contact",
+            Some(old.do_not_contact.to_string()),
+            Some(new.do_not_contact.to_string()),
+        ),
     ]
     .into_iter()
     .filter(|(_, b, a)| b != a)

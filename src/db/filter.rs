@@ -61,7 +61,10 @@ impl Filter {
         self.args.len() + 1
     }
 
-    pub fn bind<'q>(&self, mut q: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
+    pub fn bind<'q>(
+        &self,
+        mut q: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Query<'q, Any, AnyArguments<'q>> {
         for a in &self.args {
             q = match a {
                 Arg::Text(s) => q.bind(s.clone()),
@@ -113,7 +116,10 @@ impl Page {
         )
     }
 
-    pub fn bind<'q>(&self, q: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
+    pub fn bind<'q>(
+        &self,
+        q: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Query<'q, Any, AnyArguments<'q>> {
         q.bind(i64::from(self.limit))
             .bind(i64::try_from(self.offset).unwrap_or(i64::MAX))
     }
@@ -126,9 +132,10 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_in_order() {
         let mut f = Filter::default();
-        f.text("status = ?", "new")
-            .int("priority <= ?", 2)
-            .and("(a LIKE ? OR b LIKE ?)", [Arg::Text("x".into()), Arg::Text("y".into())]);
+        f.text("status = ?", "new").int("priority <= ?", 2).and(
+            "(a LIKE ? OR b LIKE ?)",
+            [Arg::Text("x".into()), Arg::Text("y".into())],
+        );
         assert_eq!(
             f.sql(),
             " WHERE status = $1 AND priority <= $2 AND (a LIKE $3 OR b LIKE $4)"

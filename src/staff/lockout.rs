@@ -37,9 +37,13 @@ impl Default for LockoutPolicy {
 pub enum Access {
     Allowed,
     /// The login is locked until then (HTTP 423).
-    Locked { until: Timestamp },
+    Locked {
+        until: Timestamp,
+    },
     /// This address tried too often; try again then (HTTP 429).
-    Throttled { until: Timestamp },
+    Throttled {
+        until: Timestamp,
+    },
 }
 
 /// One login's failures in a row and its lock.
@@ -153,7 +157,11 @@ mod tests {
         assert_eq!(l.fail(at(4), &p), Some(at(604)));
         assert_eq!(l.check(at(5)), Access::Locked { until: at(604) });
         assert_eq!(l.check(at(603)), Access::Locked { until: at(604) });
-        assert_eq!(l.check(at(604)), Access::Allowed, "unlocked after 10 minutes");
+        assert_eq!(
+            l.check(at(604)),
+            Access::Allowed,
+            "unlocked after 10 minutes"
+        );
         assert_eq!(l.fail(at(605), &p), None, "the count starts again");
         assert_eq!(l.failures, 1);
     }
@@ -192,7 +200,11 @@ mod tests {
             s.fail(at(i64::from(i)), ip);
         }
         s.prune(at(600 + 499));
-        assert_eq!(s.tracked(), 500, "failures at 500..999 are still within the window");
+        assert_eq!(
+            s.tracked(),
+            500,
+            "failures at 500..999 are still within the window"
+        );
         s.prune(at(2000));
         assert_eq!(s.tracked(), 0);
     }

@@ -129,7 +129,8 @@ impl Logins {
         };
         let stored: String = row.try_get(0).map_err(StaffError::from)?;
         let mut lock = LoginLock {
-            failures: u32::try_from(row.try_get::<i64, _>(4).map_err(StaffError::from)?).unwrap_or(0),
+            failures: u32::try_from(row.try_get::<i64, _>(4).map_err(StaffError::from)?)
+                .unwrap_or(0),
             locked_until: row
                 .try_get::<Option<i64>, _>(5)
                 .map_err(StaffError::from)?
@@ -222,7 +223,11 @@ impl Logins {
 }
 
 /// The session a token names, if it is valid at `now` and its account active.
-pub async fn lookup(db: &Db, token: &str, now: Timestamp) -> Result<Option<SessionInfo>, StaffError> {
+pub async fn lookup(
+    db: &Db,
+    token: &str,
+    now: Timestamp,
+) -> Result<Option<SessionInfo>, StaffError> {
     let row = sqlx::query(
         "SELECT s.login, st.role, st.language, st.must_change_password, s.expires_at FROM sessions s \
          JOIN staff st ON st.login = s.login WHERE s.token_hash = $1 AND s.expires_at > $2 AND st.active = 1",

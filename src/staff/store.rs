@@ -107,7 +107,12 @@ pub async fn add(
     create(db, now, "cli", &new).await.map(|_| ())
 }
 
-pub async fn create(db: &Db, now: Timestamp, actor: &str, n: &NewStaff<'_>) -> Result<StaffMember, StaffError> {
+pub async fn create(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    n: &NewStaff<'_>,
+) -> Result<StaffMember, StaffError> {
     let login = check_login(n.login)?;
     let broken = password::check(n.password);
     if !broken.is_empty() {
@@ -194,11 +199,13 @@ fn member(r: &AnyRow) -> Result<StaffMember, sqlx::Error> {
 
 pub async fn get(db: &Db, login: &str) -> Result<StaffMember, StaffError> {
     let login = check_login(login).map_err(|_| StaffError::NotFound(login.to_string()))?;
-    let row = sqlx::query(&format!("SELECT {MEMBER_COLUMNS} FROM staff WHERE login = $1"))
-        .bind(login.clone())
-        .fetch_optional(&db.pool)
-        .await?
-        .ok_or(StaffError::NotFound(login))?;
+    let row = sqlx::query(&format!(
+        "SELECT {MEMBER_COLUMNS} FROM staff WHERE login = $1"
+    ))
+    .bind(login.clone())
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(StaffError::NotFound(login))?;
     Ok(member(&row)?)
 }
 
@@ -227,7 +234,13 @@ pub struct StaffPatch {
 }
 
 /// Change an account; a deactivated account loses its sessions at once.
-pub async fn update(db: &Db, now: Timestamp, actor: &str, login: &str, p: &StaffPatch) -> Result<StaffMember, StaffError> {
+pub async fn update(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    login: &str,
+    p: &StaffPatch,
+) -> Result<StaffMember, StaffError> {
     let old = get(db, login).await?;
     let mut new = old.clone();
     new.role = p.role.unwrap_or(old.role);
@@ -236,8 +249,16 @@ pub async fn update(db: &Db, now: Timestamp, actor: &str, login: &str, p: &Staff
     new.active = p.active.unwrap_or(old.active);
     let changes: Vec<(&str, String, String)> = [
         ("role", old.role.to_string(), new.role.to_string()),
-        ("language", old.language.to_string(), new.language.to_string()),
-        ("accessibility", old.accessibility.to_string(), new.accessibility.to_string()),
+        (
+            "language",
+            old.language.to_string(),
+            new.language.to_string(),
+        ),
+        (
+            "accessibility",
+            old.accessibility.to_string(),
+            new.accessibility.to_string(),
+        ),
         ("active", old.active.to_string(), new.active.to_string()),
     ]
     .into_iter()
@@ -282,7 +303,14 @@ pub async fn update(db: &Db, now: Timestamp, actor: &str, login: &str, p: &Staff
     Ok(new)
 }
 
-async fn audited(db: &Db, now: Timestamp, actor: &str, login: &str, action: &str, sql: &str) -> Result<(), StaffError> {
+async fn audited(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    login: &str,
+    action: &str,
+    sql: &str,
+) -> Result<(), StaffError> {
     let mut tx = db.write().await?;
     let done = sqlx::query(sql)
         .bind(millis(now))
@@ -311,7 +339,12 @@ async fn audited(db: &Db, now: Timestamp, actor: &str, login: &str, action: &str
 /// Issue a temporary password (returned once, to hand over) that must be changed at login;
 /// also lifts a lock.
 /// Ends the account's sessions: whoever knew the old password is logged out.
-pub async fn reset(db: &Db, now: Timestamp, actor: &str, login: &str) -> Result<String, StaffError> {
+pub async fn reset(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    login: &str,
+) -> Result<String, StaffError> {
     let login = check_login(login)?;
     let temporary = password::temporary(&mut rand::rng());
     let hashed = hash_blocking(temporary.clone()).await?;

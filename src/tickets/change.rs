@@ -142,7 +142,11 @@ pub fn plan(
         )));
     }
     if let Some(s) = &p.subject {
-        set("subject", Value::Text(cur.subject.clone()), Value::Text(check_subject(s)?));
+        set(
+            "subject",
+            Value::Text(cur.subject.clone()),
+            Value::Text(check_subject(s)?),
+        );
     }
     if let Some(d) = &p.description {
         set(
@@ -153,21 +157,40 @@ pub fn plan(
     }
     let impact = p.impact.unwrap_or(cur.impact);
     let urgency = p.urgency.unwrap_or(cur.urgency);
-    set("impact", Value::Text(cur.impact.to_string()), Value::Text(impact.to_string()));
-    set("urgency", Value::Text(cur.urgency.to_string()), Value::Text(urgency.to_string()));
+    set(
+        "impact",
+        Value::Text(cur.impact.to_string()),
+        Value::Text(impact.to_string()),
+    );
+    set(
+        "urgency",
+        Value::Text(cur.urgency.to_string()),
+        Value::Text(urgency.to_string()),
+    );
     set(
         "priority",
         Value::Int(i64::from(cur.priority)),
         Value::Int(i64::from(matrix.priority(impact, urgency).get())),
     );
     if let Some(d) = &p.department {
-        set("department", text(&cur.department), text(&check_short("department", d.clone())?));
+        set(
+            "department",
+            text(&cur.department),
+            text(&check_short("department", d.clone())?),
+        );
     }
     if let Some(e) = &p.eta {
-        set("eta_text", text(&cur.eta), text(&check_short("eta", e.clone())?));
+        set(
+            "eta_text",
+            text(&cur.eta),
+            text(&check_short("eta", e.clone())?),
+        );
     }
     if let Some(a) = &p.assignee {
-        let a = a.as_ref().map(|a| a.trim().to_lowercase()).filter(|a| !a.is_empty());
+        let a = a
+            .as_ref()
+            .map(|a| a.trim().to_lowercase())
+            .filter(|a| !a.is_empty());
         set("assignee", text(&cur.assignee), Value::opt_text(a));
     }
     let complaint = cur.kind == TicketType::Complaint;
@@ -178,10 +201,18 @@ pub fn plan(
         return Err(invalid("complaint_outcome", "is only for complaints"));
     }
     if let Some(c) = p.complaint_category {
-        set("complaint_category", enum_value(cur.complaint_category), enum_value(Some(c)));
+        set(
+            "complaint_category",
+            enum_value(cur.complaint_category),
+            enum_value(Some(c)),
+        );
     }
     if let Some(o) = p.complaint_outcome {
-        set("complaint_outcome", enum_value(cur.complaint_outcome), enum_value(Some(o)));
+        set(
+            "complaint_outcome",
+            enum_value(cur.complaint_outcome),
+            enum_value(Some(o)),
+        );
     }
     match p.status.filter(|s| *s != cur.status) {
         None => {
@@ -189,7 +220,10 @@ pub fn plan(
                 return Err(invalid("reason", "is given only with a change of status"));
             }
             if p.resolution.is_some() {
-                return Err(invalid("resolution", "is given only with a change of status"));
+                return Err(invalid(
+                    "resolution",
+                    "is given only with a change of status",
+                ));
             }
         }
         Some(to) => {
@@ -209,25 +243,36 @@ pub fn plan(
                     resolution,
                 },
             )?;
-            if to == Status::Resolved && complaint && p.complaint_outcome.or(cur.complaint_outcome).is_none() {
+            if to == Status::Resolved
+                && complaint
+                && p.complaint_outcome.or(cur.complaint_outcome).is_none()
+            {
                 return Err(invalid(
                     "complaint_outcome",
                     "a complaint is resolved with the result of its review",
                 ));
             }
-            set("status", Value::Text(cur.status.to_string()), Value::Text(to.to_string()));
+            set(
+                "status",
+                Value::Text(cur.status.to_string()),
+                Value::Text(to.to_string()),
+            );
             let reason = match to {
                 Status::Deferred | Status::Refused | Status::Closed => p.reason.or(cur.reason),
                 _ => None,
             };
             set("reason", enum_value(cur.reason), enum_value(reason));
             let new_resolution = match (to, p.reason) {
-                (Status::Closed, Some(ReasonCode::NoResponseFromUser)) => Some(no_response_resolution(
-                    resolution.or(cur.resolution.as_deref()).unwrap_or(""),
-                )),
+                (Status::Closed, Some(ReasonCode::NoResponseFromUser)) => Some(
+                    no_response_resolution(resolution.or(cur.resolution.as_deref()).unwrap_or("")),
+                ),
                 _ => resolution.map(str::to_string).or(cur.resolution.clone()),
             };
-            set("resolution", text(&cur.resolution), Value::opt_text(new_resolution));
+            set(
+                "resolution",
+                text(&cur.resolution),
+                Value::opt_text(new_resolution),
+            );
             if cur.first_response_at.is_none() && cur.status == Status::New {
                 set("first_response_at", Value::Null, Value::Time(now));
             }
@@ -299,7 +344,11 @@ impl TicketDesk {
                     entity: "ticket",
                     entity_id: &cur.number,
                     action,
-                    field: Some(if c.column == "eta_text" { "eta" } else { c.column }),
+                    field: Some(if c.column == "eta_text" {
+                        "eta"
+                    } else {
+                        c.column
+                    }),
                     before: c.before.shown(),
                     after: c.after.shown(),
                 },
@@ -332,7 +381,10 @@ impl TicketDesk {
                 .fetch_optional(tx.conn())
                 .await?;
             if found.is_none() && !login.is_empty() {
-                return Err(invalid("assignee", format!("no active staff member {login}")));
+                return Err(invalid(
+                    "assignee",
+                    format!("no active staff member {login}"),
+                ));
             }
         }
         Ok(())
@@ -351,7 +403,8 @@ impl TicketDesk {
         let cur = Self::current(&mut tx, number, version).await?;
         let changes = plan(&cur, &patch, &self.matrix, now)?;
         Self::check_assignee(&mut tx, &patch).await?;
-        self.apply_in(&mut tx, now, actor, &cur, "update", &changes).await?;
+        self.apply_in(&mut tx, now, actor, &cur, "update", &changes)
+            .await?;
         tx.commit().await?;
         self.get(&cur.number).await
     }
@@ -375,7 +428,8 @@ impl TicketDesk {
                 ..Default::default()
             };
             let changes = plan(&cur, &resolve, &self.matrix, now)?;
-            self.apply_in(&mut tx, now, actor, &cur, "resolve", &changes).await?;
+            self.apply_in(&mut tx, now, actor, &cur, "resolve", &changes)
+                .await?;
             cur = summary_by_number(tx.conn(), &cur.number).await?;
         }
         let close = TicketPatch {
@@ -394,7 +448,8 @@ impl TicketDesk {
             }
             .into());
         }
-        self.apply_in(&mut tx, now, actor, &cur, "close", &changes).await?;
+        self.apply_in(&mut tx, now, actor, &cur, "close", &changes)
+            .await?;
         tx.commit().await?;
         self.get(&cur.number).await
     }
@@ -453,7 +508,8 @@ impl TicketDesk {
         .bind(e.reason.clone())
         .execute(tx.conn())
         .await?;
-        self.apply_in(&mut tx, now, actor, &cur, "escalate", &changes).await?;
+        self.apply_in(&mut tx, now, actor, &cur, "escalate", &changes)
+            .await?;
         tx.commit().await?;
         self.get(&cur.number).await
     }
@@ -474,13 +530,15 @@ impl TicketDesk {
         }
         let mut tx = self.db.write().await?;
         let cur = Self::current(&mut tx, number, None).await?;
-        sqlx::query("INSERT INTO ticket_notes (ticket_id, at, author, body) VALUES ($1, $2, $3, $4)")
-            .bind(cur.id)
-            .bind(millis(now))
-            .bind(actor.to_string())
-            .bind(body.to_string())
-            .execute(tx.conn())
-            .await?;
+        sqlx::query(
+            "INSERT INTO ticket_notes (ticket_id, at, author, body) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(cur.id)
+        .bind(millis(now))
+        .bind(actor.to_string())
+        .bind(body.to_string())
+        .execute(tx.conn())
+        .await?;
         sqlx::query("UPDATE tickets SET updated_at = $1, version = version + 1 WHERE id = $2")
             .bind(millis(now))
             .bind(cur.id)
@@ -515,17 +573,20 @@ impl TicketDesk {
         let mut tx = self.db.write().await?;
         let a = Self::current(&mut tx, number, None).await?;
         let b = match summary_by_number(tx.conn(), other).await {
-            Err(StoreError::NotFound { .. }) => return Err(invalid("number", format!("no ticket {other}"))),
+            Err(StoreError::NotFound { .. }) => {
+                return Err(invalid("number", format!("no ticket {other}")))
+            }
             r => r?,
         };
         if a.id == b.id {
             return Err(invalid("number", "a ticket cannot be linked to itself"));
         }
-        let exists = sqlx::query("SELECT 1 FROM ticket_links WHERE ticket_id = $1 AND other_id = $2")
-            .bind(a.id)
-            .bind(b.id)
-            .fetch_optional(tx.conn())
-            .await?;
+        let exists =
+            sqlx::query("SELECT 1 FROM ticket_links WHERE ticket_id = $1 AND other_id = $2")
+                .bind(a.id)
+                .bind(b.id)
+                .fetch_optional(tx.conn())
+                .await?;
         if exists.is_some() {
             return Err(StoreError::Conflict(format!(
                 "tickets {} and {} are already linked",

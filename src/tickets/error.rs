@@ -54,5 +54,6 @@ pub fn decode<T: std::str::FromStr>(s: &str) -> Result<T, sqlx::Error>
 where
     T::Err: std::error::Error + Send + Sync + 'static,
 {
-    s.parse().map_err(|e: T::Err| sqlx::Error::Decode(Box::new(e)))
+    s.parse()
+        .map_err(|e: T::Err| sqlx::Error::Decode(Box::new(e)))
 }

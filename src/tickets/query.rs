@@ -342,7 +342,10 @@ impl TicketDesk {
             None => {}
         }
         let total: i64 = w
-            .bind(sqlx::query(&format!("SELECT COUNT(*) FROM tickets{}", w.sql())))
+            .bind(sqlx::query(&format!(
+                "SELECT COUNT(*) FROM tickets{}",
+                w.sql()
+            )))
             .fetch_one(&self.db.pool)
             .await?
             .try_get(0)?;

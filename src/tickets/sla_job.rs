@@ -75,7 +75,10 @@ impl TicketDesk {
                 deadlines: Deadlines {
                     first_response_due: t.first_response_due,
                     resolve_due: t.resolve_due,
-                    fix: t.fix_earliest.zip(t.fix_due).map(|(earliest, due)| FixWindow { earliest, due }),
+                    fix: t
+                        .fix_earliest
+                        .zip(t.fix_due)
+                        .map(|(earliest, due)| FixWindow { earliest, due }),
                     review_due: t.review_due,
                 },
                 first_response_at: t.first_response_at,
@@ -117,7 +120,10 @@ impl TicketDesk {
                 continue;
             }
             let mut tx = self.db.write().await?;
-            match self.apply_in(&mut tx, now, "system", &t, "sla", &changes).await {
+            match self
+                .apply_in(&mut tx, now, "system", &t, "sla", &changes)
+                .await
+            {
                 Ok(()) => tx.commit().await?,
                 // Someone changed the ticket meanwhile: the next pass sees the new state.
                 Err(StoreError::Conflict(_)) => continue,
@@ -138,13 +144,14 @@ impl TicketDesk {
 
     /// The actions already taken on a ticket, for the auto-close resolution: the notes.
     async fn actions_taken(&self, id: i64, resolution: Option<&str>) -> Result<String, StoreError> {
-        let notes: Vec<String> = sqlx::query("SELECT body FROM ticket_notes WHERE ticket_id = $1 ORDER BY id")
-            .bind(id)
-            .fetch_all(&self.db.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?;
+        let notes: Vec<String> =
+            sqlx::query("SELECT body FROM ticket_notes WHERE ticket_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&self.db.pool)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()?;
         let mut parts: Vec<String> = resolution.map(str::to_string).into_iter().collect();
         parts.extend(notes);
         Ok(if parts.is_empty() {
@@ -181,7 +188,12 @@ impl TicketDesk {
 
 /// Run passes every `every` until `cancel`; a failed pass (database down) is logged and
 /// retried at the next tick.
-pub async fn run(desk: TicketDesk, clock: Arc<dyn Clock>, every: Duration, cancel: CancellationToken) {
+pub async fn run(
+    desk: TicketDesk,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+    cancel: CancellationToken,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -191,7 +203,11 @@ pub async fn run(desk: TicketDesk, clock: Arc<dyn Clock>, every: Duration, cance
         }
         match desk.sla_pass(clock.now()).await {
             Ok(p) if !p.breaches.is_empty() || !p.auto_closed.is_empty() => {
-                tracing::info!(breaches = p.breaches.len(), auto_closed = p.auto_closed.len(), "SLA pass");
+                tracing::info!(
+                    breaches = p.breaches.len(),
+                    auto_closed = p.auto_closed.len(),
+                    "SLA pass"
+                );
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "SLA pass failed; retrying at the next tick"),

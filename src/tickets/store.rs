@@ -16,12 +16,13 @@ use crate::calendar::{CalendarError, WorkCalendar};
 use crate::contacts::store::{self as contacts, NewContact};
 use crate::db::{millis, Db};
 use crate::tickets::complaint::ComplaintCategory;
-pub use crate::tickets::error::StoreError;
 use crate::tickets::error::invalid;
+pub use crate::tickets::error::StoreError;
 use crate::tickets::model::{
     Channel, Criticality, Impact, Priority, ServiceLevel, Status, TicketType, Urgency,
 };
 use crate::tickets::priority::PriorityMatrix;
+use crate::tickets::query::{summary_from_row, Ticket, SUMMARY_COLUMNS};
 use crate::tickets::sla::{deadlines, Deadlines, SlaPolicy};
 
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct Opened {
     pub priority: Priority,
     pub status: Status,
     pub deadlines: Deadlines,
+    /// The stored ticket, as `get` would return it (read back in the same transaction).
+    pub ticket: Ticket,
 }
 
 pub const TICKET_OPENED: &str = "qonyrau_tickets_opened_total"; // {type, channel}
@@ -93,8 +96,18 @@ pub fn check_short(field: &'static str, s: Option<String>) -> Result<Option<Stri
 }
 
 impl TicketDesk {
-    pub fn new(db: Db, calendar: Arc<WorkCalendar>, matrix: Arc<PriorityMatrix>, policy: SlaPolicy) -> TicketDesk {
-        TicketDesk { db, calendar, matrix, policy }
+    pub fn new(
+        db: Db,
+        calendar: Arc<WorkCalendar>,
+        matrix: Arc<PriorityMatrix>,
+        policy: SlaPolicy,
+    ) -> TicketDesk {
+        TicketDesk {
+            db,
+            calendar,
+            matrix,
+            policy,
+        }
     }
 
     fn validate(mut t: NewTicket) -> Result<NewTicket, StoreError> {
@@ -146,13 +159,13 @@ impl TicketDesk {
         .await?
         .try_get(0)?;
         let number = format_number(year, seq);
-        let contact_id = contacts::find_or_insert(tx.conn(), now, actor, &t.contact).await?;
-        let id: i64 = sqlx::query(
+        let contact = contacts::find_or_insert(tx.conn(), now, actor, &t.contact).await?;
+        let row = sqlx::query(&format!(
             "INSERT INTO tickets (number, year, seq, kind, channel, subject, description, impact, urgency, priority, \
              service_level, criticality, status, contact_id, created_at, updated_at, first_response_due, resolve_due, \
              fix_earliest, fix_due, review_due, complaint_category, department) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) RETURNING id",
-        )
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) RETURNING {SUMMARY_COLUMNS}",
+        ))
         .bind(number.clone())
         .bind(i64::from(year))
         .bind(seq)
@@ -166,7 +179,7 @@ impl TicketDesk {
         .bind(t.service_level.as_str())
         .bind(t.criticality.map(|c| c.as_str()))
         .bind(Status::New.as_str())
-        .bind(contact_id)
+        .bind(contact.id)
         .bind(at)
         .bind(at)
         .bind(millis(deadlines.first_response_due))
@@ -177,8 +190,8 @@ impl TicketDesk {
         .bind(t.complaint_category.map(|c| c.as_str()))
         .bind(t.department)
         .fetch_one(tx.conn())
-        .await?
-        .try_get(0)?;
+        .await?;
+        let summary = summary_from_row(&row)?;
         audit::record(
             tx.conn(),
             now,
@@ -187,7 +200,12 @@ impl TicketDesk {
                 entity: "ticket",
                 entity_id: &number,
                 action: "open",
-                after: Some(format!("{} {} priority {}", t.kind, t.channel, priority.get())),
+                after: Some(format!(
+                    "{} {} priority {}",
+                    t.kind,
+                    t.channel,
+                    priority.get()
+                )),
                 ..Default::default()
             },
         )
@@ -196,11 +214,18 @@ impl TicketDesk {
         metrics::counter!(TICKET_OPENED, "type" => t.kind.as_str(), "channel" => t.channel.as_str())
             .increment(1);
         Ok(Opened {
-            id,
+            id: summary.id,
             number,
             priority,
             status: Status::New,
             deadlines,
+            ticket: Ticket {
+                summary,
+                contact: Some(contact),
+                escalations: Vec::new(),
+                notes: Vec::new(),
+                links: Vec::new(),
+            },
         })
     }
 

@@ -54,5 +54,8 @@ pub async fn list(
         from: q.from,
         to: q.to,
     };
-    Ok(Json(Listing::new(audit::list(state.db(), &f, page).await?, page)))
+    Ok(Json(Listing::new(
+        audit::list(state.db(), &f, page).await?,
+        page,
+    )))
 }

@@ -42,7 +42,11 @@ impl Caller {
             Err(ApiError::new(Kind::Forbidden).detail(format!(
                 "role {} may not do this; allowed: {}",
                 self.session.role,
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
     }
@@ -56,7 +60,11 @@ pub const ADMIN: &[Role] = &[Role::Admin];
 pub const OVERSIGHT: &[Role] = &[Role::Supervisor, Role::Admin];
 
 fn token_of(parts: &Parts) -> Option<String> {
-    if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
         if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
             return Some(v[7..].trim().to_string());
@@ -76,7 +84,10 @@ fn token_of(parts: &Parts) -> Option<String> {
 async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Caller, ApiError> {
     let token = token_of(parts)
         .filter(|t| !t.is_empty() && t.len() <= 128)
-        .ok_or_else(|| ApiError::new(Kind::Unauthorized).detail("no session: send Authorization: Bearer TOKEN or the session cookie"))?;
+        .ok_or_else(|| {
+            ApiError::new(Kind::Unauthorized)
+                .detail("no session: send Authorization: Bearer TOKEN or the session cookie")
+        })?;
     let now = state.now();
     let key = token_hash(&token);
     let cached = {
@@ -88,7 +99,9 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Caller, Api
         _ => {
             let s = session::lookup(state.db(), &token, now)
                 .await?
-                .ok_or_else(|| ApiError::new(Kind::Unauthorized).detail("the session has expired or ended"))?;
+                .ok_or_else(|| {
+                    ApiError::new(Kind::Unauthorized).detail("the session has expired or ended")
+                })?;
             let mut cache = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
             if cache.len() > 10_000 {
                 cache.retain(|_, (s, loaded)| now < s.expires_at && now < *loaded + CACHE_FOR);
@@ -218,7 +231,10 @@ pub async fn whoami(AnyCaller(c): AnyCaller) -> axum::Json<SessionView> {
 /// Log out: the token stops working at once.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session",
     responses((status = 204, description = "Logged out"), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn logout(State(state): State<ApiState>, AnyCaller(c): AnyCaller) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<ApiState>,
+    AnyCaller(c): AnyCaller,
+) -> Result<Response, ApiError> {
     session::logout(state.db(), state.now(), &c.token, c.login()).await?;
     state
         .sessions
@@ -254,7 +270,15 @@ pub async fn change_password(
     AnyCaller(c): AnyCaller,
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    session::change_password(state.db(), state.now(), c.login(), &req.current, &req.new, &c.token).await?;
+    session::change_password(
+        state.db(),
+        state.now(),
+        c.login(),
+        &req.current,
+        &req.new,
+        &c.token,
+    )
+    .await?;
     state.forget_sessions();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -89,7 +89,10 @@ pub async fn search(
         bin: q.bin,
         q: q.q,
     };
-    Ok(Json(Listing::new(store::search(state.db(), &f, page).await?, page)))
+    Ok(Json(Listing::new(
+        store::search(state.db(), &f, page).await?,
+        page,
+    )))
 }
 
 /// One contact.
@@ -152,5 +155,7 @@ pub async fn update(
         language: req.language,
         do_not_contact: req.do_not_contact,
     };
-    Ok(Json(store::update(state.db(), state.now(), caller.login(), id, p).await?))
+    Ok(Json(
+        store::update(state.db(), state.now(), caller.login(), id, p).await?,
+    ))
 }

@@ -105,9 +105,15 @@ impl Kind {
             (Kind::BadRequest, En) => "The request could not be read.",
             (Kind::BadRequest, Ru) => "Не удалось прочитать запрос.",
             (Kind::BadRequest, Kk) => "Сұрауды оқу мүмкін болмады.",
-            (Kind::UnsupportedMediaType, En) => "Send the request body as JSON (Content-Type: application/json).",
-            (Kind::UnsupportedMediaType, Ru) => "Отправьте тело запроса в формате JSON (Content-Type: application/json).",
-            (Kind::UnsupportedMediaType, Kk) => "Сұрау денесін JSON пішімінде жіберіңіз (Content-Type: application/json).",
+            (Kind::UnsupportedMediaType, En) => {
+                "Send the request body as JSON (Content-Type: application/json)."
+            }
+            (Kind::UnsupportedMediaType, Ru) => {
+                "Отправьте тело запроса в формате JSON (Content-Type: application/json)."
+            }
+            (Kind::UnsupportedMediaType, Kk) => {
+                "Сұрау денесін JSON пішімінде жіберіңіз (Content-Type: application/json)."
+            }
             (Kind::InvalidField, En) => "A field is filled in incorrectly; nothing was saved.",
             (Kind::InvalidField, Ru) => "Поле заполнено неверно; ничего не сохранено.",
             (Kind::InvalidField, Kk) => "Өріс қате толтырылған; ештеңе сақталмады.",
@@ -119,10 +125,16 @@ impl Kind {
             (Kind::BadCredentials, Kk) => "Логин немесе құпиясөз қате.",
             (Kind::Locked, En) => "Too many wrong passwords: the login is locked for 10 minutes.",
             (Kind::Locked, Ru) => "Слишком много неверных паролей: вход заблокирован на 10 минут.",
-            (Kind::Locked, Kk) => "Құпиясөз тым көп рет қате енгізілді: кіру 10 минутқа бұғатталды.",
+            (Kind::Locked, Kk) => {
+                "Құпиясөз тым көп рет қате енгізілді: кіру 10 минутқа бұғатталды."
+            }
             (Kind::Throttled, En) => "Too many failed logins from this address; try again later.",
-            (Kind::Throttled, Ru) => "Слишком много неудачных входов с этого адреса; повторите позже.",
-            (Kind::Throttled, Kk) => "Бұл мекенжайдан сәтсіз кіру әрекеттері тым көп; кейінірек қайталаңыз.",
+            (Kind::Throttled, Ru) => {
+                "Слишком много неудачных входов с этого адреса; повторите позже."
+            }
+            (Kind::Throttled, Kk) => {
+                "Бұл мекенжайдан сәтсіз кіру әрекеттері тым көп; кейінірек қайталаңыз."
+            }
             (Kind::Forbidden, En) => "Your role does not allow this.",
             (Kind::Forbidden, Ru) => "Ваша роль не позволяет это действие.",
             (Kind::Forbidden, Kk) => "Рөліңіз бұл әрекетке рұқсат бермейді.",
@@ -132,21 +144,35 @@ impl Kind {
             (Kind::NotFound, En) => "Not found.",
             (Kind::NotFound, Ru) => "Не найдено.",
             (Kind::NotFound, Kk) => "Табылмады.",
-            (Kind::Conflict, En) => "Someone changed this first, or it already exists; reload and try again.",
+            (Kind::Conflict, En) => {
+                "Someone changed this first, or it already exists; reload and try again."
+            }
             (Kind::Conflict, Ru) => "Данные уже изменены или уже существуют; обновите и повторите.",
             (Kind::Conflict, Kk) => "Деректер өзгертілген немесе бар; жаңартып, қайталаңыз.",
-            (Kind::TransitionNotAllowed, En) => "This change is not allowed in the ticket's current state.",
-            (Kind::TransitionNotAllowed, Ru) => "Это изменение недопустимо в текущем состоянии заявки.",
-            (Kind::TransitionNotAllowed, Kk) => "Өтінімнің қазіргі күйінде бұл өзгеріске жол берілмейді.",
+            (Kind::TransitionNotAllowed, En) => {
+                "This change is not allowed in the ticket's current state."
+            }
+            (Kind::TransitionNotAllowed, Ru) => {
+                "Это изменение недопустимо в текущем состоянии заявки."
+            }
+            (Kind::TransitionNotAllowed, Kk) => {
+                "Өтінімнің қазіргі күйінде бұл өзгеріске жол берілмейді."
+            }
             (Kind::WeakPassword, En) => "The password does not meet the rules.",
             (Kind::WeakPassword, Ru) => "Пароль не соответствует требованиям.",
             (Kind::WeakPassword, Kk) => "Құпиясөз талаптарға сай емес.",
             (Kind::WrongPassword, En) => "The current password is wrong.",
             (Kind::WrongPassword, Ru) => "Текущий пароль неверен.",
             (Kind::WrongPassword, Kk) => "Ағымдағы құпиясөз қате.",
-            (Kind::DatabaseUnavailable, En) => "The database is unavailable; nothing was saved. Try again shortly.",
-            (Kind::DatabaseUnavailable, Ru) => "База данных недоступна; ничего не сохранено. Повторите чуть позже.",
-            (Kind::DatabaseUnavailable, Kk) => "Дерекқор қолжетімсіз; ештеңе сақталмады. Сәлден соң қайталаңыз.",
+            (Kind::DatabaseUnavailable, En) => {
+                "The database is unavailable; nothing was saved. Try again shortly."
+            }
+            (Kind::DatabaseUnavailable, Ru) => {
+                "База данных недоступна; ничего не сохранено. Повторите чуть позже."
+            }
+            (Kind::DatabaseUnavailable, Kk) => {
+                "Дерекқор қолжетімсіз; ештеңе сақталмады. Сәлден соң қайталаңыз."
+            }
             (Kind::Internal, En) => "Something went wrong on the server; nothing was saved.",
             (Kind::Internal, Ru) => "Ошибка на сервере; ничего не сохранено.",
             (Kind::Internal, Kk) => "Серверде қате орын алды; ештеңе сақталмады.",
@@ -243,7 +269,9 @@ impl From<StoreError> for ApiError {
                 TransitionError::NotAllowed { .. } => {
                     ApiError::new(Kind::TransitionNotAllowed).detail(t.to_string())
                 }
-                TransitionError::ResolutionRequired => ApiError::invalid("resolution", t.to_string()),
+                TransitionError::ResolutionRequired => {
+                    ApiError::invalid("resolution", t.to_string())
+                }
                 _ => ApiError::invalid("reason", t.to_string()),
             },
             StoreError::Escalation(x) => match x {

@@ -40,7 +40,12 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    pub fn new(desk: TicketDesk, clock: Arc<dyn Clock>, logins: Logins, cookie_secure: bool) -> ApiState {
+    pub fn new(
+        desk: TicketDesk,
+        clock: Arc<dyn Clock>,
+        logins: Logins,
+        cookie_secure: bool,
+    ) -> ApiState {
         ApiState {
             desk,
             clock,
@@ -60,7 +65,10 @@ impl ApiState {
 
     /// Forget cached sessions (after an account changes).
     pub fn forget_sessions(&self) {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 
@@ -118,14 +126,20 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/session/password", post(auth::change_password))
         .route("/tickets", post(tickets::create).get(tickets::search))
-        .route("/tickets/{number}", get(tickets::get_one).patch(tickets::update))
+        .route(
+            "/tickets/{number}",
+            get(tickets::get_one).patch(tickets::update),
+        )
         .route("/tickets/{number}/escalate", post(tickets::escalate))
         .route("/tickets/{number}/close", post(tickets::close))
         .route("/tickets/{number}/notes", post(tickets::add_note))
         .route("/tickets/{number}/links", post(tickets::link))
         .route("/tickets/{number}/audit", get(tickets::history))
         .route("/contacts", post(contacts::create).get(contacts::search))
-        .route("/contacts/{id}", get(contacts::get_one).patch(contacts::update))
+        .route(
+            "/contacts/{id}",
+            get(contacts::get_one).patch(contacts::update),
+        )
         .route("/staff", post(staff::create).get(staff::list))
         .route("/staff/{login}", get(staff::get_one).patch(staff::update))
         .route("/staff/{login}/reset", post(staff::reset))

@@ -25,7 +25,10 @@ pub async fn list(
 ) -> Result<Json<Listing<StaffMember>>, ApiError> {
     caller.require(OVERSIGHT)?;
     let page = q.page()?;
-    Ok(Json(Listing::new(store::list(state.db(), page).await?, page)))
+    Ok(Json(Listing::new(
+        store::list(state.db(), page).await?,
+        page,
+    )))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
@@ -66,7 +69,11 @@ pub async fn create(
         .password
         .is_none()
         .then(|| password::temporary(&mut rand::rng()));
-    let pw = req.password.as_deref().or(temporary.as_deref()).unwrap_or_default();
+    let pw = req
+        .password
+        .as_deref()
+        .or(temporary.as_deref())
+        .unwrap_or_default();
     if pw.chars().count() > 128 {
         return Err(ApiError::invalid("password", "is too long"));
     }

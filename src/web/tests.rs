@@ -59,9 +59,13 @@ async fn api(db: Db) -> Api {
         false,
     );
     let cancel = CancellationToken::new();
-    let (addr, _) = crate::http::spawn("127.0.0.1:0".parse().unwrap(), router(state), cancel.clone())
-        .await
-        .unwrap();
+    let (addr, _) = crate::http::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        router(state),
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
     Api {
         base: format!("http://{addr}"),
         clock,
@@ -72,7 +76,13 @@ async fn api(db: Db) -> Api {
 }
 
 impl Api {
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .client
             .request(method.parse().unwrap(), format!("{}{path}", self.base))
@@ -86,12 +96,20 @@ impl Api {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn login(&self, login: &str, password: &str) -> (u16, Value) {
-        self.call("POST", "/api/v1/session", None, Some(json!({"login": login, "password": password})))
-            .await
+        self.call(
+            "POST",
+            "/api/v1/session",
+            None,
+            Some(json!({"login": login, "password": password})),
+        )
+        .await
     }
 
     async fn token(&self, login: &str) -> String {
@@ -116,11 +134,19 @@ async fn five_wrong_passwords_lock_the_login_for_ten_minutes() {
         let api = api(db).await;
         for _ in 0..4 {
             let (status, body) = api.login("op1", "Wrong2026x").await;
-            assert_eq!((status, body["code"].as_str()), (401, Some("bad_credentials")), "{body}");
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (401, Some("bad_credentials")),
+                "{body}"
+            );
             assert_eq!(body["message"], "Wrong login or password.");
         }
         let (status, body) = api.login("op1", "Wrong2026x").await;
-        assert_eq!((status, body["code"].as_str()), (423, Some("locked")), "{body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (423, Some("locked")),
+            "{body}"
+        );
         assert_eq!(body["until"], "2026-11-23T07:10:00Z");
         // Even the right password is refused while locked.
         let (status, _) = api.login("op1", PASSWORD).await;
@@ -135,8 +161,22 @@ async fn five_wrong_passwords_lock_the_login_for_ten_minutes() {
         assert_eq!(api.login("nobody", PASSWORD).await.0, 401);
         // The lock was audited.
         let sup = api.token("sup1").await;
-        let (_, audit) = api.call("GET", "/api/v1/audit?entity=staff&entity_id=op1", Some(&sup), None).await;
-        assert!(audit["items"].as_array().unwrap().iter().any(|e| e["action"] == "lock"), "{audit}");
+        let (_, audit) = api
+            .call(
+                "GET",
+                "/api/v1/audit?entity=staff&entity_id=op1",
+                Some(&sup),
+                None,
+            )
+            .await;
+        assert!(
+            audit["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "lock"),
+            "{audit}"
+        );
     }
 }
 
@@ -152,7 +192,10 @@ async fn the_session_cookie_works_and_logout_ends_the_session() {
             .await
             .unwrap();
         let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
         let pair = cookie.split(';').next().unwrap().to_string();
         let who = api
             .client
@@ -163,7 +206,12 @@ async fn the_session_cookie_works_and_logout_ends_the_session() {
             .unwrap();
         assert_eq!(who.status(), 200);
         let token = pair.split_once('=').unwrap().1.to_string();
-        assert_eq!(api.call("DELETE", "/api/v1/session", Some(&token), None).await.0, 204);
+        assert_eq!(
+            api.call("DELETE", "/api/v1/session", Some(&token), None)
+                .await
+                .0,
+            204
+        );
         let (status, body) = api.call("GET", "/api/v1/session", Some(&token), None).await;
         assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
     }
@@ -173,19 +221,41 @@ async fn the_session_cookie_works_and_logout_ends_the_session() {
 async fn every_endpoint_checks_the_role() {
     for (db, _dir) in databases().await {
         let api = api(db).await;
-        let (admin, op, sup) = (api.token("admin").await, api.token("op1").await, api.token("sup1").await);
+        let (admin, op, sup) = (
+            api.token("admin").await,
+            api.token("op1").await,
+            api.token("sup1").await,
+        );
         let cases: &[(&str, &str, &str, Option<Value>, u16)] = &[
-            (&admin, "POST", "/api/v1/tickets", Some(incident("+77010000001")), 403),
+            (
+                &admin,
+                "POST",
+                "/api/v1/tickets",
+                Some(incident("+77010000001")),
+                403,
+            ),
             (&admin, "GET", "/api/v1/tickets", None, 403),
             (&admin, "GET", "/api/v1/contacts", None, 403),
             (&op, "GET", "/api/v1/staff", None, 403),
-            (&op, "POST", "/api/v1/staff", Some(json!({"login": "x1y", "role": "admin"})), 403),
+            (
+                &op,
+                "POST",
+                "/api/v1/staff",
+                Some(json!({"login": "x1y", "role": "admin"})),
+                403,
+            ),
             (&op, "POST", "/api/v1/staff/op1/unlock", None, 403),
             (&op, "GET", "/api/v1/audit", None, 403),
             (&sup, "POST", "/api/v1/staff/op1/reset", None, 403),
             (&sup, "GET", "/api/v1/staff", None, 200),
             (&sup, "GET", "/api/v1/audit", None, 200),
-            (&op, "POST", "/api/v1/tickets", Some(incident("+77010000001")), 201),
+            (
+                &op,
+                "POST",
+                "/api/v1/tickets",
+                Some(incident("+77010000001")),
+                201,
+            ),
             (&admin, "POST", "/api/v1/staff/op1/unlock", None, 204),
         ];
         for (token, method, path, body, expected) in cases {
@@ -205,10 +275,20 @@ async fn a_ticket_from_opening_to_closing() {
     for (db, _dir) in databases().await {
         let api = api(db).await;
         let (op, eng) = (api.token("op1").await, api.token("eng1").await);
-        let (status, t) = api.call("POST", "/api/v1/tickets", Some(&op), Some(incident("+77010000001"))).await;
+        let (status, t) = api
+            .call(
+                "POST",
+                "/api/v1/tickets",
+                Some(&op),
+                Some(incident("+77010000001")),
+            )
+            .await;
         assert_eq!(status, 201, "{t}");
         assert_eq!(t["number"], "QN-2026-000001");
-        assert_eq!((t["priority"].as_u64(), t["status"].as_str()), (Some(2), Some("new")));
+        assert_eq!(
+            (t["priority"].as_u64(), t["status"].as_str()),
+            (Some(2), Some("new"))
+        );
         assert_eq!(t["first_response_due"], "2026-11-24T07:00:00Z");
         assert_eq!(t["resolve_due"], "2026-11-26T07:00:00Z");
         assert_eq!(t["fix_due"], "2026-11-30T07:00:00Z");
@@ -218,63 +298,178 @@ async fn a_ticket_from_opening_to_closing() {
             .call("PATCH", n, Some(&op), Some(json!({"version": 0, "status": "in_progress", "department": "Portal support", "eta": "tomorrow 12:00"})))
             .await;
         assert_eq!(status, 200, "{t}");
-        assert_eq!((t["status"].as_str(), t["version"].as_i64()), (Some("in_progress"), Some(1)));
+        assert_eq!(
+            (t["status"].as_str(), t["version"].as_i64()),
+            (Some("in_progress"), Some(1))
+        );
         assert!(t["first_response_at"].is_string());
         // A stale version is refused and changes nothing.
-        let (status, body) = api.call("PATCH", n, Some(&op), Some(json!({"version": 0, "urgency": "highest"}))).await;
+        let (status, body) = api
+            .call(
+                "PATCH",
+                n,
+                Some(&op),
+                Some(json!({"version": 0, "urgency": "highest"})),
+            )
+            .await;
         assert_eq!((status, body["code"].as_str()), (409, Some("conflict")));
         // Escalation goes one line at a time, with a reason.
         let (status, body) = api
-            .call("POST", &format!("{n}/escalate"), Some(&op), Some(json!({"to_line": 3, "reason": "needs the vendor"})))
+            .call(
+                "POST",
+                &format!("{n}/escalate"),
+                Some(&op),
+                Some(json!({"to_line": 3, "reason": "needs the vendor"})),
+            )
             .await;
-        assert_eq!((status, body["field"].as_str()), (422, Some("to_line")), "{body}");
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some("to_line")),
+            "{body}"
+        );
         let (status, t) = api
-            .call("POST", &format!("{n}/escalate"), Some(&op), Some(json!({"reason": "signature service", "department": "PKI"})))
+            .call(
+                "POST",
+                &format!("{n}/escalate"),
+                Some(&op),
+                Some(json!({"reason": "signature service", "department": "PKI"})),
+            )
             .await;
         assert_eq!(status, 200, "{t}");
-        assert_eq!((t["line"].as_u64(), t["escalations"][0]["by"].as_str()), (Some(2), Some("op1")));
-        let (status, _) = api.call("POST", &format!("{n}/escalate"), Some(&eng), Some(json!({"reason": "vendor bug"}))).await;
-        assert_eq!(status, 200);
-        let (status, body) = api.call("POST", &format!("{n}/escalate"), Some(&eng), Some(json!({"reason": "more"}))).await;
-        assert_eq!((status, body["code"].as_str()), (409, Some("transition_not_allowed")), "{body}");
-        // Notes and links.
-        let (status, t) = api.call("POST", &format!("{n}/notes"), Some(&eng), Some(json!({"body": "Certificate chain renewed"}))).await;
-        assert_eq!((status, t["notes"][0]["author"].as_str()), (201, Some("eng1")));
-        api.call("POST", "/api/v1/tickets", Some(&op), Some(incident("+77010000002"))).await;
-        let (status, t) = api
-            .call("POST", &format!("{n}/links"), Some(&eng), Some(json!({"number": "QN-2026-000002", "kind": "parent_of"})))
+        assert_eq!(
+            (t["line"].as_u64(), t["escalations"][0]["by"].as_str()),
+            (Some(2), Some("op1"))
+        );
+        let (status, _) = api
+            .call(
+                "POST",
+                &format!("{n}/escalate"),
+                Some(&eng),
+                Some(json!({"reason": "vendor bug"})),
+            )
             .await;
-        assert_eq!((status, t["links"][0]["kind"].as_str()), (201, Some("parent_of")), "{t}");
-        let (_, other) = api.call("GET", "/api/v1/tickets/QN-2026-000002", Some(&op), None).await;
+        assert_eq!(status, 200);
+        let (status, body) = api
+            .call(
+                "POST",
+                &format!("{n}/escalate"),
+                Some(&eng),
+                Some(json!({"reason": "more"})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("transition_not_allowed")),
+            "{body}"
+        );
+        // Notes and links.
+        let (status, t) = api
+            .call(
+                "POST",
+                &format!("{n}/notes"),
+                Some(&eng),
+                Some(json!({"body": "Certificate chain renewed"})),
+            )
+            .await;
+        assert_eq!(
+            (status, t["notes"][0]["author"].as_str()),
+            (201, Some("eng1"))
+        );
+        api.call(
+            "POST",
+            "/api/v1/tickets",
+            Some(&op),
+            Some(incident("+77010000002")),
+        )
+        .await;
+        let (status, t) = api
+            .call(
+                "POST",
+                &format!("{n}/links"),
+                Some(&eng),
+                Some(json!({"number": "QN-2026-000002", "kind": "parent_of"})),
+            )
+            .await;
+        assert_eq!(
+            (status, t["links"][0]["kind"].as_str()),
+            (201, Some("parent_of")),
+            "{t}"
+        );
+        let (_, other) = api
+            .call("GET", "/api/v1/tickets/QN-2026-000002", Some(&op), None)
+            .await;
         assert_eq!(other["links"][0]["kind"], "child_of");
         // Resolving needs a resolution; closing resolves first.
-        let (status, body) = api.call("PATCH", n, Some(&eng), Some(json!({"status": "resolved"}))).await;
+        let (status, body) = api
+            .call("PATCH", n, Some(&eng), Some(json!({"status": "resolved"})))
+            .await;
         assert_eq!((status, body["field"].as_str()), (422, Some("resolution")));
         let (status, t) = api
-            .call("POST", &format!("{n}/close"), Some(&eng), Some(json!({"resolution": "Renewed the certificate chain"})))
+            .call(
+                "POST",
+                &format!("{n}/close"),
+                Some(&eng),
+                Some(json!({"resolution": "Renewed the certificate chain"})),
+            )
             .await;
         assert_eq!((status, t["status"].as_str()), (200, Some("closed")), "{t}");
-        let (status, body) = api.call("PATCH", n, Some(&eng), Some(json!({"status": "in_progress"}))).await;
-        assert_eq!((status, body["code"].as_str()), (409, Some("transition_not_allowed")), "{body}");
+        let (status, body) = api
+            .call(
+                "PATCH",
+                n,
+                Some(&eng),
+                Some(json!({"status": "in_progress"})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("transition_not_allowed")),
+            "{body}"
+        );
         // Search and filters.
-        let (_, page) = api.call("GET", "/api/v1/tickets?status=new,in_progress&limit=1", Some(&op), None).await;
-        assert_eq!((page["total"].as_u64(), page["items"][0]["number"].as_str()), (Some(1), Some("QN-2026-000002")));
-        let (status, _) = api.call("GET", "/api/v1/tickets?status=open", Some(&op), None).await;
+        let (_, page) = api
+            .call(
+                "GET",
+                "/api/v1/tickets?status=new,in_progress&limit=1",
+                Some(&op),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (page["total"].as_u64(), page["items"][0]["number"].as_str()),
+            (Some(1), Some("QN-2026-000002"))
+        );
+        let (status, _) = api
+            .call("GET", "/api/v1/tickets?status=open", Some(&op), None)
+            .await;
         assert_eq!(status, 422);
         // The history has who, when, what, before and after.
-        let (_, history) = api.call("GET", &format!("{n}/audit?limit=200"), Some(&op), None).await;
+        let (_, history) = api
+            .call("GET", &format!("{n}/audit?limit=200"), Some(&op), None)
+            .await;
         let items = history["items"].as_array().unwrap();
         let status_changes: Vec<(String, String)> = items
             .iter()
             .filter(|e| e["field"] == "status")
-            .map(|e| (e["before"].as_str().unwrap().to_string(), e["after"].as_str().unwrap().to_string()))
+            .map(|e| {
+                (
+                    e["before"].as_str().unwrap().to_string(),
+                    e["after"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         assert_eq!(
             status_changes,
-            [("resolved", "closed"), ("in_progress", "resolved"), ("new", "in_progress")]
-                .map(|(a, b)| (a.to_string(), b.to_string()))
+            [
+                ("resolved", "closed"),
+                ("in_progress", "resolved"),
+                ("new", "in_progress")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
         );
-        assert!(items.iter().any(|e| e["field"] == "line" && e["before"] == "1" && e["after"] == "2"));
+        assert!(items
+            .iter()
+            .any(|e| e["field"] == "line" && e["before"] == "1" && e["after"] == "2"));
     }
 }
 
@@ -285,12 +480,22 @@ async fn a_bad_request_changes_nothing_and_says_why_in_the_users_language() {
         let op = api.token("op1").await; // interface language kk
         let mut bad = incident("+77010000001");
         bad["contact"]["iin"] = json!("900101300125");
-        let (status, body) = api.call("POST", "/api/v1/tickets", Some(&op), Some(bad)).await;
-        assert_eq!((status, body["code"].as_str(), body["field"].as_str()), (422, Some("invalid_field"), Some("contact.iin")));
+        let (status, body) = api
+            .call("POST", "/api/v1/tickets", Some(&op), Some(bad))
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str(), body["field"].as_str()),
+            (422, Some("invalid_field"), Some("contact.iin"))
+        );
         assert_eq!(body["message"], "Өріс қате толтырылған; ештеңе сақталмады.");
         let mut bad = incident("+77010000001");
         bad["urgency"] = json!("urgent");
-        assert_eq!(api.call("POST", "/api/v1/tickets", Some(&op), Some(bad)).await.0, 422);
+        assert_eq!(
+            api.call("POST", "/api/v1/tickets", Some(&op), Some(bad))
+                .await
+                .0,
+            422
+        );
         let raw = api
             .client
             .post(format!("{}/api/v1/tickets", api.base))
@@ -301,8 +506,19 @@ async fn a_bad_request_changes_nothing_and_says_why_in_the_users_language() {
             .await
             .unwrap();
         assert_eq!(raw.status(), 400);
-        let (status, t) = api.call("POST", "/api/v1/tickets", Some(&op), Some(incident("+77010000001"))).await;
-        assert_eq!((status, t["number"].as_str()), (201, Some("QN-2026-000001")), "no number was used");
+        let (status, t) = api
+            .call(
+                "POST",
+                "/api/v1/tickets",
+                Some(&op),
+                Some(incident("+77010000001")),
+            )
+            .await;
+        assert_eq!(
+            (status, t["number"].as_str()),
+            (201, Some("QN-2026-000001")),
+            "no number was used"
+        );
         let (_, contacts) = api.call("GET", "/api/v1/contacts", Some(&op), None).await;
         assert_eq!(contacts["total"], 1);
     }
@@ -314,25 +530,55 @@ async fn a_reset_password_must_be_changed_before_anything_else() {
         let api = api(db).await;
         let admin = api.token("admin").await;
         let old = api.token("op1").await;
-        let (status, body) = api.call("POST", "/api/v1/staff/op1/reset", Some(&admin), None).await;
+        let (status, body) = api
+            .call("POST", "/api/v1/staff/op1/reset", Some(&admin), None)
+            .await;
         assert_eq!(status, 200);
         let temporary = body["temporary_password"].as_str().unwrap().to_string();
-        assert_eq!(api.call("GET", "/api/v1/tickets", Some(&old), None).await.0, 401, "reset ends sessions");
+        assert_eq!(
+            api.call("GET", "/api/v1/tickets", Some(&old), None).await.0,
+            401,
+            "reset ends sessions"
+        );
         let (status, body) = api.login("op1", &temporary).await;
-        assert_eq!((status, body["must_change_password"].as_bool()), (201, Some(true)));
+        assert_eq!(
+            (status, body["must_change_password"].as_bool()),
+            (201, Some(true))
+        );
         let token = body["token"].as_str().unwrap().to_string();
         let (status, body) = api.call("GET", "/api/v1/tickets", Some(&token), None).await;
-        assert_eq!((status, body["code"].as_str()), (403, Some("password_change_required")));
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("password_change_required"))
+        );
         let (status, body) = api
-            .call("POST", "/api/v1/session/password", Some(&token), Some(json!({"current": temporary, "new": "short"})))
+            .call(
+                "POST",
+                "/api/v1/session/password",
+                Some(&token),
+                Some(json!({"current": temporary, "new": "short"})),
+            )
             .await;
-        assert_eq!((status, body["code"].as_str()), (422, Some("weak_password")));
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("weak_password"))
+        );
         assert!(body["message"].as_str().unwrap().contains("8"), "{body}");
         let (status, _) = api
-            .call("POST", "/api/v1/session/password", Some(&token), Some(json!({"current": temporary, "new": "Better2026x"})))
+            .call(
+                "POST",
+                "/api/v1/session/password",
+                Some(&token),
+                Some(json!({"current": temporary, "new": "Better2026x"})),
+            )
             .await;
         assert_eq!(status, 204);
-        assert_eq!(api.call("GET", "/api/v1/tickets", Some(&token), None).await.0, 200);
+        assert_eq!(
+            api.call("GET", "/api/v1/tickets", Some(&token), None)
+                .await
+                .0,
+            200
+        );
         assert_eq!(api.login("op1", "Better2026x").await.0, 201);
     }
 }
@@ -342,20 +588,56 @@ async fn the_sla_pass_records_breaches_once_and_closes_silent_tickets() {
     for (db, _dir) in databases().await {
         let api = api(db).await;
         let op = api.token("op1").await;
-        api.call("POST", "/api/v1/tickets", Some(&op), Some(incident("+77010000001"))).await;
-        let (_, t) = api.call("POST", "/api/v1/tickets", Some(&op), Some(incident("+77010000002"))).await;
+        api.call(
+            "POST",
+            "/api/v1/tickets",
+            Some(&op),
+            Some(incident("+77010000001")),
+        )
+        .await;
+        let (_, t) = api
+            .call(
+                "POST",
+                "/api/v1/tickets",
+                Some(&op),
+                Some(incident("+77010000002")),
+            )
+            .await;
         let n2 = format!("/api/v1/tickets/{}", t["number"].as_str().unwrap());
-        api.call("PATCH", &n2, Some(&op), Some(json!({"status": "waiting_customer"}))).await;
-        api.call("POST", &format!("{n2}/notes"), Some(&op), Some(json!({"body": "Asked for a screenshot by e-mail"}))).await;
+        api.call(
+            "PATCH",
+            &n2,
+            Some(&op),
+            Some(json!({"status": "waiting_customer"})),
+        )
+        .await;
+        api.call(
+            "POST",
+            &format!("{n2}/notes"),
+            Some(&op),
+            Some(json!({"body": "Asked for a screenshot by e-mail"})),
+        )
+        .await;
         // Monday 12:00 + 7 h 59 min of working time (6 h 30 min on Monday, the rest from
         // 09:00 on Tuesday) is Tuesday 10:29. Nothing is due yet.
         api.clock.set("2026-11-24T05:29:00Z".parse().unwrap());
-        let pass = api.desk.sla_pass(api.clock.now()).await.unwrap();
-        assert!(pass.auto_closed.is_empty() && pass.breaches.is_empty(), "{pass:?}");
+        let pass = api
+            .desk
+            .sla_pass(api.clock.now())
+            .await
+            .unwrap_or_else(|e| panic!("SLA pass: {e} ({e:?})"));
+        assert!(
+            pass.auto_closed.is_empty() && pass.breaches.is_empty(),
+            "{pass:?}"
+        );
         // Tuesday 12:30: more than 8 working hours waited; the first ticket's first response
         // (due one working day after opening, Tuesday 12:00) is late.
         api.clock.set("2026-11-24T07:30:00Z".parse().unwrap());
-        let pass = api.desk.sla_pass(api.clock.now()).await.unwrap();
+        let pass = api
+            .desk
+            .sla_pass(api.clock.now())
+            .await
+            .unwrap_or_else(|e| panic!("SLA pass: {e} ({e:?})"));
         assert_eq!(pass.auto_closed, ["QN-2026-000002"]);
         assert_eq!(pass.breaches.len(), 1, "{pass:?}");
         let again = api.desk.sla_pass(api.clock.now()).await.unwrap();
@@ -364,14 +646,21 @@ async fn the_sla_pass_records_breaches_once_and_closes_silent_tickets() {
         assert_eq!(status, 401, "yesterday's session has expired (12 h)");
         let op = api.token("op1").await;
         let (_, t) = api.call("GET", &n2, Some(&op), None).await;
-        assert_eq!((t["status"].as_str(), t["reason"].as_str()), (Some("closed"), Some("no_response_from_user")));
+        assert_eq!(
+            (t["status"].as_str(), t["reason"].as_str()),
+            (Some("closed"), Some("no_response_from_user"))
+        );
         assert_eq!(
             t["resolution"],
             "No response from the user. Actions taken: Asked for a screenshot by e-mail"
         );
-        let (_, t1) = api.call("GET", "/api/v1/tickets/QN-2026-000001", Some(&op), None).await;
+        let (_, t1) = api
+            .call("GET", "/api/v1/tickets/QN-2026-000001", Some(&op), None)
+            .await;
         assert_eq!(t1["breaches"], json!(["first_response"]));
-        let (_, page) = api.call("GET", "/api/v1/tickets?breached=true", Some(&op), None).await;
+        let (_, page) = api
+            .call("GET", "/api/v1/tickets?breached=true", Some(&op), None)
+            .await;
         assert_eq!(page["total"], 1);
     }
 }

@@ -111,8 +111,7 @@ pub async fn create(
             },
         )
         .await?;
-    let ticket = state.desk.get(&opened.number).await?;
-    let mut r = (StatusCode::CREATED, Json(ticket)).into_response();
+    let mut r = (StatusCode::CREATED, Json(opened.ticket)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/tickets/{}", opened.number)) {
         r.headers_mut().insert(header::LOCATION, v);
     }
@@ -201,7 +200,10 @@ pub async fn search(
         created_to: q.created_to,
         breached: q.breached,
     };
-    Ok(Json(Listing::new(state.desk.search(&filter, page).await?, page)))
+    Ok(Json(Listing::new(
+        state.desk.search(&filter, page).await?,
+        page,
+    )))
 }
 
 fn check_number(number: &str) -> Result<(), ApiError> {
@@ -369,7 +371,14 @@ pub async fn close(
     Ok(Json(
         state
             .desk
-            .close(state.now(), caller.login(), &number, req.version, req.resolution, req.reason)
+            .close(
+                state.now(),
+                caller.login(),
+                &number,
+                req.version,
+                req.resolution,
+                req.reason,
+            )
             .await?,
     ))
 }
@@ -461,5 +470,8 @@ pub async fn history(
         entity_id: Some(ticket.summary.number),
         ..Default::default()
     };
-    Ok(Json(Listing::new(audit::list(state.db(), &filter, page).await?, page)))
+    Ok(Json(Listing::new(
+        audit::list(state.db(), &filter, page).await?,
+        page,
+    )))
 }

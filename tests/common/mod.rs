@@ -60,7 +60,12 @@ impl Server {
 
     /// As `start_full`, with the database at `database_url` (default: a SQLite file in the
     /// server's temporary directory).
-    pub fn start_db(sip: &str, ivr: &str, database_url: Option<&str>, env: &[(&str, &str)]) -> Server {
+    pub fn start_db(
+        sip: &str,
+        ivr: &str,
+        database_url: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = repo();
         let database_url = database_url
