@@ -102,10 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             qonyrau::telemetry::init_logs(&config.log.level);
             qonyrau::pii::set_redaction(config.log.redact_pii);
-            // Two workers: SIP signalling, the API and the database drivers share them; media
-            // runs on its own threads.
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+            let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
