@@ -61,7 +61,10 @@ pub struct TicketPatch {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
+    /// NULL in a text column.
     Null,
+    /// NULL in an integer or time column (PostgreSQL wants the parameter's type).
+    NullInt,
     Text(String),
     Int(i64),
     Time(Timestamp),
@@ -74,7 +77,7 @@ impl Value {
 
     fn shown(&self) -> Option<String> {
         match self {
-            Value::Null => None,
+            Value::Null | Value::NullInt => None,
             Value::Text(s) => Some(s.clone()),
             Value::Int(i) => Some(i.to_string()),
             Value::Time(t) => Some(t.to_string()),
@@ -95,7 +98,7 @@ fn text(s: &Option<String>) -> Value {
 }
 
 fn time(t: Option<Timestamp>) -> Value {
-    t.map(Value::Time).unwrap_or(Value::Null)
+    t.map(Value::Time).unwrap_or(Value::NullInt)
 }
 
 fn enum_value<T: fmt::Display>(v: Option<T>) -> Value {
@@ -274,7 +277,7 @@ pub fn plan(
                 Value::opt_text(new_resolution),
             );
             if cur.first_response_at.is_none() && cur.status == Status::New {
-                set("first_response_at", Value::Null, Value::Time(now));
+                set("first_response_at", Value::NullInt, Value::Time(now));
             }
             let resolved_at = match to {
                 Status::Resolved => Some(now),
@@ -318,6 +321,7 @@ impl TicketDesk {
         for c in changes {
             q = match &c.after {
                 Value::Null => q.bind(None::<String>),
+                Value::NullInt => q.bind(None::<i64>),
                 Value::Text(s) => q.bind(s.clone()),
                 Value::Int(i) => q.bind(*i),
                 Value::Time(t) => q.bind(millis(*t)),

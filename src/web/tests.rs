@@ -426,6 +426,26 @@ async fn a_ticket_from_opening_to_closing() {
             (409, Some("transition_not_allowed")),
             "{body}"
         );
+        // A resolved ticket can be reopened (its resolution time is cleared).
+        let n2 = "/api/v1/tickets/QN-2026-000002";
+        let (status, t) = api
+            .call(
+                "PATCH",
+                n2,
+                Some(&op),
+                Some(json!({"status": "resolved", "resolution": "Told the caller how"})),
+            )
+            .await;
+        assert_eq!((status, t["resolved_at"].is_string()), (200, true), "{t}");
+        let (status, t) = api
+            .call(
+                "PATCH",
+                n2,
+                Some(&op),
+                Some(json!({"status": "in_progress"})),
+            )
+            .await;
+        assert_eq!((status, t["resolved_at"].is_null()), (200, true), "{t}");
         // Search and filters.
         let (_, page) = api
             .call(
