@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ticket creation through the API: wrk with 50 connections POSTs /api/v1/tickets against a
-# release `qonyrau serve` (the same machine), then checks the database holds exactly the
-# tickets answered 201, numbered without gaps.
+# release `qonyrau serve` (the same machine), then prints how many tickets the database holds
+# (the 201s wrk counted, plus the requests still in flight when it stopped).
 #   bench/api.sh sqlite [DURATION]          a fresh SQLite file
 #   bench/api.sh postgres [DURATION]        a throwaway PostgreSQL (scripts/pg-test.sh)
 set -euo pipefail
@@ -40,11 +40,5 @@ echo "== $backend: wrk -t2 -c$conns -d$duration POST /api/v1/tickets ($(nproc) c
 QONYRAU_TOKEN=$token wrk -t2 -c"$conns" -d"$duration" --latency -s bench/api_create_ticket.lua "http://$http" \
   | grep -E "Requests/sec|Non-2xx|Socket errors|latency p|status|tickets/s|requests in"
 rss=$(ps -o rss= -p "$(cat "$work/pid")"); echo "server RSS after the run: $((rss / 1024)) MiB"
-# Every 201 is a ticket, numbered without gaps.
-page=$(curl -sf "http://$http/api/v1/tickets?limit=1" -H "authorization: Bearer $token")
-python3 - "$page" <<'PY'
-import json, sys
-p = json.loads(sys.argv[1])
-n = p["total"]; last = p["items"][0]["number"] if p["items"] else None
-print(f"tickets stored: {n}")
-PY
+curl -sf "http://$http/api/v1/tickets?limit=1" -H "authorization: Bearer $token" \
+  | python3 -c 'import json,sys; print("tickets stored:", json.load(sys.stdin)["total"])'

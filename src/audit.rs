@@ -19,6 +19,24 @@ pub struct Change<'a> {
     pub after: Option<String>,
 }
 
+impl<'a> Change<'a> {
+    /// A change to a whole entity (`create`, `login`, `note`…).
+    pub fn new(entity: &'a str, entity_id: &'a str, action: &'a str) -> Change<'a> {
+        Change {
+            entity,
+            entity_id,
+            action,
+            ..Default::default()
+        }
+    }
+
+    /// What the entity is now (a summary, a note's text…).
+    pub fn after(mut self, after: impl Into<String>) -> Change<'a> {
+        self.after = Some(after.into());
+        self
+    }
+}
+
 pub async fn record(
     conn: &mut AnyConnection,
     at: Timestamp,
@@ -84,26 +102,13 @@ pub async fn list(db: &Db, f: &AuditFilter, page: Page) -> Result<(Vec<AuditEntr
     if let Some(t) = f.to {
         w.int("at < ?", millis(t));
     }
-    let total: i64 = w
-        .bind(sqlx::query(&format!(
-            "SELECT COUNT(*) FROM audit_log{}",
-            w.sql()
-        )))
-        .fetch_one(&db.pool)
-        .await?
-        .try_get(0)?;
-    let sql = format!(
-        "SELECT id, at, actor, entity, entity_id, action, field, before, after FROM audit_log{} ORDER BY id DESC{}",
-        w.sql(),
-        page.sql(w.next_placeholder())
-    );
-    let rows = page
-        .bind(w.bind(sqlx::query(&sql)))
-        .fetch_all(&db.pool)
-        .await?;
-    let entries = rows
-        .iter()
-        .map(|r| {
+    w.page(
+        db,
+        "id, at, actor, entity, entity_id, action, field, before, after",
+        "audit_log",
+        "id DESC",
+        page,
+        |r| {
             Ok(AuditEntry {
                 id: r.try_get(0)?,
                 at: from_millis(r.try_get(1)?),
@@ -115,7 +120,7 @@ pub async fn list(db: &Db, f: &AuditFilter, page: Page) -> Result<(Vec<AuditEntr
                 before: r.try_get(7)?,
                 after: r.try_get(8)?,
             })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok((entries, u64::try_from(total).unwrap_or(0)))
+        },
+    )
+    .await
 }

@@ -340,7 +340,8 @@ mod tests {
         let c = cal();
         assert!(!c.is_working_day(Date::constant(2025, 1, 3)).unwrap()); // Friday, moved off
         assert!(c.is_working_day(Date::constant(2025, 1, 5)).unwrap()); // Sunday, worked
-                                                                        // Saturday noon + 1 h: the next working time is the worked Sunday's opening.
+
+        // Saturday noon + 1 h: the next working time is the worked Sunday's opening.
         assert_eq!(
             local(c.add_working(t("2025-01-04T12:00"), H).unwrap()),
             "2025-01-05T10:00:00"

@@ -6,6 +6,15 @@ use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
 
+/// `t + d`, saturating at `t` when it would leave jiff's range (deadlines and locks are
+/// never that far out).
+pub fn after(t: Timestamp, d: std::time::Duration) -> Timestamp {
+    SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_add(d).ok())
+        .unwrap_or(t)
+}
+
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> Timestamp;
 }

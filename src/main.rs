@@ -159,10 +159,8 @@ fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn now() -> jiff::Timestamp {
-    // The CLI is an edge: the one place besides drivers that reads the wall clock.
-    #[allow(clippy::disallowed_methods)]
-    let now = std::time::SystemTime::now();
-    jiff::Timestamp::try_from(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    use qonyrau::clock::Clock;
+    qonyrau::clock::SystemClock.now()
 }
 
 async fn users_command(url: &str, command: UsersCommand) -> anyhow::Result<()> {

@@ -170,12 +170,7 @@ pub async fn insert(
         conn,
         at,
         actor,
-        audit::Change {
-            entity: "contact",
-            entity_id: &id.to_string(),
-            action: "create",
-            ..Default::default()
-        },
+        audit::Change::new("contact", &id.to_string(), "create"),
     )
     .await?;
     Ok(Contact {
@@ -266,29 +261,8 @@ pub async fn search(
             ],
         );
     }
-    let total: i64 = w
-        .bind(sqlx::query(&format!(
-            "SELECT COUNT(*) FROM contacts{}",
-            w.sql()
-        )))
-        .fetch_one(&db.pool)
-        .await?
-        .try_get(0)?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM contacts{} ORDER BY id{}",
-        w.sql(),
-        page.sql(w.next_placeholder())
-    );
-    let rows = page
-        .bind(w.bind(sqlx::query(&sql)))
-        .fetch_all(&db.pool)
-        .await?;
-    let list = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-    Ok((list, u64::try_from(total).unwrap_or(0)))
-}
-
-fn shown(v: &Option<String>) -> Option<String> {
-    v.clone()
+    Ok(w.page(db, COLUMNS, "contacts", "id", page, from_row)
+        .await?)
 }
 
 /// Apply a patch: every changed field gets an audit row with before and after.
@@ -338,15 +312,15 @@ pub async fn update(
         new.do_not_contact = v;
     }
     let changes: Vec<(&str, Option<String>, Option<String>)> = [
-        ("name", shown(&old.name), shown(&new.name)),
+        ("name", old.name.clone(), new.name.clone()),
         (
             "organisation",
-            shown(&old.organisation),
-            shown(&new.organisation),
+            old.organisation.clone(),
+            new.organisation.clone(),
         ),
         ("phone", Some(old.phone.clone()), Some(new.phone.clone())),
-        ("iin", shown(&old.iin), shown(&new.iin)),
-        ("bin", shown(&old.bin), shown(&new.bin)),
+        ("iin", old.iin.clone(), new.iin.clone()),
+        ("bin", old.bin.clone(), new.bin.clone()),
         (
             "language",
             Some(old.language.to_string()),

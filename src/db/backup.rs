@@ -5,11 +5,11 @@
 //! than this binary knows is refused: restoring it would leave tables this binary misreads.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sqlx::Row;
+use tokio::process::Command;
 
-use crate::db::{Backend, Db, DbError};
+use crate::db::{sqlite_path, Backend, Db, DbError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -57,16 +57,19 @@ pub async fn backup(db: &Db, url: &str, file: &Path) -> Result<(), BackupError> 
                 .execute(&db.pool)
                 .await?;
         }
-        Backend::Postgres => run(
-            "pg_dump",
-            &[
-                "--format=custom",
-                "--no-owner",
-                "--file",
-                &file.to_string_lossy(),
-                url,
-            ],
-        )?,
+        Backend::Postgres => {
+            run(
+                "pg_dump",
+                &[
+                    "--format=custom",
+                    "--no-owner",
+                    "--file",
+                    &file.to_string_lossy(),
+                    url,
+                ],
+            )
+            .await?
+        }
     }
     Ok(())
 }
@@ -99,9 +102,9 @@ pub async fn restore(db: &Db, url: &str, file: &Path) -> Result<(), BackupError>
             let live = sqlite_path(url);
             db.pool.close().await;
             // Replace the database and drop WAL side files of the old one.
-            std::fs::copy(file, &live)?;
+            tokio::fs::copy(file, &live).await?;
             for ext in ["-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{ext}", live.display()));
+                let _ = tokio::fs::remove_file(format!("{}{ext}", live.display())).await;
             }
             let reopened = Db::open(url).await?; // applies migrations newer than the backup
             reopened.pool.close().await;
@@ -117,7 +120,8 @@ pub async fn restore(db: &Db, url: &str, file: &Path) -> Result<(), BackupError>
                     url,
                     &file.to_string_lossy(),
                 ],
-            )?;
+            )
+            .await?;
             let found = applied_version(db).await?;
             if found > known {
                 return Err(BackupError::NewerSchema {
@@ -132,17 +136,11 @@ pub async fn restore(db: &Db, url: &str, file: &Path) -> Result<(), BackupError>
     Ok(())
 }
 
-fn sqlite_path(url: &str) -> PathBuf {
-    let p = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    PathBuf::from(p.split('?').next().unwrap_or(p))
-}
-
-fn run(tool: &'static str, args: &[&str]) -> Result<(), BackupError> {
+async fn run(tool: &'static str, args: &[&str]) -> Result<(), BackupError> {
     let out = Command::new(tool)
         .args(args)
         .output()
+        .await
         .map_err(|e| BackupError::Tool {
             tool,
             why: e.to_string(),

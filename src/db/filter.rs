@@ -1,9 +1,11 @@
 //! Building `WHERE` clauses for search endpoints with `$N` placeholders (numbered in order,
 //! as both SQLite and PostgreSQL accept), and one page of results.
 
-use sqlx::any::AnyArguments;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
-use sqlx::Any;
+use sqlx::{Any, Row};
+
+use crate::db::{Db, DbError};
 
 #[derive(Debug, Clone)]
 pub enum Arg {
@@ -21,19 +23,16 @@ pub struct Filter {
 impl Filter {
     /// Add a clause; each `?` in it becomes the next `$N` and takes the next value.
     pub fn and(&mut self, clause: &str, values: impl IntoIterator<Item = Arg>) -> &mut Self {
+        let mut values = values.into_iter();
         let mut out = String::with_capacity(clause.len() + 4);
         for c in clause.chars() {
             if c == '?' {
-                out.push_str(&format!("${}", self.args.len() + 1));
-                // The value for this placeholder is pushed below, in order.
-                self.args.push(Arg::Int(0));
+                self.args
+                    .push(values.next().expect("a value for every `?` in the clause"));
+                out.push_str(&format!("${}", self.args.len()));
             } else {
                 out.push(c);
             }
-        }
-        let start = self.args.len() - clause.matches('?').count();
-        for (slot, v) in self.args[start..].iter_mut().zip(values) {
-            *slot = v;
         }
         self.clauses.push(out);
         self
@@ -59,6 +58,38 @@ impl Filter {
     /// The next placeholder number (for LIMIT/OFFSET after the clauses).
     pub fn next_placeholder(&self) -> usize {
         self.args.len() + 1
+    }
+
+    /// The number of matching rows in `from` and one page of them, ordered by `order`:
+    /// what every listing of the API answers.
+    pub async fn page<T>(
+        &self,
+        db: &Db,
+        columns: &str,
+        from: &str,
+        order: &str,
+        page: Page,
+        row: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
+    ) -> Result<(Vec<T>, u64), DbError> {
+        let total: i64 = self
+            .bind(sqlx::query(&format!(
+                "SELECT COUNT(*) FROM {from}{}",
+                self.sql()
+            )))
+            .fetch_one(&db.pool)
+            .await?
+            .try_get(0)?;
+        let sql = format!(
+            "SELECT {columns} FROM {from}{} ORDER BY {order}{}",
+            self.sql(),
+            page.sql(self.next_placeholder())
+        );
+        let rows = page
+            .bind(self.bind(sqlx::query(&sql)))
+            .fetch_all(&db.pool)
+            .await?;
+        let items = rows.iter().map(row).collect::<Result<Vec<_>, _>>()?;
+        Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 
     pub fn bind<'q>(
@@ -108,7 +139,7 @@ impl Page {
     pub const MAX_LIMIT: u32 = 200;
 
     /// ` LIMIT $n OFFSET $n+1` and the two values, bound after the filter's.
-    pub fn sql(&self, first_placeholder: usize) -> String {
+    fn sql(&self, first_placeholder: usize) -> String {
         format!(
             " LIMIT ${} OFFSET ${}",
             first_placeholder,
@@ -116,10 +147,7 @@ impl Page {
         )
     }
 
-    pub fn bind<'q>(
-        &self,
-        q: Query<'q, Any, AnyArguments<'q>>,
-    ) -> Query<'q, Any, AnyArguments<'q>> {
+    fn bind<'q>(&self, q: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
         q.bind(i64::from(self.limit))
             .bind(i64::try_from(self.offset).unwrap_or(i64::MAX))
     }

@@ -98,18 +98,15 @@ impl Db {
         };
         let url = match backend {
             Backend::Sqlite => {
-                let path = url
-                    .trim_start_matches("sqlite://")
-                    .trim_start_matches("sqlite:");
-                let path = path.split('?').next().unwrap_or(path);
-                if let Some(dir) = std::path::Path::new(path).parent() {
+                let path = sqlite_path(url);
+                if let Some(dir) = path.parent() {
                     if !dir.as_os_str().is_empty() {
                         std::fs::create_dir_all(dir).map_err(|e| {
                             DbError::Unavailable(format!("creating {}: {e}", dir.display()))
                         })?;
                     }
                 }
-                format!("sqlite://{path}?mode=rwc")
+                format!("sqlite://{}?mode=rwc", path.display())
             }
             Backend::Postgres => url.to_string(),
         };
@@ -181,6 +178,14 @@ impl Db {
         };
         m.iter().map(|m| m.version).max().unwrap_or(0)
     }
+}
+
+/// The file of a `sqlite://PATH[?options]` URL.
+pub fn sqlite_path(url: &str) -> std::path::PathBuf {
+    let p = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    std::path::PathBuf::from(p.split('?').next().unwrap_or(p))
 }
 
 /// Unix milliseconds, how times are stored.

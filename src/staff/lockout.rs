@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::clock::after;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutPolicy {
     pub max_failures: u32,
@@ -53,13 +55,6 @@ pub struct LoginLock {
     pub locked_until: Option<Timestamp>,
 }
 
-fn plus(t: Timestamp, d: Duration) -> Timestamp {
-    jiff::SignedDuration::try_from(d)
-        .ok()
-        .and_then(|d| t.checked_add(d).ok())
-        .unwrap_or(t)
-}
-
 impl LoginLock {
     /// Before checking the password. A lock that has run out gives a fresh start.
     pub fn check(&mut self, now: Timestamp) -> Access {
@@ -77,7 +72,7 @@ impl LoginLock {
     pub fn fail(&mut self, now: Timestamp, policy: &LockoutPolicy) -> Option<Timestamp> {
         self.failures += 1;
         if self.failures >= policy.max_failures {
-            let until = plus(now, policy.lock_for);
+            let until = after(now, policy.lock_for);
             self.locked_until = Some(until);
             return Some(until);
         }
@@ -102,13 +97,13 @@ impl SourceThrottle {
     pub fn check(&mut self, now: Timestamp, source: IpAddr) -> Access {
         let window = self.policy.source_window;
         if let Some(failures) = self.sources.get_mut(&source) {
-            while failures.front().is_some_and(|t| plus(*t, window) <= now) {
+            while failures.front().is_some_and(|t| after(*t, window) <= now) {
                 failures.pop_front();
             }
             if failures.len() >= self.policy.source_failures {
                 let oldest = *failures.front().expect("non-empty");
                 return Access::Throttled {
-                    until: plus(oldest, window),
+                    until: after(oldest, window),
                 };
             }
         }
@@ -128,7 +123,7 @@ impl SourceThrottle {
     pub fn prune(&mut self, now: Timestamp) {
         let window = self.policy.source_window;
         self.sources
-            .retain(|_, f| f.back().is_some_and(|t| plus(*t, window) > now));
+            .retain(|_, f| f.back().is_some_and(|t| after(*t, window) > now));
     }
 
     pub fn tracked(&self) -> usize {

@@ -8,6 +8,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use jiff::Timestamp;
+
+use crate::clock::after;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -17,6 +19,7 @@ use crate::staff::lockout::{Access, LockoutPolicy, LoginLock, SourceThrottle};
 use crate::staff::password;
 use crate::staff::store::{check_login, hash_blocking, verify, StaffError};
 use crate::staff::{Language, Role};
+use crate::tickets::error::decode;
 
 pub const LOGIN_FAILURES: &str = "qonyrau_login_failures_total"; // {reason}
 pub const LOGIN_LOCKOUTS: &str = "qonyrau_login_lockouts_total";
@@ -48,13 +51,6 @@ fn new_token() -> String {
     hex::encode(bytes)
 }
 
-fn plus(t: Timestamp, d: Duration) -> Timestamp {
-    jiff::SignedDuration::try_from(d)
-        .ok()
-        .and_then(|d| t.checked_add(d).ok())
-        .unwrap_or(t)
-}
-
 /// A hash no password matches, verified against for unknown logins so that they take as
 /// long as known ones (no login enumeration by timing).
 fn decoy_hash() -> &'static str {
@@ -62,10 +58,15 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| crate::staff::store::hash(&new_token()).unwrap_or_default())
 }
 
-async fn verify_blocking(password: String, stored: String) -> bool {
-    tokio::task::spawn_blocking(move || verify(&password, &stored))
-        .await
-        .unwrap_or(false)
+/// Check a password off the async threads (argon2 takes tens of milliseconds by design);
+/// `None` checks against the decoy, which is itself made there on first use.
+async fn verify_blocking(password: String, stored: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || match stored {
+        Some(stored) => verify(&password, &stored),
+        None => verify(&password, decoy_hash()),
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// The login desk: policy, the in-memory source throttle, session lifetime.
@@ -121,26 +122,22 @@ impl Logins {
         .bind(login.clone())
         .fetch_optional(&db.pool)
         .await
-        .map_err(StaffError::from)?;
+        ?;
         let Some(row) = row.filter(|r| r.try_get::<i64, _>(6).unwrap_or(0) != 0) else {
-            verify_blocking(password.to_string(), decoy_hash().to_string()).await;
+            verify_blocking(password.to_string(), None).await;
             self.failed(now, source, "unknown_login");
             return Ok(LoginOutcome::BadCredentials);
         };
-        let stored: String = row.try_get(0).map_err(StaffError::from)?;
+        let stored: String = row.try_get(0)?;
         let mut lock = LoginLock {
-            failures: u32::try_from(row.try_get::<i64, _>(4).map_err(StaffError::from)?)
-                .unwrap_or(0),
-            locked_until: row
-                .try_get::<Option<i64>, _>(5)
-                .map_err(StaffError::from)?
-                .map(from_millis),
+            failures: u32::try_from(row.try_get::<i64, _>(4)?).unwrap_or(0),
+            locked_until: row.try_get::<Option<i64>, _>(5)?.map(from_millis),
         };
         if let Access::Locked { until } = lock.check(now) {
             metrics::counter!(LOGIN_FAILURES, "reason" => "locked").increment(1);
             return Ok(LoginOutcome::Locked { until });
         }
-        if !verify_blocking(password.to_string(), stored).await {
+        if !verify_blocking(password.to_string(), Some(stored)).await {
             let locked = lock.fail(now, &self.policy);
             let mut tx = db.write().await?;
             sqlx::query("UPDATE staff SET failed_count = $1, locked_until = $2 WHERE login = $3")
@@ -148,20 +145,13 @@ impl Logins {
                 .bind(lock.locked_until.map(millis))
                 .bind(login.clone())
                 .execute(tx.conn())
-                .await
-                .map_err(StaffError::from)?;
+                .await?;
             if let Some(until) = locked {
                 audit::record(
                     tx.conn(),
                     now,
                     "system",
-                    audit::Change {
-                        entity: "staff",
-                        entity_id: &login,
-                        action: "lock",
-                        after: Some(until.to_string()),
-                        ..Default::default()
-                    },
+                    audit::Change::new("staff", &login, "lock").after(until.to_string()),
                 )
                 .await?;
             }
@@ -176,18 +166,16 @@ impl Logins {
             });
         }
         let token = new_token();
-        let expires_at = plus(now, self.ttl);
+        let expires_at = after(now, self.ttl);
         let mut tx = db.write().await?;
         sqlx::query("UPDATE staff SET failed_count = 0, locked_until = NULL WHERE login = $1")
             .bind(login.clone())
             .execute(tx.conn())
-            .await
-            .map_err(StaffError::from)?;
+            .await?;
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(millis(now))
             .execute(tx.conn())
-            .await
-            .map_err(StaffError::from)?;
+            .await?;
         sqlx::query("INSERT INTO sessions (token_hash, login, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash(&token))
             .bind(login.clone())
@@ -195,27 +183,20 @@ impl Logins {
             .bind(millis(expires_at))
             .execute(tx.conn())
             .await
-            .map_err(StaffError::from)?;
+            ?;
         audit::record(
             tx.conn(),
             now,
             &login,
-            audit::Change {
-                entity: "session",
-                entity_id: &login,
-                action: "login",
-                after: Some(source.to_string()),
-                ..Default::default()
-            },
+            audit::Change::new("session", &login, "login").after(source.to_string()),
         )
         .await?;
         tx.commit().await?;
-        let decode = |i: usize| row.try_get::<String, _>(i).map_err(StaffError::from);
         let session = SessionInfo {
             login,
-            role: decode(1)?.parse().map_err(|_| StaffError::Hash)?,
-            language: decode(2)?.parse().map_err(|_| StaffError::Hash)?,
-            must_change_password: row.try_get::<i64, _>(3).map_err(StaffError::from)? != 0,
+            role: decode(&row.try_get::<String, _>(1)?)?,
+            language: decode(&row.try_get::<String, _>(2)?)?,
+            must_change_password: row.try_get::<i64, _>(3)? != 0,
             expires_at,
         };
         Ok(LoginOutcome::Started { token, session })
@@ -237,7 +218,6 @@ pub async fn lookup(
     .fetch_optional(&db.pool)
     .await?;
     let Some(r) = row else { return Ok(None) };
-    use crate::tickets::error::decode;
     Ok(Some(SessionInfo {
         login: r.try_get(0)?,
         role: decode(&r.try_get::<String, _>(1)?)?,
@@ -257,12 +237,7 @@ pub async fn logout(db: &Db, now: Timestamp, token: &str, login: &str) -> Result
         tx.conn(),
         now,
         login,
-        audit::Change {
-            entity: "session",
-            entity_id: login,
-            action: "logout",
-            ..Default::default()
-        },
+        audit::Change::new("session", login, "logout"),
     )
     .await?;
     tx.commit().await?;
@@ -291,7 +266,7 @@ pub async fn change_password(
         .await?
         .ok_or_else(|| StaffError::NotFound(login.to_string()))?
         .try_get(0)?;
-    if !verify_blocking(current.to_string(), stored).await {
+    if !verify_blocking(current.to_string(), Some(stored)).await {
         return Err(StaffError::WrongPassword);
     }
     let hashed = hash_blocking(new.to_string()).await?;
@@ -311,12 +286,7 @@ pub async fn change_password(
         tx.conn(),
         now,
         login,
-        audit::Change {
-            entity: "staff",
-            entity_id: login,
-            action: "change_password",
-            ..Default::default()
-        },
+        audit::Change::new("staff", login, "change_password"),
     )
     .await?;
     tx.commit().await?;

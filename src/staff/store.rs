@@ -12,7 +12,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::audit;
-use crate::db::filter::Page;
+use crate::db::filter::{Filter, Page};
 use crate::db::{from_millis, millis, Db, DbError};
 use crate::staff::password::{self, PasswordRule};
 use crate::staff::{Language, Role};
@@ -144,13 +144,8 @@ pub async fn create(
         tx.conn(),
         now,
         actor,
-        audit::Change {
-            entity: "staff",
-            entity_id: &login,
-            action: "create",
-            after: Some(format!("role {} language {}", n.role, n.language)),
-            ..Default::default()
-        },
+        audit::Change::new("staff", &login, "create")
+            .after(format!("role {} language {}", n.role, n.language)),
     )
     .await?;
     tx.commit().await?;
@@ -210,19 +205,9 @@ pub async fn get(db: &Db, login: &str) -> Result<StaffMember, StaffError> {
 }
 
 pub async fn list(db: &Db, page: Page) -> Result<(Vec<StaffMember>, u64), StaffError> {
-    let total: i64 = sqlx::query("SELECT COUNT(*) FROM staff")
-        .fetch_one(&db.pool)
-        .await?
-        .try_get(0)?;
-    let rows = page
-        .bind(sqlx::query(&format!(
-            "SELECT {MEMBER_COLUMNS} FROM staff ORDER BY login{}",
-            page.sql(1)
-        )))
-        .fetch_all(&db.pool)
-        .await?;
-    let list = rows.iter().map(member).collect::<Result<Vec<_>, _>>()?;
-    Ok((list, u64::try_from(total).unwrap_or(0)))
+    Ok(Filter::default()
+        .page(db, MEMBER_COLUMNS, "staff", "login", page, member)
+        .await?)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -324,12 +309,7 @@ async fn audited(
         tx.conn(),
         now,
         actor,
-        audit::Change {
-            entity: "staff",
-            entity_id: login,
-            action,
-            ..Default::default()
-        },
+        audit::Change::new("staff", login, action),
     )
     .await?;
     tx.commit().await?;
@@ -368,12 +348,7 @@ pub async fn reset(
         tx.conn(),
         now,
         actor,
-        audit::Change {
-            entity: "staff",
-            entity_id: &login,
-            action: "reset_password",
-            ..Default::default()
-        },
+        audit::Change::new("staff", &login, "reset_password"),
     )
     .await?;
     tx.commit().await?;

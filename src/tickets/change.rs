@@ -59,28 +59,25 @@ pub struct TicketPatch {
     pub resolution: Option<String>,
 }
 
+/// A column's new or old value. Each kind carries its own NULL, so a bound NULL always has
+/// its SQL type (PostgreSQL refuses a text NULL for a bigint column).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
-    /// NULL in a text column.
-    Null,
-    /// NULL in an integer or time column (PostgreSQL wants the parameter's type).
-    NullInt,
-    Text(String),
+    Text(Option<String>),
     Int(i64),
-    Time(Timestamp),
+    Time(Option<Timestamp>),
 }
 
 impl Value {
-    fn opt_text(v: Option<String>) -> Value {
-        v.map(Value::Text).unwrap_or(Value::Null)
+    fn text(s: impl Into<String>) -> Value {
+        Value::Text(Some(s.into()))
     }
 
     fn shown(&self) -> Option<String> {
         match self {
-            Value::Null | Value::NullInt => None,
-            Value::Text(s) => Some(s.clone()),
+            Value::Text(s) => s.clone(),
             Value::Int(i) => Some(i.to_string()),
-            Value::Time(t) => Some(t.to_string()),
+            Value::Time(t) => t.map(|t| t.to_string()),
         }
     }
 }
@@ -93,16 +90,8 @@ pub struct FieldChange {
     pub after: Value,
 }
 
-fn text(s: &Option<String>) -> Value {
-    Value::opt_text(s.clone())
-}
-
-fn time(t: Option<Timestamp>) -> Value {
-    t.map(Value::Time).unwrap_or(Value::NullInt)
-}
-
 fn enum_value<T: fmt::Display>(v: Option<T>) -> Value {
-    v.map(|v| Value::Text(v.to_string())).unwrap_or(Value::Null)
+    Value::Text(v.map(|v| v.to_string()))
 }
 
 /// What the resolution says when a ticket is closed for want of an answer from the caller:
@@ -136,9 +125,7 @@ pub fn plan(
         }
     };
     // A status change out of a final state is refused by the lifecycle below, naming both.
-    if matches!(cur.status, Status::Closed | Status::Refused)
-        && p.status.filter(|s| *s != cur.status).is_none()
-    {
+    if cur.status.is_final() && p.status.filter(|s| *s != cur.status).is_none() {
         return Err(StoreError::Conflict(format!(
             "ticket {} is {} and can no longer change",
             cur.number, cur.status
@@ -147,28 +134,28 @@ pub fn plan(
     if let Some(s) = &p.subject {
         set(
             "subject",
-            Value::Text(cur.subject.clone()),
-            Value::Text(check_subject(s)?),
+            Value::text(cur.subject.clone()),
+            Value::text(check_subject(s)?),
         );
     }
     if let Some(d) = &p.description {
         set(
             "description",
-            Value::Text(cur.description.clone()),
-            Value::Text(check_description(d)?),
+            Value::text(cur.description.clone()),
+            Value::text(check_description(d)?),
         );
     }
     let impact = p.impact.unwrap_or(cur.impact);
     let urgency = p.urgency.unwrap_or(cur.urgency);
     set(
         "impact",
-        Value::Text(cur.impact.to_string()),
-        Value::Text(impact.to_string()),
+        Value::text(cur.impact.to_string()),
+        Value::text(impact.to_string()),
     );
     set(
         "urgency",
-        Value::Text(cur.urgency.to_string()),
-        Value::Text(urgency.to_string()),
+        Value::text(cur.urgency.to_string()),
+        Value::text(urgency.to_string()),
     );
     set(
         "priority",
@@ -178,15 +165,15 @@ pub fn plan(
     if let Some(d) = &p.department {
         set(
             "department",
-            text(&cur.department),
-            text(&check_short("department", d.clone())?),
+            Value::Text(cur.department.clone()),
+            Value::Text(check_short("department", d.clone())?),
         );
     }
     if let Some(e) = &p.eta {
         set(
             "eta_text",
-            text(&cur.eta),
-            text(&check_short("eta", e.clone())?),
+            Value::Text(cur.eta.clone()),
+            Value::Text(check_short("eta", e.clone())?),
         );
     }
     if let Some(a) = &p.assignee {
@@ -194,7 +181,11 @@ pub fn plan(
             .as_ref()
             .map(|a| a.trim().to_lowercase())
             .filter(|a| !a.is_empty());
-        set("assignee", text(&cur.assignee), Value::opt_text(a));
+        set(
+            "assignee",
+            Value::Text(cur.assignee.clone()),
+            Value::Text(a),
+        );
     }
     let complaint = cur.kind == TicketType::Complaint;
     if p.complaint_category.is_some() && !complaint {
@@ -257,8 +248,8 @@ pub fn plan(
             }
             set(
                 "status",
-                Value::Text(cur.status.to_string()),
-                Value::Text(to.to_string()),
+                Value::text(cur.status.to_string()),
+                Value::text(to.to_string()),
             );
             let reason = match to {
                 Status::Deferred | Status::Refused | Status::Closed => p.reason.or(cur.reason),
@@ -273,20 +264,32 @@ pub fn plan(
             };
             set(
                 "resolution",
-                text(&cur.resolution),
-                Value::opt_text(new_resolution),
+                Value::Text(cur.resolution.clone()),
+                Value::Text(new_resolution),
             );
             if cur.first_response_at.is_none() && cur.status == Status::New {
-                set("first_response_at", Value::NullInt, Value::Time(now));
+                set(
+                    "first_response_at",
+                    Value::Time(None),
+                    Value::Time(Some(now)),
+                );
             }
             let resolved_at = match to {
                 Status::Resolved => Some(now),
                 Status::Closed | Status::Refused => cur.resolved_at.or(Some(now)),
                 _ => None,
             };
-            set("resolved_at", time(cur.resolved_at), time(resolved_at));
+            set(
+                "resolved_at",
+                Value::Time(cur.resolved_at),
+                Value::Time(resolved_at),
+            );
             let waiting = (to == Status::WaitingCustomer).then_some(now);
-            set("waiting_since", time(cur.waiting_since), time(waiting));
+            set(
+                "waiting_since",
+                Value::Time(cur.waiting_since),
+                Value::Time(waiting),
+            );
         }
     }
     Ok(out)
@@ -320,11 +323,9 @@ impl TicketDesk {
         let mut q = sqlx::query(&sql);
         for c in changes {
             q = match &c.after {
-                Value::Null => q.bind(None::<String>),
-                Value::NullInt => q.bind(None::<i64>),
                 Value::Text(s) => q.bind(s.clone()),
                 Value::Int(i) => q.bind(*i),
-                Value::Time(t) => q.bind(millis(*t)),
+                Value::Time(t) => q.bind(t.map(millis)),
             };
         }
         let done = q
@@ -490,15 +491,15 @@ impl TicketDesk {
         if cur.assignee.is_some() {
             changes.push(FieldChange {
                 column: "assignee",
-                before: text(&cur.assignee),
-                after: Value::Null,
+                before: Value::Text(cur.assignee.clone()),
+                after: Value::Text(None),
             });
         }
         if let Some(d) = department.filter(|d| Some(d) != cur.department.as_ref()) {
             changes.push(FieldChange {
                 column: "department",
-                before: text(&cur.department),
-                after: Value::Text(d),
+                before: Value::Text(cur.department.clone()),
+                after: Value::text(d),
             });
         }
         sqlx::query(
@@ -552,13 +553,7 @@ impl TicketDesk {
             tx.conn(),
             now,
             actor,
-            audit::Change {
-                entity: "ticket",
-                entity_id: &cur.number,
-                action: "note",
-                after: Some(body.to_string()),
-                ..Default::default()
-            },
+            audit::Change::new("ticket", &cur.number, "note").after(body.to_string()),
         )
         .await?;
         tx.commit().await?;
@@ -610,13 +605,8 @@ impl TicketDesk {
                 tx.conn(),
                 now,
                 actor,
-                audit::Change {
-                    entity: "ticket",
-                    entity_id: &from.number,
-                    action: "link",
-                    after: Some(format!("{k} {}", to.number)),
-                    ..Default::default()
-                },
+                audit::Change::new("ticket", &from.number, "link")
+                    .after(format!("{k} {}", to.number)),
             )
             .await?;
         }

@@ -34,7 +34,7 @@ pub fn transition(from: Status, to: Status, change: &Change<'_>) -> Result<(), T
         WaitingCustomer => matches!(to, InProgress | Resolved | Deferred | Closed),
         Deferred => matches!(to, InProgress | Refused),
         Resolved => matches!(to, Closed | InProgress), // reopen
-        Closed | Refused => false,
+        Closed | Refused => false,                     // Status::is_final
     };
     if !allowed {
         return Err(TransitionError::NotAllowed { from, to });

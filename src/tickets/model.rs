@@ -121,6 +121,13 @@ string_enum!(
     Level3 => "level3",
 });
 
+impl Status {
+    /// Closed and refused tickets never change again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Closed | Status::Refused)
+    }
+}
+
 /// Priority 1 (most urgent) to 5.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,

@@ -13,6 +13,7 @@ use crate::tickets::error::{decode, not_found, StoreError};
 use crate::tickets::model::{
     Channel, Criticality, Impact, ReasonCode, ServiceLevel, Status, TicketType, Urgency,
 };
+use crate::tickets::sla::{Deadlines, FixWindow, TicketClock};
 use crate::tickets::store::TicketDesk;
 
 /// A ticket's own fields (what a search returns).
@@ -132,6 +133,27 @@ where
     r.try_get::<Option<String>, _>(i)?
         .map(|s| decode(&s))
         .transpose()
+}
+
+impl TicketSummary {
+    /// The facts the SLA monitor needs.
+    pub fn clock(&self) -> TicketClock {
+        TicketClock {
+            status: self.status,
+            deadlines: Deadlines {
+                first_response_due: self.first_response_due,
+                resolve_due: self.resolve_due,
+                fix: self
+                    .fix_earliest
+                    .zip(self.fix_due)
+                    .map(|(earliest, due)| FixWindow { earliest, due }),
+                review_due: self.review_due,
+            },
+            first_response_at: self.first_response_at,
+            resolved_at: self.resolved_at,
+            waiting_since: self.waiting_since,
+        }
+    }
 }
 
 pub fn summary_from_row(r: &AnyRow) -> Result<TicketSummary, sqlx::Error> {
@@ -341,27 +363,14 @@ impl TicketDesk {
             }
             None => {}
         }
-        let total: i64 = w
-            .bind(sqlx::query(&format!(
-                "SELECT COUNT(*) FROM tickets{}",
-                w.sql()
-            )))
-            .fetch_one(&self.db.pool)
-            .await?
-            .try_get(0)?;
-        let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM tickets{} ORDER BY priority, created_at, id{}",
-            w.sql(),
-            page.sql(w.next_placeholder())
-        );
-        let rows = page
-            .bind(w.bind(sqlx::query(&sql)))
-            .fetch_all(&self.db.pool)
-            .await?;
-        let list = rows
-            .iter()
-            .map(summary_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((list, u64::try_from(total).unwrap_or(0)))
+        Ok(w.page(
+            &self.db,
+            SUMMARY_COLUMNS,
+            "tickets",
+            "priority, created_at, id",
+            page,
+            summary_from_row,
+        )
+        .await?)
     }
 }

@@ -17,7 +17,7 @@ use crate::tickets::change::{plan, FieldChange, TicketPatch, Value};
 use crate::tickets::error::StoreError;
 use crate::tickets::model::{ReasonCode, Status};
 use crate::tickets::query::{summary_from_row, SUMMARY_COLUMNS};
-use crate::tickets::sla::{BreachKind, Deadlines, FixWindow, SlaEvent, SlaMonitor, TicketClock};
+use crate::tickets::sla::{BreachKind, SlaEvent, SlaMonitor};
 use crate::tickets::store::TicketDesk;
 
 pub const SLA_BREACHES: &str = "qonyrau_sla_breaches_total"; // {kind}
@@ -42,14 +42,6 @@ fn kind_of(label: &str) -> Option<BreachKind> {
     .find(|k| k.label() == label)
 }
 
-const OPEN: [Status; 5] = [
-    Status::New,
-    Status::InProgress,
-    Status::WaitingCustomer,
-    Status::Deferred,
-    Status::Resolved,
-];
-
 impl TicketDesk {
     /// One pass at `now`.
     pub async fn sla_pass(&self, now: Timestamp) -> Result<Pass, StoreError> {
@@ -70,21 +62,7 @@ impl TicketDesk {
         for row in rows {
             let t = summary_from_row(&row)?;
             let recorded: Vec<BreachKind> = t.breaches.iter().filter_map(|b| kind_of(b)).collect();
-            let clock = TicketClock {
-                status: t.status,
-                deadlines: Deadlines {
-                    first_response_due: t.first_response_due,
-                    resolve_due: t.resolve_due,
-                    fix: t
-                        .fix_earliest
-                        .zip(t.fix_due)
-                        .map(|(earliest, due)| FixWindow { earliest, due }),
-                    review_due: t.review_due,
-                },
-                first_response_at: t.first_response_at,
-                resolved_at: t.resolved_at,
-                waiting_since: t.waiting_since,
-            };
+            let clock = t.clock();
             let events = monitor.check(now, &clock, &recorded)?;
             let mut breaches = t.breaches.clone();
             let mut new = Vec::new();
@@ -102,8 +80,8 @@ impl TicketDesk {
             if !new.is_empty() {
                 changes.push(FieldChange {
                     column: "breaches",
-                    before: Value::Text(t.breaches.join(",")),
-                    after: Value::Text(breaches.join(",")),
+                    before: Value::Text(Some(t.breaches.join(","))),
+                    after: Value::Text(Some(breaches.join(","))),
                 });
             }
             if close {
@@ -172,7 +150,7 @@ impl TicketDesk {
         for r in rows {
             counts.insert((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
         }
-        for status in OPEN {
+        for status in Status::ALL.iter().filter(|s| !s.is_final()) {
             for priority in 1..=5i64 {
                 let n = counts
                     .get(&(status.as_str().to_string(), priority))

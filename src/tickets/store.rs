@@ -196,18 +196,12 @@ impl TicketDesk {
             tx.conn(),
             now,
             actor,
-            audit::Change {
-                entity: "ticket",
-                entity_id: &number,
-                action: "open",
-                after: Some(format!(
-                    "{} {} priority {}",
-                    t.kind,
-                    t.channel,
-                    priority.get()
-                )),
-                ..Default::default()
-            },
+            audit::Change::new("ticket", &number, "open").after(format!(
+                "{} {} priority {}",
+                t.kind,
+                t.channel,
+                priority.get()
+            )),
         )
         .await?;
         tx.commit().await?;

@@ -94,8 +94,10 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Caller, Api
         let cache = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
         cache.get(&key).cloned()
     };
+    // A cached session is used until it expires or for CACHE_FOR after it was loaded.
+    let fresh = |s: &SessionInfo, loaded: Timestamp| now < s.expires_at && now < loaded + CACHE_FOR;
     let session = match cached {
-        Some((s, loaded)) if now < s.expires_at && now < loaded + CACHE_FOR => s,
+        Some((s, loaded)) if fresh(&s, loaded) => s,
         _ => {
             let s = session::lookup(state.db(), &token, now)
                 .await?
@@ -104,7 +106,7 @@ async fn authenticate(parts: &mut Parts, state: &ApiState) -> Result<Caller, Api
                 })?;
             let mut cache = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
             if cache.len() > 10_000 {
-                cache.retain(|_, (s, loaded)| now < s.expires_at && now < *loaded + CACHE_FOR);
+                cache.retain(|_, (s, loaded)| fresh(s, *loaded));
             }
             cache.insert(key, (s.clone(), now));
             s

@@ -8,8 +8,7 @@ use crate::contacts::store::{self, Contact, ContactFilter, ContactPatch, NewCont
 use crate::staff::Language;
 use crate::web::auth::{Caller, DESK};
 use crate::web::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
-use crate::web::tickets::nullable;
-use crate::web::{ApiState, Listing, PageQuery};
+use crate::web::{nullable, ApiState, Listing, PageQuery};
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

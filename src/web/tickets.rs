@@ -19,17 +19,7 @@ use crate::tickets::query::{Ticket, TicketFilter, TicketSummary};
 use crate::tickets::store::NewTicket;
 use crate::web::auth::{Caller, DESK};
 use crate::web::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
-use crate::web::{ApiState, Listing, PageQuery};
-
-/// `Some(None)` for an explicit `null` (clear the field), `None` when absent.
-pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    use serde::Deserialize;
-    Option::<T>::deserialize(d).map(Some)
-}
+use crate::web::{nullable, ApiState, Listing, PageQuery};
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
