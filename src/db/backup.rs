@@ -110,6 +110,16 @@ pub async fn restore(db: &Db, url: &str, file: &Path) -> Result<(), BackupError>
             reopened.pool.close().await;
         }
         Backend::Postgres => {
+            // Read the dump's migration table first: a refused restore must leave the live
+            // database as it was.
+            let found = dump_version(file).await?;
+            if found > known {
+                return Err(BackupError::NewerSchema {
+                    file: file.to_path_buf(),
+                    found,
+                    known,
+                });
+            }
             run(
                 "pg_restore",
                 &[
@@ -122,18 +132,58 @@ pub async fn restore(db: &Db, url: &str, file: &Path) -> Result<(), BackupError>
                 ],
             )
             .await?;
-            let found = applied_version(db).await?;
-            if found > known {
-                return Err(BackupError::NewerSchema {
-                    file: file.to_path_buf(),
-                    found,
-                    known,
-                });
-            }
             db.migrate().await?;
         }
     }
     Ok(())
+}
+
+/// The highest successful migration recorded in a `pg_dump --format=custom` file, read with
+/// `pg_restore --data-only --table=_sqlx_migrations --file=-` (its COPY block, tab-separated,
+/// columns version, description, installed_on, success, …).
+async fn dump_version(file: &Path) -> Result<i64, BackupError> {
+    let not_a_backup = |why: String| BackupError::NotABackup {
+        file: file.to_path_buf(),
+        why,
+    };
+    let out = Command::new("pg_restore")
+        .args(["--data-only", "--table=_sqlx_migrations", "--file=-"])
+        .arg(file)
+        .output()
+        .await
+        .map_err(|e| BackupError::Tool {
+            tool: "pg_restore",
+            why: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(not_a_backup(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    match migration_version(&String::from_utf8_lossy(&out.stdout)) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(not_a_backup("no migration table in the dump".into())),
+        Err(row) => Err(not_a_backup(format!("bad migration row {row:?}"))),
+    }
+}
+
+/// The highest successful version in the `_sqlx_migrations` COPY block of a SQL script;
+/// `Err` names a row that cannot be read.
+fn migration_version(script: &str) -> Result<Option<i64>, String> {
+    let rows = script
+        .lines()
+        .skip_while(|l| !l.starts_with("COPY ") || !l.contains("_sqlx_migrations"))
+        .skip(1)
+        .take_while(|l| *l != "\\.");
+    let mut found = None;
+    for row in rows {
+        let cols: Vec<&str> = row.split('\t').collect();
+        if cols.get(3) == Some(&"t") {
+            let v: i64 = cols[0].parse().map_err(|_| row.to_string())?;
+            found = found.max(Some(v));
+        }
+    }
+    Ok(found)
 }
 
 async fn run(tool: &'static str, args: &[&str]) -> Result<(), BackupError> {
@@ -243,6 +293,19 @@ mod tests {
             err.to_string().contains("is newer than this qonyrau's"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_migration_version_is_read_from_a_dump_script() {
+        let script = "SET x = 1;\n\
+            COPY public._sqlx_migrations (version, description, installed_on, success, checksum, execution_time) FROM stdin;\n\
+            1\tservice desk\t2026-11-23 06:00:00+00\tt\t\\\\x00\t5\n\
+            99999\tfuture\t2026-11-23 06:00:00+00\tt\t\\\\x00\t0\n\
+            100000\tfailed\t2026-11-23 06:00:00+00\tf\t\\\\x00\t0\n\
+            \\.\n\
+            COPY public.other (a) FROM stdin;\n7\tx\tx\tt\n\\.\n";
+        assert_eq!(migration_version(script), Ok(Some(99999)));
+        assert_eq!(migration_version("SET x = 1;\n"), Ok(None));
     }
 
     #[tokio::test]
