@@ -32,7 +32,26 @@ pub struct Config {
     pub media: MediaConfig,
     pub database: DatabaseConfig,
     pub desk: DeskConfig,
+    pub registrar: RegistrarConfig,
     pub log: LogConfig,
+}
+
+/// Operators' softphones: REGISTER with digest authentication, the SIP lockout.
+#[derive(Debug, Clone)]
+pub struct RegistrarConfig {
+    /// Digest realm; SIP passwords are stored as HA1 values of it, so changing it means
+    /// setting every SIP password again.
+    pub realm: String,
+    /// Offered in this order; MD5 by default (baresip and SIPp speak only MD5).
+    pub algorithms: Vec<crate::sip::digest::Algorithm>,
+    pub expiry: crate::sip::registrar::ExpiryPolicy,
+    pub nonce_lifetime: Duration,
+    /// Wrong digest answers in a row that lock an extension, and for how long.
+    pub lock_after: u32,
+    pub lock_for: Duration,
+    /// Failures from one address within `source_window` that refuse the address.
+    pub source_failures: usize,
+    pub source_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -222,7 +241,9 @@ impl Config {
                 Duration::ZERO..=Duration::from_secs(30),
             ),
         };
+        let registrar = v.registrar(&raw.registrar);
         let config = Config {
+            registrar,
             sip,
             rtp,
             http,
@@ -392,6 +413,77 @@ impl Validator<'_> {
         }
     }
 
+    fn registrar(&mut self, raw: &RawRegistrar) -> RegistrarConfig {
+        use crate::sip::digest::Algorithm;
+        let realm = raw.realm.get_ref().clone();
+        if realm.is_empty() || realm.contains(['"', '\\', '\r', '\n']) {
+            self.error(
+                &raw.realm,
+                format!("registrar.realm = \"{realm}\": must be non-empty, without quotes or backslashes"),
+            );
+        }
+        let mut algorithms = Vec::new();
+        for name in raw.algorithms.get_ref() {
+            match Algorithm::parse(name) {
+                Ok(a) if !algorithms.contains(&a) => algorithms.push(a),
+                Ok(_) => {}
+                Err(_) => self.error(
+                    &raw.algorithms,
+                    format!("registrar.algorithms: \"{name}\" is not one of \"MD5\", \"SHA-256\""),
+                ),
+            }
+        }
+        if algorithms.is_empty() && raw.algorithms.get_ref().is_empty() {
+            self.error(
+                &raw.algorithms,
+                "registrar.algorithms: name at least one of \"MD5\", \"SHA-256\"".into(),
+            );
+        }
+        let min = self.range("registrar.min_expires", &raw.min_expires, 10..=86_400) as u32;
+        let max = self.range("registrar.max_expires", &raw.max_expires, 10..=86_400) as u32;
+        let default = self.range(
+            "registrar.default_expires",
+            &raw.default_expires,
+            10..=86_400,
+        ) as u32;
+        if max < min {
+            self.error(
+                &raw.max_expires,
+                format!("registrar.max_expires = {max}: must not be below min_expires ({min})"),
+            );
+        }
+        RegistrarConfig {
+            realm,
+            algorithms,
+            expiry: crate::sip::registrar::ExpiryPolicy {
+                min,
+                max,
+                default: default.clamp(min, max.max(min)),
+            },
+            nonce_lifetime: self.duration(
+                "registrar.nonce_lifetime",
+                &raw.nonce_lifetime,
+                Duration::from_secs(10)..=Duration::from_secs(3600),
+            ),
+            lock_after: self.range("registrar.lock_after", &raw.lock_after, 1..=100) as u32,
+            lock_for: self.duration(
+                "registrar.lock_for",
+                &raw.lock_for,
+                Duration::from_secs(1)..=Duration::from_secs(86_400),
+            ),
+            source_failures: self.range(
+                "registrar.source_failures",
+                &raw.source_failures,
+                1..=10_000,
+            ) as usize,
+            source_window: self.duration(
+                "registrar.source_window",
+                &raw.source_window,
+                Duration::from_secs(1)..=Duration::from_secs(86_400),
+            ),
+        }
+    }
+
     /// Rows urgency highest..planning, columns impact high..minimal, 0 = empty cell.
     fn matrix(
         &mut self,
@@ -460,7 +552,40 @@ struct RawConfig {
     media: RawMedia,
     database: RawDatabase,
     desk: RawDesk,
+    registrar: RawRegistrar,
     log: RawLog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRegistrar {
+    realm: Spanned<String>,
+    algorithms: Spanned<Vec<String>>,
+    min_expires: Spanned<i64>,
+    max_expires: Spanned<i64>,
+    default_expires: Spanned<i64>,
+    nonce_lifetime: Spanned<String>,
+    lock_after: Spanned<i64>,
+    lock_for: Spanned<String>,
+    source_failures: Spanned<i64>,
+    source_window: Spanned<String>,
+}
+
+impl Default for RawRegistrar {
+    fn default() -> Self {
+        RawRegistrar {
+            realm: spanned("qonyrau".into()),
+            algorithms: spanned(vec!["MD5".into()]),
+            min_expires: spanned(60),
+            max_expires: spanned(3600),
+            default_expires: spanned(3600),
+            nonce_lifetime: spanned("300s".into()),
+            lock_after: spanned(5),
+            lock_for: spanned("10m".into()),
+            source_failures: spanned(20),
+            source_window: spanned("10m".into()),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -687,6 +812,25 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "config/qonyrau.toml:2: ivr.language = \"de\": must be one of kk, ru, en"
+        );
+    }
+
+    #[test]
+    fn registrar_defaults_offer_md5_and_lock_after_five_for_ten_minutes() {
+        let c = parse("").unwrap();
+        assert_eq!(c.registrar.algorithms, [crate::sip::digest::Algorithm::Md5]);
+        assert_eq!(c.registrar.lock_after, 5);
+        assert_eq!(c.registrar.lock_for, Duration::from_secs(600));
+        let c = parse("[registrar]\nalgorithms = [\"SHA-256\", \"MD5\"]\n").unwrap();
+        assert_eq!(c.registrar.algorithms.len(), 2);
+    }
+
+    #[test]
+    fn an_unknown_digest_algorithm_is_refused_with_its_line() {
+        let err = parse("[registrar]\nalgorithms = [\"MD5-sess\"]\n").unwrap_err();
+        assert_eq!(
+            err.errors[0].to_string(),
+            "config/qonyrau.toml:2: registrar.algorithms: \"MD5-sess\" is not one of \"MD5\", \"SHA-256\""
         );
     }
 

@@ -16,6 +16,7 @@ pub mod ivr;
 pub mod media;
 pub mod pii;
 pub mod preflight;
+pub mod registrar;
 pub mod sdp;
 pub mod server;
 pub mod sip;

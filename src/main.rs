@@ -57,8 +57,16 @@ enum UsersCommand {
     },
     /// Issue a temporary password (printed once) that must be changed at the next login.
     Reset { login: String },
-    /// Lift a lock after too many wrong passwords.
+    /// Lift a lock after too many wrong passwords (the web login's and the SIP extension's).
     Unlock { login: String },
+    /// Give a staff member a SIP extension for their softphone; the SIP password is read
+    /// from standard input (one line) and stored only as digest HA1 values.
+    Sip {
+        login: String,
+        /// Extension number, 2-15 digits, e.g. 2001
+        #[arg(long)]
+        extension: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -114,7 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Users { command } => {
-            current_thread()?.block_on(users_command(&config.database.url, command))?;
+            current_thread()?.block_on(users_command(&config, command))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Flows {
@@ -163,7 +171,8 @@ fn now() -> jiff::Timestamp {
     qonyrau::clock::SystemClock.now()
 }
 
-async fn users_command(url: &str, command: UsersCommand) -> anyhow::Result<()> {
+async fn users_command(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
+    let url = config.database.url.as_str();
     use qonyrau::db::Db;
     use qonyrau::staff::{store, Language, Role};
     let db = Db::open(url)
@@ -191,7 +200,36 @@ async fn users_command(url: &str, command: UsersCommand) -> anyhow::Result<()> {
         }
         UsersCommand::Unlock { login } => {
             store::unlock(&db, now(), "cli", &login).await?;
-            println!("unlocked {login}");
+            let sip = qonyrau::registrar::store::unlock(&db, now(), "cli", &login).await?;
+            println!(
+                "unlocked {login}{}",
+                if sip {
+                    " (web login and SIP extension)"
+                } else {
+                    ""
+                }
+            );
+        }
+        UsersCommand::Sip { login, extension } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the SIP password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            qonyrau::registrar::store::set_account(
+                &db,
+                now(),
+                "cli",
+                &login,
+                &extension,
+                &config.registrar.realm,
+                password,
+            )
+            .await?;
+            println!(
+                "{login} has SIP extension {extension} (realm {})",
+                config.registrar.realm
+            );
         }
     }
     Ok(())

@@ -20,6 +20,10 @@ use crate::endpoint::{Endpoint, EndpointParams};
 use crate::http::{self, Health};
 use crate::media::engine::MediaEngine;
 use crate::preflight;
+use crate::registrar::actor::Registrar;
+use crate::registrar::core::{RegistrarCore, RegistrarPolicy};
+use crate::registrar::Location;
+use crate::sip::digest;
 use crate::staff::lockout::LockoutPolicy;
 use crate::staff::session::Logins;
 use crate::telemetry;
@@ -64,6 +68,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("starting the media engine")?;
     let (inbound_tx, inbound_rx) = mpsc::channel(8192);
     let transports = transport::serve(bound, inbound_tx, cancel.clone());
+    let desk = open_desk(&config).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let location = Location::default();
+    let loaded = Registrar::load(&desk.db, &location, clock.as_ref())
+        .await
+        .context("loading SIP registrations")?;
+    tracing::info!(bindings = loaded, "registrations loaded");
+    let (register_tx, register_rx) = mpsc::channel(4096);
     let endpoint = Endpoint::new(EndpointParams {
         config: config.clone(),
         flows: prepared.flows,
@@ -74,11 +86,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         health: Arc::clone(&health),
         calls_stop: calls_stop.clone(),
         tracker: tracker.clone(),
+        registrar: Some(register_tx),
     });
+    let registrar = Registrar {
+        db: desk.db.clone(),
+        core: RegistrarCore::new(
+            tokio::time::Instant::now().into_std(),
+            digest::random_secret(),
+            registrar_policy(&config),
+        ),
+        location: location.clone(),
+        clock: Arc::clone(&clock),
+        endpoint: endpoint.commands(),
+        retry_after: config.sip.retry_after,
+    };
+    let registrar_task = tokio::spawn(registrar.run(register_rx));
     let endpoint_task = tokio::spawn(endpoint.run(inbound_rx, cancel.clone()));
-
-    let desk = open_desk(&config).await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let api = ApiState::new(
         desk.clone(),
         Arc::clone(&clock),
@@ -116,7 +139,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(1), endpoint_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), http_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), sla_task).await;
+    registrar_task.abort();
     Ok(())
+}
+
+/// The registrar core's policy from `[registrar]` and `[sip]`.
+pub fn registrar_policy(config: &Config) -> RegistrarPolicy {
+    let r = &config.registrar;
+    RegistrarPolicy {
+        realm: r.realm.clone(),
+        algorithms: r.algorithms.clone(),
+        expiry: r.expiry,
+        lockout: LockoutPolicy {
+            max_failures: r.lock_after,
+            lock_for: r.lock_for,
+            source_failures: r.source_failures,
+            source_window: r.source_window,
+        },
+        nonce_lifetime: r.nonce_lifetime,
+        user_agent: config.sip.user_agent.clone(),
+    }
 }
 
 /// The service desk: the database (created and migrated on first start), the working

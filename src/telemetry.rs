@@ -17,6 +17,10 @@ pub const RTP_SENT: &str = "qonyrau_rtp_packets_sent_total";
 pub const RTP_RECEIVED: &str = "qonyrau_rtp_packets_received_total";
 pub const RTP_SKIPPED: &str = "qonyrau_rtp_frames_skipped_total"; // late wake-ups
 pub const DTMF_DIGITS: &str = "qonyrau_dtmf_digits_total"; // {source}
+pub const SIP_REGISTRATIONS: &str = "qonyrau_sip_registrations_total"; // {result=ok|db_unavailable}
+pub const SIP_REGISTERED: &str = "qonyrau_sip_registered_extensions";
+pub const SIP_AUTH_FAILURES: &str = "qonyrau_sip_auth_failures_total"; // {reason}
+pub const SIP_LOCKOUTS: &str = "qonyrau_sip_lockouts_total";
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -50,6 +54,19 @@ fn describe() {
         "SIP datagrams dropped because the endpoint's queue was full"
     );
     describe_gauge!(CALLS_ACTIVE, "Calls in progress");
+    describe_counter!(
+        SIP_REGISTRATIONS,
+        "REGISTER requests accepted (ok) or lost to the database"
+    );
+    describe_gauge!(
+        SIP_REGISTERED,
+        "Extensions with at least one registered contact"
+    );
+    describe_counter!(SIP_AUTH_FAILURES, "REGISTER requests refused, by reason");
+    describe_counter!(
+        SIP_LOCKOUTS,
+        "SIP extensions locked after five wrong digest answers"
+    );
     describe_counter!(CALLS_TOTAL, "Calls ended, by how they ended");
     describe_counter!(
         CALLS_REFUSED,

@@ -54,6 +54,12 @@ pub enum EndpointCommand {
         call: u64,
         cause: HangupCause,
     },
+    /// The final response to a non-INVITE request whose server transaction the endpoint
+    /// holds open under `key` (REGISTER, answered by the registrar).
+    RespondRequest {
+        key: crate::sip::transaction::TxKey,
+        response: crate::sip::message::Message,
+    },
 }
 
 pub struct CallTask {

@@ -1,5 +1,7 @@
 //! Calls: the sans-IO orchestrator of one call ([`core`]) and the task that drives it
-//! ([`driver`]): dialog events, the media leg and the IVR meet here.
+//! ([`driver`]): dialog events, the media leg and the IVR meet here. Every call fact is
+//! published on the call event stream ([`events`]), which records and KPIs subscribe to.
 
 pub mod core;
 pub mod driver;
+pub mod events;

@@ -29,7 +29,9 @@ use crate::ivr::FlowSet;
 use crate::media::dtmf::parse_info;
 use crate::media::engine::MediaEngine;
 use crate::media::prompt::PromptLibrary;
+use crate::registrar::actor::RegisterJob;
 use crate::sip::message::{Message, Method};
+use crate::sip::registrar::Reach;
 use crate::sip::response::{response_for, response_target, stamp_via};
 use crate::sip::screen::{screen, Framing, Screened, ACCEPT, ALLOW};
 use crate::sip::transaction::{
@@ -52,6 +54,8 @@ pub struct EndpointParams {
     pub health: Arc<Health>,
     pub calls_stop: CancellationToken,
     pub tracker: TaskTracker,
+    /// The registrar task; without one REGISTER gets 405.
+    pub registrar: Option<mpsc::Sender<RegisterJob>>,
 }
 
 enum ServerTx {
@@ -112,6 +116,11 @@ impl Endpoint {
             cmd_tx,
             cmd_rx: Some(cmd_rx),
         }
+    }
+
+    /// A sender of commands to this endpoint (for the registrar and call tasks).
+    pub fn commands(&self) -> mpsc::Sender<EndpointCommand> {
+        self.cmd_tx.clone()
     }
 
     pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, cancel: CancellationToken) {
@@ -228,14 +237,50 @@ impl Endpoint {
                 resp.push_header("server", self.p.config.sip.user_agent.clone());
                 self.respond_non_invite(key, route, &req, resp).await;
             }
-            Method::Register => {
-                // Not a registrar (yet): RFC 3261 §8.2.1, 405 with Allow.
-                let mut resp = response_for(&req, 405, &dialog::new_tag());
-                resp.push_header("allow", ALLOW);
-                self.respond_non_invite(key, route, &req, resp).await;
-            }
+            Method::Register => self.register(req, key, route).await,
             _ => self.in_dialog(req, method, key, route).await,
         }
+    }
+
+    /// Hand a REGISTER to the registrar task; its transaction stays open (absorbing
+    /// retransmissions) until the answer comes back as `RespondRequest`.
+    async fn register(&mut self, req: Message, key: TxKey, route: Route) {
+        let Some(registrar) = self.p.registrar.clone() else {
+            // No registrar in this endpoint: RFC 3261 §8.2.1, 405 with Allow.
+            let mut resp = response_for(&req, 405, &dialog::new_tag());
+            resp.push_header("allow", ALLOW);
+            self.respond_non_invite(key, route, &req, resp).await;
+            return;
+        };
+        let reach = match route.via {
+            Via::Udp => Reach::Udp(route.source),
+            Via::Tcp(conn) => Reach::Tcp {
+                source: route.source,
+                conn: conn.0,
+            },
+        };
+        let job = RegisterJob {
+            key: key.clone(),
+            request: req.clone(),
+            reach,
+        };
+        if registrar.try_send(job).is_err() {
+            let mut resp = response_for(&req, 503, &dialog::new_tag());
+            resp.push_header("retry-after", self.p.config.sip.retry_after.to_string());
+            self.respond_non_invite(key, route, &req, resp).await;
+            return;
+        }
+        let tx = ServerNonInviteTx::new(now(), reliability(route.via), self.timers);
+        let dest = response_dest(&req, route);
+        self.server.insert(
+            key,
+            ServerEntry {
+                tx: ServerTx::NonInvite(tx),
+                route,
+                dest,
+                call: None,
+            },
+        );
     }
 
     fn find_dialog(&self, req: &Message) -> Option<u64> {
@@ -474,6 +519,17 @@ impl Endpoint {
                 metrics::counter!(telemetry::SIP_REQUESTS_SENT, "method" => "BYE").increment(1);
                 self.client.insert(branch.clone(), ClientEntry { tx, call });
                 self.drain_client(&branch).await;
+            }
+            EndpointCommand::RespondRequest { key, response } => {
+                let Some(entry) = self.server.get_mut(&key) else {
+                    return; // the transaction is gone (shutdown)
+                };
+                if let ServerTx::NonInvite(tx) = &mut entry.tx {
+                    let status = response.status().unwrap_or(500);
+                    metrics::counter!(telemetry::SIP_RESPONSES, "method" => "REGISTER", "code" => status.to_string()).increment(1);
+                    tx.respond(now(), status, response.to_bytes());
+                }
+                self.drain_server(&key).await;
             }
             EndpointCommand::Ended { call, .. } => {
                 if let Some(d) = self.calls.remove(&call) {

@@ -3,11 +3,14 @@
 //! The socket side is `crate::transport`; the endpoint that runs these cores is
 //! `crate::endpoint`. Nothing here reads a clock or touches a socket.
 
+pub mod digest;
 pub mod framing;
 pub mod message;
+pub mod registrar;
 pub mod response;
 pub mod screen;
 pub mod transaction;
+pub mod uac;
 pub mod uri;
 
 pub use message::{Message, Method};

@@ -19,6 +19,8 @@ enum State {
 
 /// INVITE client transaction (for calling operators). The ACK for a 3xx–6xx is built by
 /// the caller of [`ClientInviteTx::handle_response`] and sent (and resent) by the transaction.
+/// Timer B runs in Calling only: once a provisional response arrives the transaction waits
+/// for a final response for as long as the TU lets it (RFC 3261 §17.1.1.2, Figure 5).
 #[derive(Debug)]
 pub struct ClientInviteTx {
     request: Bytes,
@@ -53,7 +55,10 @@ impl ClientInviteTx {
     pub fn handle_response(&mut self, now: Instant, code: u16, ack: Option<Bytes>) {
         match (&self.state, code) {
             (State::Calling | State::Proceeding, 100..=199) => {
+                // Figure 5: Proceeding has neither A nor B. Ringing may last minutes; the
+                // TU ends it (CANCEL), not Timer B.
                 self.table.stop(Timer::A);
+                self.table.stop(Timer::B);
                 self.state = State::Proceeding;
                 self.out.push_back(TxAction::Provisional(code));
             }
@@ -94,7 +99,7 @@ impl ClientInviteTx {
                     self.a_interval *= 2;
                     self.table.set(Timer::A, now + self.a_interval);
                 }
-                (Timer::B, State::Calling | State::Proceeding) => {
+                (Timer::B, State::Calling) => {
                     self.out.push_back(TxAction::TimedOut);
                     self.terminate();
                 }
@@ -276,11 +281,7 @@ mod tests {
         tx.poll_action();
         tx.handle_response(t0, 180, None);
         assert_eq!(tx.poll_action(), Some(TxAction::Provisional(180)));
-        assert_eq!(
-            tx.poll_timeout(),
-            Some(t0 + Duration::from_secs(32)),
-            "only B left"
-        );
+        assert_eq!(tx.poll_timeout(), None, "A and B both stop in Proceeding");
         tx.handle_response(t0, 486, Some(Bytes::from_static(b"ACK")));
         assert_eq!(tx.poll_action(), Some(TxAction::Final(486)));
         assert_eq!(
@@ -354,5 +355,73 @@ mod tests {
         tcp.handle_response(t0, 200);
         assert_eq!(tcp.poll_action(), Some(TxAction::Final(200)));
         assert_eq!(tcp.poll_action(), Some(TxAction::Terminated));
+    }
+
+    fn invite_tx(t0: Instant) -> ClientInviteTx {
+        let mut tx = ClientInviteTx::new(
+            t0,
+            Bytes::from_static(b"INVITE"),
+            Reliability::Unreliable,
+            Timers::default(),
+        );
+        assert_eq!(
+            tx.poll_action(),
+            Some(TxAction::Send(Bytes::from_static(b"INVITE")))
+        );
+        tx
+    }
+
+    fn drain(tx: &mut ClientInviteTx) -> Vec<TxAction> {
+        std::iter::from_fn(|| tx.poll_action()).collect()
+    }
+
+    #[test]
+    fn ringing_after_a_180_does_not_time_out_at_40_or_60_seconds() {
+        let t0 = Instant::now();
+        let mut tx = invite_tx(t0);
+        tx.handle_timeout(t0 + Duration::from_millis(500));
+        drain(&mut tx);
+        tx.handle_response(t0 + Duration::from_secs(1), 180, None);
+        assert_eq!(drain(&mut tx), [TxAction::Provisional(180)]);
+        for s in [40, 60] {
+            tx.handle_timeout(t0 + Duration::from_secs(s));
+            assert_eq!(drain(&mut tx), [], "at {s} s");
+        }
+        assert!(!tx.is_terminated());
+        tx.handle_response(t0 + Duration::from_secs(61), 200, None);
+        assert_eq!(drain(&mut tx), [TxAction::Final(200), TxAction::Terminated]);
+    }
+
+    #[test]
+    fn without_any_response_timer_b_fires_at_64_t1() {
+        let t0 = Instant::now();
+        let mut tx = invite_tx(t0);
+        let mut last = t0;
+        while let Some(t) = tx.poll_timeout() {
+            tx.handle_timeout(t);
+            if drain(&mut tx).contains(&TxAction::TimedOut) {
+                last = t;
+            }
+        }
+        assert_eq!(last - t0, Timers::default().t64());
+        assert!(tx.is_terminated());
+    }
+
+    #[test]
+    fn timer_a_retransmissions_stop_after_a_180() {
+        let t0 = Instant::now();
+        let mut tx = invite_tx(t0);
+        tx.handle_timeout(t0 + Duration::from_millis(500));
+        assert_eq!(
+            drain(&mut tx),
+            [TxAction::Send(Bytes::from_static(b"INVITE"))]
+        );
+        tx.handle_response(t0 + Duration::from_secs(1), 180, None);
+        drain(&mut tx);
+        assert_eq!(tx.poll_timeout(), None);
+        for ms in [1500, 3500, 7500, 15500, 31500, 32000] {
+            tx.handle_timeout(t0 + Duration::from_millis(ms));
+            assert_eq!(drain(&mut tx), [], "at {ms} ms");
+        }
     }
 }

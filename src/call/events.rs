@@ -1,0 +1,1023 @@
+//! The call event stream: every call fact is one typed, time-stamped [`CallEvent`] published
+//! on one [`EventBus`]. Subscribers (metrics now; records, queue statistics and the console
+//! later) consume it without the call knowing who listens (DESIGN.md, "The call event stream").
+//!
+//! Two kinds of subscriber:
+//! - [`Subscriber`] (lossy): a `tokio::sync::broadcast` receiver. A subscriber that falls more
+//!   than the bus's capacity behind skips the oldest events; the skipped count goes to
+//!   [`EVENTS_DROPPED`] and one `warn` is logged per lag episode.
+//! - [`DurableSubscriber`]: every event, in publish order, exactly once. Up to
+//!   `memory_capacity` events wait in memory; beyond that they are appended as JSON lines to a
+//!   spill file and read back in order. The only loss is a failed write or read of that file
+//!   (disk full), and it is counted in [`EVENTS_DROPPED`] and logged at `error`.
+//!
+//! [`EventBus::publish`] never blocks on a subscriber and never awaits: a slow subscriber never
+//! slows a call. It does not stamp time or decide anything about calls; the caller supplies
+//! the whole event.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use metrics::{Counter, Gauge};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{broadcast, Notify};
+use tracing::{error, warn};
+
+/// Events a subscriber never got: lossy lag, or a durable subscriber's spill I/O failure.
+/// Label `subscriber`.
+pub const EVENTS_DROPPED: &str = "qonyrau_events_dropped_total";
+/// Events a durable subscriber wrote to its spill file. Label `subscriber`.
+pub const EVENTS_SPILLED: &str = "qonyrau_events_spilled_total";
+/// Events waiting for a durable subscriber, in memory or on disk. Label `subscriber`.
+pub const EVENTS_BUFFERED: &str = "qonyrau_events_buffered";
+
+/// Spilled lines the durable reader reads back per batch (at most this many events sit in
+/// the reader's hands beyond `memory_capacity`).
+const READ_BATCH: usize = 256;
+
+/// One call, as the event stream names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallId(pub u64);
+
+/// One outbound leg of a call (an operator's phone, a transfer target).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LegId(pub u64);
+
+/// One call fact at one instant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallEvent {
+    pub at: jiff::Timestamp,
+    pub call: CallId,
+    #[serde(flatten)]
+    pub fact: CallFact,
+}
+
+/// What happened. JSON: `{"fact":"leg_failed","leg":2,"target":"…","status":486,…}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "fact", rename_all = "snake_case")]
+pub enum CallFact {
+    Arrived {
+        caller: String,
+        dialled: String,
+    },
+    Answered,
+    IvrNode {
+        node: String,
+    },
+    Digit {
+        digit: char,
+        source: DigitSource,
+    },
+    LegRinging {
+        leg: LegId,
+        target: String,
+    },
+    LegAnswered {
+        leg: LegId,
+        target: String,
+    },
+    LegFailed {
+        leg: LegId,
+        target: String,
+        /// The SIP final status, when the leg got one.
+        status: Option<u16>,
+        outcome: String,
+    },
+    Bridged {
+        a: LegId,
+        b: LegId,
+    },
+    Unbridged {
+        a: LegId,
+        b: LegId,
+    },
+    LegEnded {
+        leg: LegId,
+        cause: EndCause,
+        side: Side,
+    },
+    Ended {
+        cause: EndCause,
+        side: Side,
+    },
+}
+
+/// How a DTMF digit arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DigitSource {
+    /// RFC 4733 telephone-event in RTP.
+    Rfc4733,
+    /// SIP INFO (application/dtmf-relay).
+    Info,
+    /// Detected in the audio.
+    Inband,
+}
+
+/// Who ended a call or a leg (the abandoned and short-abandon KPIs depend on it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Caller,
+    Operator,
+    System,
+}
+
+impl Side {
+    /// The metric label (same spelling as the JSON).
+    pub fn label(self) -> &'static str {
+        match self {
+            Side::Caller => "caller",
+            Side::Operator => "operator",
+            Side::System => "system",
+        }
+    }
+}
+
+/// Why a call or a leg ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndCause {
+    /// BYE from the caller after answer.
+    CallerHungUp,
+    /// CANCEL from the caller before answer.
+    CallerCancelled,
+    OperatorHungUp,
+    FlowCompleted,
+    MenuFailed,
+    /// No ACK for our 2xx (RFC 3261 §13.3.1.4, Timer H).
+    AckTimeout,
+    RtpTimeout,
+    NoCommonCodec,
+    Rejected,
+    Shutdown,
+    Error,
+}
+
+impl EndCause {
+    /// The metric label (same spelling as the JSON).
+    pub fn label(self) -> &'static str {
+        match self {
+            EndCause::CallerHungUp => "caller_hung_up",
+            EndCause::CallerCancelled => "caller_cancelled",
+            EndCause::OperatorHungUp => "operator_hung_up",
+            EndCause::FlowCompleted => "flow_completed",
+            EndCause::MenuFailed => "menu_failed",
+            EndCause::AckTimeout => "ack_timeout",
+            EndCause::RtpTimeout => "rtp_timeout",
+            EndCause::NoCommonCodec => "no_common_codec",
+            EndCause::Rejected => "rejected",
+            EndCause::Shutdown => "shutdown",
+            EndCause::Error => "error",
+        }
+    }
+}
+
+/// The one bus. Cheap to clone; subscribers see the end of the stream once every clone is
+/// dropped.
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<BusInner>,
+}
+
+impl EventBus {
+    /// `lossy_capacity` is how many events a lossy subscriber may fall behind before it skips
+    /// (at least 1).
+    pub fn new(lossy_capacity: usize) -> EventBus {
+        let (lossy, _) = broadcast::channel(lossy_capacity.max(1));
+        EventBus {
+            inner: Arc::new(BusInner {
+                lossy,
+                durable: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Hands `ev` to every subscriber. Never awaits and never waits for a reader; the work is
+    /// O(subscribers).
+    ///
+    /// While a durable subscriber is spilling, this appends one JSON line to its spill file,
+    /// synchronously. That happens only under pressure (the subscriber is `memory_capacity`
+    /// events behind) and costs one small buffered-by-the-kernel `write`; the alternative,
+    /// dropping the event or waiting for the reader, would lose a record or slow the call.
+    pub fn publish(&self, ev: CallEvent) {
+        {
+            let mut durable = lock(&self.inner.durable);
+            // Detached subscribers (dropped readers) are forgotten here.
+            durable.retain(|d| d.offer(&ev));
+        }
+        if self.inner.lossy.receiver_count() > 0 {
+            // Err only when every receiver went away in between: nobody to tell.
+            let _ = self.inner.lossy.send(Arc::new(ev));
+        }
+    }
+
+    /// A lossy subscriber: sees events published from now on, skips the oldest if it falls
+    /// behind by more than the bus's capacity.
+    pub fn subscribe(&self, name: &'static str) -> Subscriber {
+        Subscriber {
+            name,
+            rx: self.inner.lossy.subscribe(),
+            dropped: metrics::counter!(EVENTS_DROPPED, "subscriber" => name),
+            skipped: 0,
+            lagging: false,
+        }
+    }
+
+    /// A subscriber that gets every event published from now on, in order, exactly once.
+    /// Up to `memory_capacity` events wait in memory; more go to `spill_path` (created on
+    /// first need, removed once read back). A file left at `spill_path` by an earlier process
+    /// is removed. Errors: removing that stale file failed.
+    pub fn subscribe_durable(
+        &self,
+        name: &'static str,
+        memory_capacity: usize,
+        spill_path: PathBuf,
+    ) -> io::Result<DurableSubscriber> {
+        match std::fs::remove_file(&spill_path) {
+            Ok(()) => {
+                warn!(subscriber = name, path = %spill_path.display(), "removed a stale spill file")
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let shared = Arc::new(Durable {
+            name,
+            capacity: memory_capacity,
+            path: spill_path,
+            state: Mutex::new(DurableState::default()),
+            notify: Notify::new(),
+            spilled: metrics::counter!(EVENTS_SPILLED, "subscriber" => name),
+            dropped: metrics::counter!(EVENTS_DROPPED, "subscriber" => name),
+            buffered: metrics::gauge!(EVENTS_BUFFERED, "subscriber" => name),
+        });
+        lock(&self.inner.durable).push(shared.clone());
+        Ok(DurableSubscriber {
+            shared,
+            reader: None,
+            taken: 0,
+            line: Vec::new(),
+            batch: VecDeque::new(),
+        })
+    }
+}
+
+/// A lossy subscriber. Dropping it unsubscribes.
+pub struct Subscriber {
+    name: &'static str,
+    rx: broadcast::Receiver<Arc<CallEvent>>,
+    dropped: Counter,
+    skipped: u64,
+    lagging: bool,
+}
+
+impl Subscriber {
+    /// The next event, or `None` once every [`EventBus`] clone is dropped and the rest is
+    /// read. After a lag, continues with the oldest event still available.
+    pub async fn recv(&mut self) -> Option<Arc<CallEvent>> {
+        loop {
+            match self.rx.recv().await {
+                Ok(ev) => {
+                    // The episode ends when the subscriber has caught up.
+                    if self.lagging && self.rx.is_empty() {
+                        self.lagging = false;
+                    }
+                    return Some(ev);
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    self.skipped += n;
+                    self.dropped.increment(n);
+                    if !self.lagging {
+                        self.lagging = true;
+                        warn!(
+                            subscriber = self.name,
+                            skipped = n,
+                            "event subscriber fell behind"
+                        );
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Events skipped because this subscriber fell behind, since it subscribed.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+}
+
+/// A subscriber that loses nothing but its spill file's I/O failures (see [`Self::lost`]).
+/// Dropping it unsubscribes and removes its spill file.
+pub struct DurableSubscriber {
+    shared: Arc<Durable>,
+    /// The spill file opened for reading, positioned after the lines already taken.
+    reader: Option<BufReader<tokio::fs::File>>,
+    /// Lines of the current spill file taken (delivered to `batch` or counted lost). Owned
+    /// here so a cancelled read loses nothing; copied to the shared `read` under the lock.
+    taken: u64,
+    /// A line being read back; kept across a cancelled read (`read_until` resumes).
+    line: Vec<u8>,
+    /// Lines read back from the spill file, not yet returned.
+    batch: VecDeque<CallEvent>,
+}
+
+impl DurableSubscriber {
+    /// The next event in publish order: memory first, then the spilled events read back from
+    /// the file, then memory again. `None` once the bus is dropped and everything is
+    /// delivered. Cancel-safe: a `recv` dropped mid-way loses and repeats nothing.
+    pub async fn recv(&mut self) -> Option<CallEvent> {
+        loop {
+            if let Some(ev) = self.batch.pop_front() {
+                return Some(ev);
+            }
+            let unread = {
+                let shared = Arc::clone(&self.shared);
+                let mut st = shared.lock();
+                st.read = self.taken;
+                if let Some(ev) = st.memory.pop_front() {
+                    self.shared.report(&st);
+                    return Some(ev);
+                }
+                if st.read == st.written && st.spill.is_some() {
+                    // Everything spilled is read (a write failed after the last read):
+                    // back to memory.
+                    self.shared.end_spill(&mut st);
+                    self.forget_file();
+                }
+                if st.read < st.written {
+                    st.written - st.read
+                } else if st.closed {
+                    return None;
+                } else {
+                    0
+                }
+            };
+            if unread == 0 {
+                self.shared.notify.notified().await;
+            } else {
+                self.read_back(unread.min(READ_BATCH as u64)).await;
+            }
+        }
+    }
+
+    /// Events lost since subscribing: spill writes or reads that failed.
+    pub fn lost(&self) -> u64 {
+        self.shared.lock().lost
+    }
+
+    /// Reads `n` lines into `self.batch`. The publisher counts a line only after writing all
+    /// of it, so all `n` are complete.
+    async fn read_back(&mut self, n: u64) {
+        let mut failed = None;
+        if self.reader.is_none() {
+            match tokio::fs::File::open(&self.shared.path).await {
+                Ok(f) => self.reader = Some(BufReader::new(f)),
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(reader) = self.reader.as_mut() {
+            for _ in 0..n {
+                match reader.read_until(b'\n', &mut self.line).await {
+                    Ok(0) => {
+                        failed = Some(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "spill file shorter than written",
+                        ));
+                        break;
+                    }
+                    Ok(_) => {
+                        self.taken += 1;
+                        match serde_json::from_slice(&self.line) {
+                            Ok(ev) => self.batch.push_back(ev),
+                            Err(e) => {
+                                // A line garbled by an earlier failed write.
+                                self.shared.lose(&mut self.shared.lock(), 1);
+                                error!(subscriber = self.shared.name, error = %e, "unreadable spilled event");
+                            }
+                        }
+                        self.line.clear();
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        let shared = Arc::clone(&self.shared);
+        let mut st = shared.lock();
+        if let Some(e) = failed {
+            // Where the next line starts is no longer known: give up the rest of this file
+            // (counted) rather than risk delivering an event twice.
+            let rest = st.written - self.taken;
+            self.shared.lose(&mut st, rest);
+            self.taken = st.written;
+            error!(subscriber = self.shared.name, path = %self.shared.path.display(), error = %e, lost = rest, "reading the spill file failed");
+        }
+        st.read = self.taken;
+        if st.read == st.written {
+            // Every spilled event is in `self.batch` (which `recv` returns first), so later
+            // events may go to memory again.
+            self.shared.end_spill(&mut st);
+            self.forget_file();
+        }
+        self.shared.report(&st);
+    }
+
+    /// After [`Durable::end_spill`]: the next spill file is read from its start.
+    fn forget_file(&mut self) {
+        self.reader = None;
+        self.taken = 0;
+        self.line.clear();
+    }
+}
+
+impl Drop for DurableSubscriber {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.detached = true;
+        st.memory.clear();
+        if st.spill.is_some() {
+            self.shared.end_spill(&mut st);
+        }
+        self.shared.report(&st);
+    }
+}
+
+struct BusInner {
+    lossy: broadcast::Sender<Arc<CallEvent>>,
+    durable: Mutex<Vec<Arc<Durable>>>,
+}
+
+impl Drop for BusInner {
+    fn drop(&mut self) {
+        for d in lock(&self.durable).iter() {
+            d.lock().closed = true;
+            d.notify.notify_one();
+        }
+    }
+}
+
+/// What a durable subscriber shares with the bus.
+struct Durable {
+    name: &'static str,
+    capacity: usize,
+    path: PathBuf,
+    /// Never held across an await.
+    state: Mutex<DurableState>,
+    /// Wakes the reader; `notify_one` keeps a permit, so a publish before the reader waits is
+    /// not missed.
+    notify: Notify,
+    spilled: Counter,
+    dropped: Counter,
+    buffered: Gauge,
+}
+
+#[derive(Default)]
+struct DurableState {
+    memory: VecDeque<CallEvent>,
+    /// `Some` while spilling: every later event goes to the file until the reader has read
+    /// all of it, so memory events always precede file events and file events precede the
+    /// memory events after them.
+    spill: Option<SpillFile>,
+    /// Complete lines in the spill file.
+    written: u64,
+    /// Lines the reader has taken (delivered or counted lost).
+    read: u64,
+    lost: u64,
+    /// In a run of failed writes (one `error` log per run).
+    failing: bool,
+    closed: bool,
+    detached: bool,
+}
+
+struct SpillFile {
+    file: File,
+    /// Bytes of complete lines; a failed write is cut back to this.
+    len: u64,
+}
+
+impl Durable {
+    fn lock(&self) -> MutexGuard<'_, DurableState> {
+        lock(&self.state)
+    }
+
+    /// Takes `ev` from the bus. Returns false once the subscriber is gone.
+    fn offer(&self, ev: &CallEvent) -> bool {
+        let mut st = self.lock();
+        if st.detached {
+            return false;
+        }
+        if st.spill.is_none() && st.memory.len() < self.capacity {
+            st.memory.push_back(ev.clone());
+        } else {
+            self.append(&mut st, ev);
+        }
+        self.report(&st);
+        drop(st);
+        self.notify.notify_one();
+        true
+    }
+
+    fn append(&self, st: &mut DurableState, ev: &CallEvent) {
+        let result = self.try_append(st, ev);
+        match result {
+            Ok(()) => {
+                st.written += 1;
+                st.failing = false;
+                self.spilled.increment(1);
+            }
+            Err(e) => {
+                self.lose(st, 1);
+                if !st.failing {
+                    st.failing = true;
+                    error!(subscriber = self.name, path = %self.path.display(), error = %e, "spilling a call event failed; event lost");
+                }
+            }
+        }
+    }
+
+    fn try_append(&self, st: &mut DurableState, ev: &CallEvent) -> io::Result<()> {
+        let mut line = serde_json::to_vec(ev)?;
+        line.push(b'\n');
+        if st.spill.is_none() {
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&self.path)?;
+            st.spill = Some(SpillFile { file, len: 0 });
+        }
+        let spill = st.spill.as_mut().expect("opened above");
+        match spill.file.write_all(&line) {
+            Ok(()) => {
+                spill.len += line.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // Cut a partial line so the next one starts clean. If even that fails, the
+                // garbled line is counted lost when read back.
+                let _ = spill.file.set_len(spill.len);
+                let _ = spill.file.seek(SeekFrom::Start(spill.len));
+                Err(e)
+            }
+        }
+    }
+
+    fn lose(&self, st: &mut DurableState, n: u64) {
+        st.lost += n;
+        self.dropped.increment(n);
+    }
+
+    /// Spilling is over: later events go to memory; the file is removed.
+    fn end_spill(&self, st: &mut DurableState) {
+        st.spill = None;
+        st.written = 0;
+        st.read = 0;
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                warn!(subscriber = self.name, path = %self.path.display(), error = %e, "removing the spill file failed")
+            }
+        }
+    }
+
+    fn report(&self, st: &DurableState) {
+        let waiting = st.memory.len() as u64 + (st.written - st.read);
+        self.buffered.set(waiting as f64);
+    }
+}
+
+/// Locks even if a panicking thread poisoned the lock: the data are plain queues and counts,
+/// valid at every step, and publish must never panic.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::future::Future;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use metrics::{Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+
+    use super::*;
+
+    fn ev(n: u64) -> CallEvent {
+        CallEvent {
+            at: jiff::Timestamp::from_second(1_767_225_600 + n as i64).expect("in range"),
+            call: CallId(n),
+            fact: CallFact::IvrNode {
+                node: format!("node-{n}"),
+            },
+        }
+    }
+
+    fn calls(events: &[CallEvent]) -> Vec<u64> {
+        events.iter().map(|e| e.call.0).collect()
+    }
+
+    async fn recv_n(sub: &mut DurableSubscriber, n: usize) -> Vec<CallEvent> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(sub.recv().await.expect("bus alive"));
+        }
+        out
+    }
+
+    /// Counters and gauges by `name{subscriber}`, for this thread only.
+    #[derive(Default)]
+    struct TestRecorder {
+        values: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    }
+
+    impl TestRecorder {
+        fn slot(&self, key: &Key) -> Arc<AtomicU64> {
+            let labels: Vec<String> = key.labels().map(|l| l.value().to_string()).collect();
+            let id = format!("{}{{{}}}", key.name(), labels.join(","));
+            lock(&self.values).entry(id).or_default().clone()
+        }
+        fn counter(&self, name: &str, subscriber: &str) -> u64 {
+            lock(&self.values)
+                .get(&format!("{name}{{{subscriber}}}"))
+                .map_or(0, |v| v.load(Ordering::Relaxed))
+        }
+        fn gauge(&self, name: &str, subscriber: &str) -> f64 {
+            f64::from_bits(self.counter(name, subscriber))
+        }
+    }
+
+    impl Recorder for TestRecorder {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::from_arc(self.slot(key))
+        }
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::from_arc(self.slot(key))
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn every_fact_round_trips_through_json() {
+        let (a, b) = (LegId(1), LegId(2));
+        let facts = [
+            CallFact::Arrived {
+                caller: "+77011234567".into(),
+                dialled: "1414".into(),
+            },
+            CallFact::Answered,
+            CallFact::IvrNode {
+                node: "main_menu".into(),
+            },
+            CallFact::Digit {
+                digit: '#',
+                source: DigitSource::Rfc4733,
+            },
+            CallFact::Digit {
+                digit: '5',
+                source: DigitSource::Info,
+            },
+            CallFact::Digit {
+                digit: '0',
+                source: DigitSource::Inband,
+            },
+            CallFact::LegRinging {
+                leg: a,
+                target: "op-101".into(),
+            },
+            CallFact::LegAnswered {
+                leg: a,
+                target: "op-101".into(),
+            },
+            CallFact::LegFailed {
+                leg: b,
+                target: "op-102".into(),
+                status: Some(486),
+                outcome: "busy".into(),
+            },
+            CallFact::LegFailed {
+                leg: b,
+                target: "op-102".into(),
+                status: None,
+                outcome: "no_answer".into(),
+            },
+            CallFact::Bridged { a, b },
+            CallFact::Unbridged { a, b },
+            CallFact::LegEnded {
+                leg: b,
+                cause: EndCause::OperatorHungUp,
+                side: Side::Operator,
+            },
+            CallFact::Ended {
+                cause: EndCause::CallerHungUp,
+                side: Side::Caller,
+            },
+        ];
+        for fact in facts {
+            let event = CallEvent {
+                at: jiff::Timestamp::from_second(1_767_225_600).expect("in range"),
+                call: CallId(7),
+                fact,
+            };
+            let json = serde_json::to_string(&event).expect("serializes");
+            let back: CallEvent = serde_json::from_str(&json).expect(&json);
+            assert_eq!(back, event, "{json}");
+        }
+    }
+
+    #[test]
+    fn ended_event_serializes_to_a_flat_snake_case_object() {
+        let event = CallEvent {
+            at: "2026-01-01T00:00:00Z".parse().expect("timestamp"),
+            call: CallId(7),
+            fact: CallFact::Ended {
+                cause: EndCause::AckTimeout,
+                side: Side::System,
+            },
+        };
+        let json = serde_json::to_value(&event).expect("serializes");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "at": "2026-01-01T00:00:00Z",
+                "call": 7,
+                "fact": "ended",
+                "cause": "ack_timeout",
+                "side": "system",
+            })
+        );
+    }
+
+    #[test]
+    fn every_end_cause_and_side_has_a_distinct_label_matching_its_json() {
+        let causes = [
+            EndCause::CallerHungUp,
+            EndCause::CallerCancelled,
+            EndCause::OperatorHungUp,
+            EndCause::FlowCompleted,
+            EndCause::MenuFailed,
+            EndCause::AckTimeout,
+            EndCause::RtpTimeout,
+            EndCause::NoCommonCodec,
+            EndCause::Rejected,
+            EndCause::Shutdown,
+            EndCause::Error,
+        ];
+        let mut labels: Vec<&str> = causes.iter().map(|c| c.label()).collect();
+        for c in causes {
+            assert_eq!(serde_json::to_value(c).expect("ser"), c.label());
+        }
+        for s in [Side::Caller, Side::Operator, Side::System] {
+            assert_eq!(serde_json::to_value(s).expect("ser"), s.label());
+        }
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), causes.len());
+    }
+
+    #[tokio::test]
+    async fn two_lossy_subscribers_both_receive_every_event_in_order() {
+        let bus = EventBus::new(64);
+        let mut first = bus.subscribe("first");
+        let mut second = bus.subscribe("second");
+        for n in 0..50 {
+            bus.publish(ev(n));
+        }
+        for sub in [&mut first, &mut second] {
+            for n in 0..50 {
+                assert_eq!(sub.recv().await.expect("open").call, CallId(n));
+            }
+            assert_eq!(sub.skipped(), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn lossy_subscriber_that_never_reads_does_not_block_publish_and_reports_lag() {
+        let rec = TestRecorder::default();
+        let _guard = metrics::set_default_local_recorder(&rec);
+        let bus = EventBus::new(64);
+        let mut slow = bus.subscribe("console");
+        for n in 0..10_000 {
+            bus.publish(ev(n));
+        }
+        let mut got = Vec::new();
+        while got.len() < 64 {
+            got.push(slow.recv().await.expect("open").call.0);
+        }
+        assert_eq!(got, (10_000 - 64..10_000).collect::<Vec<_>>());
+        assert_eq!(slow.skipped(), 10_000 - 64);
+        assert_eq!(rec.counter(EVENTS_DROPPED, "console"), 10_000 - 64);
+    }
+
+    #[tokio::test]
+    async fn lossy_recv_returns_none_after_the_bus_is_dropped_and_read() {
+        let bus = EventBus::new(8);
+        let mut sub = bus.subscribe("metrics");
+        bus.publish(ev(1));
+        let clone = bus.clone();
+        drop(bus);
+        clone.publish(ev(2));
+        drop(clone);
+        assert_eq!(sub.recv().await.expect("first").call, CallId(1));
+        assert_eq!(sub.recv().await.expect("second").call, CallId(2));
+        assert!(sub.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn durable_subscriber_gets_every_event_in_order_through_the_spill_file() {
+        let rec = TestRecorder::default();
+        let _guard = metrics::set_default_local_recorder(&rec);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("records.spill");
+        let bus = EventBus::new(8);
+        let mut sub = bus
+            .subscribe_durable("records", 8, path.clone())
+            .expect("subscribe");
+
+        for n in 0..1_000 {
+            bus.publish(ev(n));
+        }
+        assert!(path.exists(), "spilling under pressure");
+        assert_eq!(rec.counter(EVENTS_SPILLED, "records"), 992);
+        assert_eq!(rec.gauge(EVENTS_BUFFERED, "records"), 1_000.0);
+
+        let mut got = recv_n(&mut sub, 500).await;
+        assert!(path.exists(), "still reading back");
+        got.extend(recv_n(&mut sub, 500).await);
+        assert_eq!(calls(&got), (0..1_000).collect::<Vec<_>>());
+        assert!(!path.exists(), "spill file removed once read back");
+        assert_eq!(rec.gauge(EVENTS_BUFFERED, "records"), 0.0);
+
+        for n in 1_000..2_000 {
+            bus.publish(ev(n));
+        }
+        let got = recv_n(&mut sub, 1_000).await;
+        assert_eq!(calls(&got), (1_000..2_000).collect::<Vec<_>>());
+        drop(bus);
+        assert!(sub.recv().await.is_none(), "exactly once: nothing left");
+        assert_eq!(sub.lost(), 0);
+        assert_eq!(rec.counter(EVENTS_DROPPED, "records"), 0);
+    }
+
+    #[tokio::test]
+    async fn durable_interleaved_publish_and_read_keeps_publish_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bus = EventBus::new(8);
+        let mut sub = bus
+            .subscribe_durable("records", 8, dir.path().join("spill"))
+            .expect("subscribe");
+        for n in 0..20 {
+            bus.publish(ev(n));
+        }
+        let mut got = recv_n(&mut sub, 5).await;
+        for n in 20..40 {
+            bus.publish(ev(n));
+        }
+        got.extend(recv_n(&mut sub, 35).await);
+        assert_eq!(calls(&got), (0..40).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn durable_recv_returns_none_only_after_the_bus_is_dropped_and_the_backlog_delivered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bus = EventBus::new(8);
+        let mut sub = bus
+            .subscribe_durable("records", 4, dir.path().join("spill"))
+            .expect("subscribe");
+        for n in 0..10 {
+            bus.publish(ev(n));
+        }
+        drop(bus);
+        let got = recv_n(&mut sub, 10).await;
+        assert_eq!(calls(&got), (0..10).collect::<Vec<_>>());
+        assert!(sub.recv().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn durable_recv_waits_for_the_next_publish() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bus = EventBus::new(8);
+        let mut sub = bus
+            .subscribe_durable("records", 4, dir.path().join("spill"))
+            .expect("subscribe");
+        let idle = tokio::time::timeout(Duration::from_secs(60), sub.recv()).await;
+        assert!(idle.is_err(), "nothing published yet");
+        let publisher = bus.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            publisher.publish(ev(1));
+        });
+        assert_eq!(sub.recv().await.expect("published").call, CallId(1));
+    }
+
+    #[tokio::test]
+    async fn durable_spill_to_an_unwritable_path_counts_lost_events_without_panicking() {
+        let rec = TestRecorder::default();
+        let _guard = metrics::set_default_local_recorder(&rec);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("no-such-dir").join("spill");
+        let bus = EventBus::new(8);
+        let mut sub = bus
+            .subscribe_durable("records", 8, path)
+            .expect("subscribe");
+        for n in 0..20 {
+            bus.publish(ev(n));
+        }
+        assert_eq!(sub.lost(), 12);
+        assert_eq!(rec.counter(EVENTS_DROPPED, "records"), 12);
+        drop(bus);
+        let got = recv_n(&mut sub, 8).await;
+        assert_eq!(calls(&got), (0..8).collect::<Vec<_>>(), "memory kept");
+        assert!(sub.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn dropping_a_durable_subscriber_removes_its_spill_file_and_detaches_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("spill");
+        let bus = EventBus::new(8);
+        let sub = bus
+            .subscribe_durable("records", 2, path.clone())
+            .expect("subscribe");
+        for n in 0..10 {
+            bus.publish(ev(n));
+        }
+        assert!(path.exists());
+        drop(sub);
+        assert!(!path.exists());
+        bus.publish(ev(10));
+        assert!(!path.exists(), "a detached subscriber buffers nothing");
+        assert!(lock(&bus.inner.durable).is_empty());
+    }
+
+    #[tokio::test]
+    async fn durable_recv_cancelled_mid_read_back_loses_and_repeats_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bus = EventBus::new(8);
+        let mut sub = bus
+            .subscribe_durable("records", 4, dir.path().join("spill"))
+            .expect("subscribe");
+        for n in 0..1_000 {
+            bus.publish(ev(n));
+        }
+        let mut got = Vec::new();
+        let mut cancelled = 0;
+        while got.len() < 1_000 {
+            // Poll `recv` once and drop it if it is not ready: a cancellation.
+            let polled = {
+                let mut recv = std::pin::pin!(sub.recv());
+                std::future::poll_fn(|cx| std::task::Poll::Ready(recv.as_mut().poll(cx))).await
+            };
+            match polled {
+                std::task::Poll::Ready(ev) => got.push(ev.expect("bus alive")),
+                std::task::Poll::Pending => cancelled += 1,
+            }
+            tokio::task::yield_now().await;
+            assert!(cancelled < 10_000_000, "read back makes progress");
+        }
+        assert_eq!(calls(&got), (0..1_000).collect::<Vec<_>>());
+        assert!(cancelled > 0, "some reads were cancelled mid-way");
+        assert_eq!(sub.lost(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn durable_reader_concurrent_with_publisher_gets_every_event_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bus = EventBus::new(8);
+        let mut sub = bus
+            .subscribe_durable("records", 16, dir.path().join("spill"))
+            .expect("subscribe");
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(ev) = sub.recv().await {
+                got.push(ev.call.0);
+            }
+            (got, sub.lost())
+        });
+        for n in 0..5_000 {
+            bus.publish(ev(n));
+            if n % 97 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        drop(bus);
+        let (got, lost) = reader.await.expect("reader");
+        assert_eq!(got, (0..5_000).collect::<Vec<_>>());
+        assert_eq!(lost, 0);
+    }
+}

@@ -1,0 +1,145 @@
+//! The registrar task (a driver): takes REGISTER requests from the SIP endpoint, loads the
+//! extension's account, runs [`RegistrarCore`], saves locks and bindings, updates the
+//! [`Location`] cache and hands the response back to the endpoint's transaction. It decides
+//! nothing itself; a database that does not answer gets `503` with `Retry-After`, and
+//! nothing is half-stored (the bindings are written before the cache and the 200).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::call::driver::EndpointCommand;
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::registrar::core::{LockChange, RegistrarCore};
+use crate::registrar::{store, Location};
+use crate::sip::message::Message;
+use crate::sip::registrar::Reach;
+use crate::sip::response::response_for;
+use crate::sip::transaction::TxKey;
+use crate::telemetry;
+
+/// One REGISTER for the registrar; the endpoint holds its server transaction under `key`.
+#[derive(Debug)]
+pub struct RegisterJob {
+    pub key: TxKey,
+    pub request: Message,
+    pub reach: Reach,
+}
+
+pub struct Registrar {
+    pub db: Db,
+    pub core: RegistrarCore,
+    pub location: Location,
+    pub clock: Arc<dyn Clock>,
+    pub endpoint: mpsc::Sender<EndpointCommand>,
+    pub retry_after: u32,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Registrar {
+    /// Load every unexpired binding into the location cache (a restart keeps them).
+    pub async fn load(
+        db: &Db,
+        location: &Location,
+        clock: &dyn Clock,
+    ) -> Result<usize, crate::db::DbError> {
+        let all = store::all_bindings(db, clock.now()).await?;
+        let n = all.len();
+        let mut by_ext: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+        for (ext, b) in all {
+            by_ext.entry(ext).or_default().push(b);
+        }
+        for (ext, b) in by_ext {
+            location.set(&ext, b);
+        }
+        Ok(n)
+    }
+
+    pub async fn run(mut self, mut jobs: mpsc::Receiver<RegisterJob>) {
+        let mut handled: u64 = 0;
+        while let Some(job) = jobs.recv().await {
+            let response = self.handle(&job).await;
+            let _ = self
+                .endpoint
+                .send(EndpointCommand::RespondRequest {
+                    key: job.key,
+                    response,
+                })
+                .await;
+            handled += 1;
+            if handled % 1024 == 0 {
+                self.core.prune(self.clock.now());
+            }
+        }
+    }
+
+    async fn handle(&mut self, job: &RegisterJob) -> Message {
+        let utc = self.clock.now();
+        let realm = self.core.policy().realm.clone();
+        let ext = RegistrarCore::extension_of(&job.request);
+        let mut account = match &ext {
+            Some(e) => match store::account(&self.db, e, &realm).await {
+                Ok(a) => a,
+                Err(e) => return self.unavailable(&job.request, &e),
+            },
+            None => None,
+        };
+        let current = ext
+            .as_deref()
+            .map(|e| self.location.lookup(e, utc))
+            .unwrap_or_default();
+        let tag = format!("{:016x}", rand::random::<u64>());
+        let out = self.core.handle_register(
+            now(),
+            utc,
+            &job.request,
+            job.reach,
+            account.as_mut(),
+            &current,
+            &tag,
+        );
+        if let Some(a) = &account {
+            if out.lock != LockChange::None {
+                let locked = matches!(out.lock, LockChange::Locked(_));
+                if let Err(e) = store::save_lock(&self.db, utc, a, locked).await {
+                    return self.unavailable(&job.request, &e);
+                }
+                if let LockChange::Locked(until) = out.lock {
+                    warn!(extension = %a.extension, %until, "SIP extension locked after wrong digest answers");
+                    metrics::counter!(telemetry::SIP_LOCKOUTS).increment(1);
+                }
+            }
+        }
+        if let Some(why) = out.refused {
+            metrics::counter!(telemetry::SIP_AUTH_FAILURES, "reason" => why.label()).increment(1);
+            debug!(reason = why.label(), source = %job.reach.source(), "REGISTER refused");
+        }
+        if let Some((ext, bindings)) = &out.store {
+            if let Err(e) = store::replace_bindings(&self.db, ext, bindings).await {
+                return self.unavailable(&job.request, &e);
+            }
+            let before = current.len();
+            self.location.set(ext, bindings.clone());
+            if bindings.len() != before {
+                info!(extension = %ext, contacts = bindings.len(), "registration changed");
+            }
+            metrics::counter!(telemetry::SIP_REGISTRATIONS, "result" => "ok").increment(1);
+            metrics::gauge!(telemetry::SIP_REGISTERED).set(self.location.registered(utc) as f64);
+        }
+        out.response
+    }
+
+    fn unavailable(&self, req: &Message, e: &crate::db::DbError) -> Message {
+        warn!(error = %e, "registrar database unavailable; REGISTER answered 503");
+        metrics::counter!(telemetry::SIP_REGISTRATIONS, "result" => "db_unavailable").increment(1);
+        let mut r = response_for(req, 503, &format!("{:016x}", rand::random::<u64>()));
+        r.push_header("retry-after", self.retry_after.to_string());
+        r
+    }
+}

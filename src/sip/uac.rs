@@ -1,0 +1,1160 @@
+//! One outbound INVITE leg and the dialog it creates, as a sans-IO core (RFC 3261 §13.2, §12,
+//! §9.1, §15). We use it to ring operators' softphones and, later, a trunk.
+//!
+//! Owns: the INVITE client transaction, the CANCEL and BYE client transactions, the ACKs
+//! (for 2xx, §13.2.2.4, and for 3xx–6xx, §17.1.1.3), the confirmed dialog (remote tag,
+//! remote target, route set, CSeq both ways), and the answer to in-dialog requests it
+//! understands (BYE). Inputs are [`OutboundCall::handle_response`],
+//! [`OutboundCall::handle_request`], [`OutboundCall::handle_timeout`] and the owner's verbs
+//! [`OutboundCall::cancel`] and [`OutboundCall::bye`]; outputs are drained with
+//! [`OutboundCall::poll_action`] and [`OutboundCall::poll_timeout`]. Each mutation is
+//! followed by a full drain.
+//!
+//! Every [`OutboundAction::Send`] goes to one fixed destination chosen by the driver (the
+//! contact's address or connection): the core knows no sockets and reads no clock. It does
+//! not do DNS (RFC 3263), strict routing (a Record-Route without `;lr` is used as if loose),
+//! authentication, PRACK (RFC 3262) or re-INVITEs of its own; re-INVITEs and other in-dialog
+//! requests from the peer are passed up to the owner ([`InDialog::PassUp`]).
+//!
+//! Forking (§13.2.2.4): the first 2xx confirms the dialog; a 2xx with another To tag is
+//! ACKed and then ended with a BYE of its own, without telling the owner. The same happens
+//! to a 2xx that arrives after the owner gave up (CANCEL raced with the answer, or the leg
+//! already failed): the owner sees one `Failed(Cancelled)` and the BYE runs internally.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::sip::message::{Message, Method, StartLine};
+use crate::sip::response::response_for;
+use crate::sip::screen::ALLOW;
+use crate::sip::transaction::{
+    ClientInviteTx, ClientNonInviteTx, Reliability, Timers, TxAction, TxKey,
+};
+use crate::sip::uri::{NameAddr, MAGIC_COOKIE};
+
+/// The transport of the leg: decides the Via protocol and whether transactions retransmit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+
+    pub fn reliability(self) -> Reliability {
+        match self {
+            Transport::Udp => Reliability::Unreliable,
+            Transport::Tcp => Reliability::Reliable,
+        }
+    }
+}
+
+/// What the INVITE says and where it claims to come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboundParams {
+    /// e.g. `sip:2001@127.0.0.1:25090`
+    pub request_uri: String,
+    /// name-addr with display name, without tag: `"+77011234567 support 0:42" <sip:…>`
+    pub from: String,
+    pub to: String,
+    /// Our contact URI (bare or in angle brackets).
+    pub contact: String,
+    /// Via sent-by.
+    pub local: SocketAddr,
+    pub transport: Transport,
+    pub sdp_offer: String,
+    pub user_agent: String,
+    /// Added to the INVITE as they are (e.g. `Call-Info`).
+    pub extra_headers: Vec<(String, String)>,
+    pub call_id: String,
+    pub from_tag: String,
+}
+
+/// How a leg that never got (or kept) an answer ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 486, 600
+    Busy,
+    /// 603
+    Declined,
+    /// 408, 480, or our Timer B
+    NoAnswer,
+    /// We cancelled (487 after our CANCEL, or an answer we refused with a BYE)
+    Cancelled,
+    /// 3xx with the Contact URIs it offered
+    Redirected { status: u16, contacts: Vec<String> },
+    /// 503
+    Unavailable,
+    /// Any other 4xx–6xx
+    Rejected { status: u16 },
+}
+
+impl Outcome {
+    /// From a final non-2xx status; `cancelled` = we had asked to CANCEL.
+    fn of_response(resp: &Message, cancelled: bool) -> Outcome {
+        let status = resp.status().unwrap_or(500);
+        match status {
+            300..=399 => Outcome::Redirected {
+                status,
+                contacts: resp
+                    .header_values("contact")
+                    .filter_map(NameAddr::parse)
+                    .map(|c| c.uri)
+                    .collect(),
+            },
+            486 | 600 => Outcome::Busy,
+            603 => Outcome::Declined,
+            408 | 480 => Outcome::NoAnswer,
+            487 if cancelled => Outcome::Cancelled,
+            503 => Outcome::Unavailable,
+            status => Outcome::Rejected { status },
+        }
+    }
+
+    /// The status code this outcome stands for: the one received where the variant keeps
+    /// it, else the usual one (486 for `Busy`). `None` for `NoAnswer`, which also covers
+    /// our own Timer B.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Outcome::Busy => Some(486),
+            Outcome::Declined => Some(603),
+            Outcome::NoAnswer => None,
+            Outcome::Cancelled => Some(487),
+            Outcome::Redirected { status, .. } | Outcome::Rejected { status } => Some(*status),
+            Outcome::Unavailable => Some(503),
+        }
+    }
+
+    /// A metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Busy => "busy",
+            Outcome::Declined => "declined",
+            Outcome::NoAnswer => "no_answer",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Redirected { .. } => "redirected",
+            Outcome::Unavailable => "unavailable",
+            Outcome::Rejected { .. } => "rejected",
+        }
+    }
+}
+
+/// What the owner learns about the leg.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutboundEvent {
+    /// A 101–199 (not 100); each distinct early SDP (or its absence) is reported once.
+    Ringing { early_sdp: Option<String> },
+    /// The first 2xx; it is already ACKed.
+    Answered { sdp: Option<String> },
+    /// No call: the leg ended before an answer (or we refused the answer after cancelling).
+    Failed(Outcome),
+    /// Our BYE got its final response, or Timer F gave up on it.
+    ByeDone,
+    /// The peer hung up (its BYE is answered through [`InDialog::Respond`]).
+    RemoteBye,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutboundAction {
+    /// Bytes for the leg's fixed destination.
+    Send(Bytes),
+    Event(OutboundEvent),
+}
+
+/// What [`OutboundCall::handle_request`] made of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InDialog {
+    /// Not this dialog's (Call-ID or tags differ, or no dialog yet).
+    NotOurs,
+    /// Answer with this response through the request's server transaction (200 to a BYE,
+    /// 500 to an out-of-order CSeq, 400 to a missing one).
+    Respond(Message),
+    /// Ours and in order, but for the owner to handle (re-INVITE, ACK, INFO, OPTIONS…).
+    PassUp,
+}
+
+/// An outbound INVITE leg and its dialog. See the module doc.
+#[derive(Debug)]
+pub struct OutboundCall {
+    params: OutboundParams,
+    timers: Timers,
+    /// The From header with our tag.
+    from_header: String,
+    invite_branch: String,
+    invite_via: String,
+    invite_tx: ClientInviteTx,
+    provisional_seen: bool,
+    cancel: Cancel,
+    /// §9.1: after a CANCEL, 64·T1 without a final response ends the leg anyway.
+    give_up_at: Option<Instant>,
+    /// Early SDPs already reported (`None` = a ringing without SDP).
+    ringing_reported: Vec<Option<String>>,
+    /// The ACK sent for each 2xx, by To tag: a retransmitted 2xx gets the same ACK.
+    acks: Vec<(String, Bytes)>,
+    dialog: Option<Dialog>,
+    local_cseq: u32,
+    remote_cseq: Option<u32>,
+    byes: Vec<ByeTx>,
+    ended: bool,
+    out: VecDeque<OutboundAction>,
+}
+
+#[derive(Debug)]
+enum Cancel {
+    NotRequested,
+    /// Asked for before any provisional response (§9.1): sent when one arrives.
+    Held,
+    Sent(Box<ClientNonInviteTx>),
+}
+
+/// The remote side of a dialog created by a 2xx (§12.1.2).
+#[derive(Debug)]
+struct Dialog {
+    remote_tag: String,
+    remote_target: String,
+    /// Record-Route of the 2xx, reversed.
+    route_set: Vec<String>,
+    /// The To header of the 2xx (with the remote tag).
+    to: String,
+}
+
+#[derive(Debug)]
+struct ByeTx {
+    branch: String,
+    tx: ClientNonInviteTx,
+    /// The owner's BYE (reports `ByeDone`) or one we send on our own (forks, races).
+    owners: bool,
+}
+
+impl OutboundCall {
+    /// Build the INVITE (sent by the first drain) and start its transaction.
+    pub fn new(now: Instant, params: OutboundParams, timers: Timers) -> Self {
+        let invite_branch = new_branch();
+        let invite_via = format!(
+            "SIP/2.0/{} {};branch={invite_branch};rport",
+            params.transport.as_str(),
+            params.local
+        );
+        let from_header = format!("{};tag={}", params.from, params.from_tag);
+        let mut invite = request(Method::Invite, &params.request_uri);
+        invite.push_header("via", invite_via.clone());
+        invite.push_header("max-forwards", "70");
+        invite.push_header("from", from_header.clone());
+        invite.push_header("to", params.to.clone());
+        invite.push_header("call-id", params.call_id.clone());
+        invite.push_header("cseq", "1 INVITE");
+        let contact = if params.contact.starts_with('<') {
+            params.contact.clone()
+        } else {
+            format!("<{}>", params.contact)
+        };
+        invite.push_header("contact", contact);
+        invite.push_header("allow", ALLOW);
+        invite.push_header("user-agent", params.user_agent.clone());
+        for (name, value) in &params.extra_headers {
+            invite.push_header(name, value.clone());
+        }
+        invite.push_header("content-type", "application/sdp");
+        invite.body = Bytes::copy_from_slice(params.sdp_offer.as_bytes());
+        let invite_tx = ClientInviteTx::new(
+            now,
+            invite.to_bytes(),
+            params.transport.reliability(),
+            timers,
+        );
+        let mut call = OutboundCall {
+            params,
+            timers,
+            from_header,
+            invite_branch,
+            invite_via,
+            invite_tx,
+            provisional_seen: false,
+            cancel: Cancel::NotRequested,
+            give_up_at: None,
+            ringing_reported: Vec::new(),
+            acks: Vec::new(),
+            dialog: None,
+            local_cseq: 1,
+            remote_cseq: None,
+            byes: Vec::new(),
+            ended: false,
+            out: VecDeque::new(),
+        };
+        call.drain_invite(now, None);
+        call
+    }
+
+    /// A response from the peer. Matched by Call-ID, top-Via branch and CSeq method to the
+    /// INVITE, CANCEL or a BYE (§17.1.3); anything else is ignored.
+    pub fn handle_response(&mut self, now: Instant, resp: &Message) {
+        let Some(code) = resp.status() else {
+            return;
+        };
+        if resp.call_id() != Some(self.params.call_id.as_str()) {
+            return;
+        }
+        let Some((branch, method)) = TxKey::of_response(resp) else {
+            return;
+        };
+        match method.as_str() {
+            "INVITE" if branch == self.invite_branch => {
+                let ack = (code >= 300).then(|| self.non_2xx_ack(resp));
+                self.invite_tx.handle_response(now, code, ack);
+                self.drain_invite(now, Some(resp));
+                if (200..300).contains(&code) {
+                    self.on_2xx(now, resp);
+                }
+            }
+            "CANCEL" if branch == self.invite_branch => {
+                if let Cancel::Sent(tx) = &mut self.cancel {
+                    tx.handle_response(now, code);
+                }
+                self.drain_cancel();
+            }
+            "BYE" => {
+                if let Some(i) = self.byes.iter().position(|b| b.branch == branch) {
+                    self.byes[i].tx.handle_response(now, code);
+                    self.drain_byes();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A request from the peer (the driver's server transaction sends the response). Checks
+    /// that it belongs to the confirmed dialog and that its CSeq is in order (§12.2.2); a
+    /// BYE ends the call with `RemoteBye` (unless our own BYE already runs) and gets a 200.
+    pub fn handle_request(&mut self, _now: Instant, req: &Message) -> InDialog {
+        if !self.matches(req) {
+            return InDialog::NotOurs;
+        }
+        let Some(method) = req.method() else {
+            return InDialog::NotOurs;
+        };
+        if matches!(method, Method::Ack | Method::Cancel) {
+            return InDialog::PassUp; // no CSeq of their own (§12.2.2)
+        }
+        let Some((cseq, _)) = req.cseq() else {
+            return InDialog::Respond(self.answer(req, 400));
+        };
+        // §12.2.2: lower than the remote sequence number is out of order.
+        if self.remote_cseq.is_some_and(|last| cseq < last) {
+            return InDialog::Respond(self.answer(req, 500));
+        }
+        self.remote_cseq = Some(cseq);
+        if *method != Method::Bye {
+            return InDialog::PassUp;
+        }
+        // Crossing BYEs: ours will end with ByeDone, so RemoteBye would be a second end.
+        let our_bye_pending = self.byes.iter().any(|b| b.owners);
+        if !self.ended && !our_bye_pending {
+            self.ended = true;
+            self.event(OutboundEvent::RemoteBye);
+        }
+        InDialog::Respond(self.answer(req, 200))
+    }
+
+    /// True when `req` belongs to the confirmed dialog: same Call-ID, their From tag is our
+    /// remote tag and their To tag is our local tag.
+    pub fn matches(&self, req: &Message) -> bool {
+        let Some(dialog) = &self.dialog else {
+            return false;
+        };
+        req.call_id() == Some(self.params.call_id.as_str())
+            && req.from().as_ref().and_then(|f| f.tag()) == Some(dialog.remote_tag.as_str())
+            && req.to().as_ref().and_then(|t| t.tag()) == Some(self.params.from_tag.as_str())
+    }
+
+    /// We stop ringing. Sent at once after a provisional response, or held until the first
+    /// one (§9.1); ends in `Failed(Cancelled)` (or in the final status that crossed it).
+    /// No-op once answered (use [`OutboundCall::bye`]) or ended.
+    pub fn cancel(&mut self, now: Instant) {
+        if self.ended || self.dialog.is_some() || !matches!(self.cancel, Cancel::NotRequested) {
+            return;
+        }
+        if self.provisional_seen {
+            self.send_cancel(now);
+        } else {
+            self.cancel = Cancel::Held;
+        }
+    }
+
+    /// Hang up an answered call (§15.1.1); `ByeDone` follows. Before the answer this is
+    /// [`OutboundCall::cancel`]. No-op once ended or while our BYE runs.
+    pub fn bye(&mut self, now: Instant) {
+        if self.ended || self.byes.iter().any(|b| b.owners) {
+            return;
+        }
+        let Some(dialog) = &self.dialog else {
+            self.cancel(now);
+            return;
+        };
+        self.local_cseq += 1;
+        let (msg, branch) = self.in_dialog_request(dialog, Method::Bye, self.local_cseq);
+        self.start_bye(now, msg, branch, true);
+    }
+
+    /// Fire due timers. Early or repeated calls are no-ops.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.invite_tx.handle_timeout(now);
+        self.drain_invite(now, None);
+        if let Cancel::Sent(tx) = &mut self.cancel {
+            tx.handle_timeout(now);
+        }
+        self.drain_cancel();
+        for b in &mut self.byes {
+            b.tx.handle_timeout(now);
+        }
+        self.drain_byes();
+        if self.give_up_at.is_some_and(|t| t <= now) {
+            // §9.1: no final response 64·T1 after the CANCEL; consider the INVITE cancelled.
+            self.give_up_at = None;
+            self.fail(Outcome::Cancelled);
+        }
+    }
+
+    /// The earliest deadline of any of the leg's transactions, `None` when none runs.
+    /// Changes after every input.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let cancel = match &self.cancel {
+            Cancel::Sent(tx) => tx.poll_timeout(),
+            _ => None,
+        };
+        [self.invite_tx.poll_timeout(), cancel, self.give_up_at]
+            .into_iter()
+            .chain(self.byes.iter().map(|b| b.tx.poll_timeout()))
+            .flatten()
+            .min()
+    }
+
+    pub fn poll_action(&mut self) -> Option<OutboundAction> {
+        self.out.pop_front()
+    }
+
+    /// The owner has seen the end (`Failed`, `ByeDone` or `RemoteBye`). Keep driving the
+    /// core until `poll_timeout()` is `None` so ACK and BYE retransmissions finish.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    pub fn local_tag(&self) -> &str {
+        &self.params.from_tag
+    }
+
+    /// The To tag of the confirmed dialog.
+    pub fn remote_tag(&self) -> Option<&str> {
+        self.dialog.as_ref().map(|d| d.remote_tag.as_str())
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.params.call_id
+    }
+
+    fn event(&mut self, ev: OutboundEvent) {
+        self.out.push_back(OutboundAction::Event(ev));
+    }
+
+    fn fail(&mut self, outcome: Outcome) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        self.give_up_at = None;
+        self.event(OutboundEvent::Failed(outcome));
+    }
+
+    fn cancel_requested(&self) -> bool {
+        !matches!(self.cancel, Cancel::NotRequested)
+    }
+
+    fn drain_invite(&mut self, now: Instant, resp: Option<&Message>) {
+        while let Some(action) = self.invite_tx.poll_action() {
+            match action {
+                TxAction::Send(b) => self.out.push_back(OutboundAction::Send(b)),
+                TxAction::Provisional(code) => {
+                    if let Some(resp) = resp {
+                        self.on_provisional(now, code, resp);
+                    }
+                }
+                TxAction::Final(code) if code >= 300 => {
+                    if let Some(resp) = resp {
+                        let outcome = Outcome::of_response(resp, self.cancel_requested());
+                        self.fail(outcome);
+                    }
+                }
+                TxAction::TimedOut => {
+                    // Timer B: nothing at all came back. A held CANCEL is moot.
+                    let outcome = if self.cancel_requested() {
+                        Outcome::Cancelled
+                    } else {
+                        Outcome::NoAnswer
+                    };
+                    self.fail(outcome);
+                }
+                TxAction::Final(_) | TxAction::Terminated => {}
+            }
+        }
+    }
+
+    fn drain_cancel(&mut self) {
+        if let Cancel::Sent(tx) = &mut self.cancel {
+            while let Some(action) = tx.poll_action() {
+                // Its final response says nothing: the INVITE's 487 (or 2xx) decides.
+                if let TxAction::Send(b) = action {
+                    self.out.push_back(OutboundAction::Send(b));
+                }
+            }
+        }
+    }
+
+    fn drain_byes(&mut self) {
+        let mut done = false;
+        for b in &mut self.byes {
+            while let Some(action) = b.tx.poll_action() {
+                match action {
+                    TxAction::Send(bytes) => self.out.push_back(OutboundAction::Send(bytes)),
+                    TxAction::Final(_) | TxAction::TimedOut if b.owners => done = true,
+                    _ => {}
+                }
+            }
+        }
+        self.byes.retain(|b| !b.tx.is_terminated());
+        if done {
+            self.ended = true;
+            self.event(OutboundEvent::ByeDone);
+        }
+    }
+
+    fn on_provisional(&mut self, now: Instant, code: u16, resp: &Message) {
+        self.provisional_seen = true;
+        if matches!(self.cancel, Cancel::Held) {
+            self.send_cancel(now);
+        }
+        if code == 100 || self.ended || self.cancel_requested() {
+            return;
+        }
+        let early_sdp = sdp_of(resp);
+        if !self.ringing_reported.contains(&early_sdp) {
+            self.ringing_reported.push(early_sdp.clone());
+            self.event(OutboundEvent::Ringing { early_sdp });
+        }
+    }
+
+    /// §13.2.2.4: ACK every 2xx (the same ACK for a retransmission); the first one of a
+    /// leg still wanted confirms the dialog, any other gets a BYE.
+    fn on_2xx(&mut self, now: Instant, resp: &Message) {
+        let Some(tag) = resp.to().and_then(|t| t.tag().map(str::to_string)) else {
+            return; // a 2xx without To tag creates no dialog we could ACK or end
+        };
+        if let Some((_, ack)) = self.acks.iter().find(|(t, _)| *t == tag) {
+            self.out.push_back(OutboundAction::Send(ack.clone()));
+            return;
+        }
+        let dialog = Dialog {
+            remote_tag: tag.clone(),
+            remote_target: resp
+                .header_values("contact")
+                .next()
+                .and_then(NameAddr::parse)
+                .map(|c| c.uri)
+                .unwrap_or_else(|| self.params.request_uri.clone()),
+            route_set: {
+                let mut rs: Vec<String> = resp
+                    .header_values("record-route")
+                    .map(str::to_string)
+                    .collect();
+                rs.reverse();
+                rs
+            },
+            to: resp.header("to").unwrap_or_default().to_string(),
+        };
+        let (ack, _) = self.in_dialog_request(&dialog, Method::Ack, 1);
+        let ack = ack.to_bytes();
+        self.acks.push((tag, ack.clone()));
+        self.out.push_back(OutboundAction::Send(ack));
+        self.give_up_at = None;
+        if self.dialog.is_none() && !self.ended && !self.cancel_requested() {
+            let sdp = sdp_of(resp);
+            self.dialog = Some(dialog);
+            self.event(OutboundEvent::Answered { sdp });
+            return;
+        }
+        // A fork, or an answer after we gave up: end that dialog ourselves.
+        let (bye, branch) = self.in_dialog_request(&dialog, Method::Bye, 2);
+        self.start_bye(now, bye, branch, false);
+        if self.dialog.is_none() {
+            self.fail(Outcome::Cancelled);
+        }
+    }
+
+    fn send_cancel(&mut self, now: Instant) {
+        // §9.1: same Request-URI, Call-ID, From, To, branch and CSeq number as the INVITE.
+        let mut msg = request(Method::Cancel, &self.params.request_uri);
+        msg.push_header("via", self.invite_via.clone());
+        msg.push_header("max-forwards", "70");
+        msg.push_header("from", self.from_header.clone());
+        msg.push_header("to", self.params.to.clone());
+        msg.push_header("call-id", self.params.call_id.clone());
+        msg.push_header("cseq", "1 CANCEL");
+        let tx = ClientNonInviteTx::new(
+            now,
+            msg.to_bytes(),
+            self.params.transport.reliability(),
+            self.timers,
+        );
+        self.cancel = Cancel::Sent(Box::new(tx));
+        self.give_up_at = Some(now + self.timers.t64());
+        self.drain_cancel();
+    }
+
+    fn start_bye(&mut self, now: Instant, msg: Message, branch: String, owners: bool) {
+        let tx = ClientNonInviteTx::new(
+            now,
+            msg.to_bytes(),
+            self.params.transport.reliability(),
+            self.timers,
+        );
+        self.byes.push(ByeTx { branch, tx, owners });
+        self.drain_byes();
+    }
+
+    /// §17.1.1.3: the ACK of a 3xx–6xx is part of the INVITE transaction.
+    fn non_2xx_ack(&self, resp: &Message) -> Bytes {
+        let mut msg = request(Method::Ack, &self.params.request_uri);
+        msg.push_header("via", self.invite_via.clone());
+        msg.push_header("max-forwards", "70");
+        msg.push_header("from", self.from_header.clone());
+        msg.push_header(
+            "to",
+            resp.header("to").unwrap_or(&self.params.to).to_string(),
+        );
+        msg.push_header("call-id", self.params.call_id.clone());
+        msg.push_header("cseq", "1 ACK");
+        msg.to_bytes()
+    }
+
+    /// §12.2.1.1: a request within `dialog`, with a fresh branch (returned too).
+    fn in_dialog_request(&self, dialog: &Dialog, method: Method, cseq: u32) -> (Message, String) {
+        let branch = new_branch();
+        let mut msg = request(method.clone(), &dialog.remote_target);
+        msg.push_header(
+            "via",
+            format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                self.params.transport.as_str(),
+                self.params.local
+            ),
+        );
+        for route in &dialog.route_set {
+            msg.push_header("route", route.clone());
+        }
+        msg.push_header("max-forwards", "70");
+        msg.push_header("from", self.from_header.clone());
+        msg.push_header("to", dialog.to.clone());
+        msg.push_header("call-id", self.params.call_id.clone());
+        msg.push_header("cseq", format!("{cseq} {method}"));
+        if method != Method::Ack {
+            msg.push_header("user-agent", self.params.user_agent.clone());
+        }
+        (msg, branch)
+    }
+
+    fn answer(&self, req: &Message, code: u16) -> Message {
+        let mut resp = response_for(req, code, &self.params.from_tag);
+        resp.push_header("server", self.params.user_agent.clone());
+        resp
+    }
+}
+
+fn request(method: Method, uri: &str) -> Message {
+    Message {
+        start: StartLine::Request {
+            method,
+            uri: uri.to_string(),
+            version: "SIP/2.0".into(),
+        },
+        headers: Vec::new(),
+        body: Bytes::new(),
+    }
+}
+
+fn new_branch() -> String {
+    format!("{MAGIC_COOKIE}{:016x}", rand::random::<u64>())
+}
+
+fn sdp_of(msg: &Message) -> Option<String> {
+    if msg.content_type().as_deref() != Some("application/sdp") {
+        return None;
+    }
+    msg.body_text().map(str::to_string)
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const CONTACT: &str = "<sip:2001@127.0.0.1:25090;ob>";
+    const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+    fn params() -> OutboundParams {
+        OutboundParams {
+            request_uri: "sip:2001@127.0.0.1:25090".into(),
+            from: "\"+77011234567 support 0:42\" <sip:+77011234567@qonyrau>".into(),
+            to: "<sip:2001@127.0.0.1:25090>".into(),
+            contact: "sip:qonyrau@127.0.0.1:5060".into(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            transport: Transport::Udp,
+            sdp_offer: "v=0\r\n".into(),
+            user_agent: "Qonyrau".into(),
+            extra_headers: vec![("Call-Info".into(), "<urn:x>;purpose=info".into())],
+            call_id: "call-1".into(),
+            from_tag: "ourtag".into(),
+        }
+    }
+
+    /// Everything the core queued: sent messages (parsed) and events.
+    fn drain(call: &mut OutboundCall) -> (Vec<Message>, Vec<OutboundEvent>) {
+        let (mut sent, mut events) = (vec![], vec![]);
+        while let Some(a) = call.poll_action() {
+            match a {
+                OutboundAction::Send(b) => sent.push(Message::parse(&b).unwrap()),
+                OutboundAction::Event(e) => events.push(e),
+            }
+        }
+        (sent, events)
+    }
+
+    fn start(t0: Instant) -> (OutboundCall, Message) {
+        let mut call = OutboundCall::new(t0, params(), Timers::default());
+        let (mut sent, events) = drain(&mut call);
+        assert!(events.is_empty());
+        assert_eq!(sent.len(), 1);
+        (call, sent.remove(0))
+    }
+
+    /// The scripted peer's response to one of our requests.
+    fn reply(req: &Message, code: u16, tag: &str) -> Message {
+        let mut resp = response_for(req, code, tag);
+        if (101..300).contains(&code) && req.method() == Some(&Method::Invite) {
+            resp.push_header("contact", CONTACT);
+        }
+        resp
+    }
+
+    fn with_sdp(mut resp: Message, sdp: &str) -> Message {
+        resp.push_header("content-type", "application/sdp");
+        resp.body = Bytes::copy_from_slice(sdp.as_bytes());
+        resp
+    }
+
+    fn method(m: &Message) -> &str {
+        m.method().unwrap().as_str()
+    }
+
+    fn branch(m: &Message) -> String {
+        m.top_via().unwrap().branch.unwrap()
+    }
+
+    /// A request from the peer within the dialog (the peer's From tag is `tag`).
+    fn peer_request(method: &str, cseq: u32, tag: &str) -> Message {
+        let text = format!(
+            "{method} sip:qonyrau@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:25090;branch=z9hG4bKpeer{cseq};rport\r\nFrom: <sip:2001@127.0.0.1:25090>;tag={tag}\r\nTo: <sip:+77011234567@qonyrau>;tag=ourtag\r\nCall-ID: call-1\r\nCSeq: {cseq} {method}\r\n\r\n"
+        );
+        Message::parse(text.as_bytes()).unwrap()
+    }
+
+    fn answered(t0: Instant) -> (OutboundCall, Message) {
+        let (mut call, invite) = start(t0);
+        call.handle_response(t0, &with_sdp(reply(&invite, 200, "peer"), SDP));
+        let (_, events) = drain(&mut call);
+        assert!(matches!(events[..], [OutboundEvent::Answered { .. }]));
+        (call, invite)
+    }
+
+    #[test]
+    fn the_invite_carries_via_branch_rport_cseq_contact_and_the_offer() {
+        let (_, invite) = start(Instant::now());
+        assert_eq!(method(&invite), "INVITE");
+        let via = invite.top_via().unwrap();
+        assert!(via.has_rfc3261_branch());
+        assert_eq!(via.rport, Some(None));
+        assert_eq!(invite.header("max-forwards"), Some("70"));
+        assert_eq!(invite.cseq(), Some((1, "INVITE")));
+        assert_eq!(invite.from().unwrap().tag(), Some("ourtag"));
+        assert_eq!(
+            invite.from().unwrap().display.as_deref(),
+            Some("+77011234567 support 0:42")
+        );
+        assert_eq!(
+            invite.header("contact"),
+            Some("<sip:qonyrau@127.0.0.1:5060>")
+        );
+        assert_eq!(invite.header("call-info"), Some("<urn:x>;purpose=info"));
+        assert_eq!(invite.content_type().as_deref(), Some("application/sdp"));
+        assert_eq!(invite.body_text(), Some("v=0\r\n"));
+    }
+
+    #[test]
+    fn early_media_183_with_sdp_then_200_rings_then_answers_and_acks_the_contact() {
+        let t0 = Instant::now();
+        let (mut call, invite) = start(t0);
+        call.handle_response(t0, &reply(&invite, 100, ""));
+        assert_eq!(drain(&mut call), (vec![], vec![]), "100 reports nothing");
+        let early = with_sdp(reply(&invite, 183, "peer"), SDP);
+        call.handle_response(t0, &early);
+        call.handle_response(t0, &early); // retransmitted: reported once
+        let (sent, events) = drain(&mut call);
+        assert!(sent.is_empty());
+        assert_eq!(
+            events,
+            [OutboundEvent::Ringing {
+                early_sdp: Some(SDP.into())
+            }]
+        );
+        let t1 = t0 + Duration::from_secs(5);
+        call.handle_response(t1, &with_sdp(reply(&invite, 200, "peer"), SDP));
+        let (sent, events) = drain(&mut call);
+        assert_eq!(
+            events,
+            [OutboundEvent::Answered {
+                sdp: Some(SDP.into())
+            }]
+        );
+        let [ack] = &sent[..] else {
+            panic!("one ACK: {sent:?}")
+        };
+        assert_eq!(method(ack), "ACK");
+        assert_eq!(ack.request_uri(), Some("sip:2001@127.0.0.1:25090;ob"));
+        assert_eq!(ack.cseq(), Some((1, "ACK")));
+        assert_eq!(ack.to().unwrap().tag(), Some("peer"));
+        assert_ne!(
+            branch(ack),
+            branch(&invite),
+            "a 2xx ACK is its own transaction"
+        );
+        assert_eq!(call.remote_tag(), Some("peer"));
+        assert_eq!(call.local_tag(), "ourtag");
+        assert_eq!(call.call_id(), "call-1");
+        assert!(!call.is_ended());
+    }
+
+    #[test]
+    fn a_2xx_retransmitted_twice_is_acked_three_times_and_answered_once() {
+        let t0 = Instant::now();
+        let (mut call, invite) = start(t0);
+        let ok = with_sdp(reply(&invite, 200, "peer"), SDP);
+        let mut acks = vec![];
+        let mut events = vec![];
+        for i in 0..3 {
+            call.handle_response(t0 + Duration::from_millis(500 * i), &ok);
+            let (sent, evs) = drain(&mut call);
+            acks.extend(sent);
+            events.extend(evs);
+        }
+        assert_eq!(acks.len(), 3);
+        assert!(acks.iter().all(|a| method(a) == "ACK"));
+        assert!(
+            acks.windows(2).all(|w| w[0] == w[1]),
+            "the same ACK each time"
+        );
+        assert_eq!(
+            events,
+            [OutboundEvent::Answered {
+                sdp: Some(SDP.into())
+            }]
+        );
+    }
+
+    #[test]
+    fn busy_486_is_acked_with_the_invite_branch_and_fails_busy() {
+        let t0 = Instant::now();
+        let (mut call, invite) = start(t0);
+        call.handle_response(t0, &reply(&invite, 486, "peer"));
+        let (sent, events) = drain(&mut call);
+        assert_eq!(events, [OutboundEvent::Failed(Outcome::Busy)]);
+        let [ack] = &sent[..] else {
+            panic!("one ACK: {sent:?}")
+        };
+        assert_eq!(method(ack), "ACK");
+        assert_eq!(branch(ack), branch(&invite));
+        assert_eq!(ack.request_uri(), invite.request_uri());
+        assert_eq!(ack.cseq(), Some((1, "ACK")));
+        assert_eq!(ack.to().unwrap().tag(), Some("peer"));
+        assert!(call.is_ended());
+        call.handle_response(t0, &reply(&invite, 486, "peer"));
+        let (sent, events) = drain(&mut call);
+        assert_eq!(sent.len(), 1, "a retransmitted 486 is ACKed again");
+        assert!(events.is_empty());
+    }
+
+    #[test]
+    fn a_cancel_before_any_provisional_is_held_until_the_180() {
+        let t0 = Instant::now();
+        let (mut call, invite) = start(t0);
+        call.cancel(t0 + Duration::from_millis(100));
+        assert_eq!(drain(&mut call), (vec![], vec![]), "§9.1: not yet");
+        call.handle_response(
+            t0 + Duration::from_millis(200),
+            &reply(&invite, 180, "peer"),
+        );
+        let (sent, events) = drain(&mut call);
+        assert!(events.is_empty(), "no Ringing once we gave up");
+        let [cancel] = &sent[..] else {
+            panic!("one CANCEL: {sent:?}")
+        };
+        assert_eq!(method(cancel), "CANCEL");
+        assert_eq!(branch(cancel), branch(&invite));
+        assert_eq!(cancel.request_uri(), invite.request_uri());
+        assert_eq!(cancel.cseq(), Some((1, "CANCEL")));
+        assert_eq!(cancel.to().unwrap().tag(), None);
+        assert_eq!(cancel.header("from"), invite.header("from"));
+    }
+
+    #[test]
+    fn cancel_then_487_fails_cancelled() {
+        let t0 = Instant::now();
+        let (mut call, invite) = start(t0);
+        call.handle_response(t0, &reply(&invite, 180, "peer"));
+        drain(&mut call);
+        call.cancel(t0 + Duration::from_secs(20));
+        let (sent, _) = drain(&mut call);
+        let cancel = &sent[0];
+        call.handle_response(t0 + Duration::from_secs(20), &reply(cancel, 200, "peer"));
+        assert_eq!(drain(&mut call), (vec![], vec![]));
+        call.handle_response(t0 + Duration::from_secs(20), &reply(&invite, 487, "peer"));
+        let (sent, events) = drain(&mut call);
+        assert_eq!(events, [OutboundEvent::Failed(Outcome::Cancelled)]);
+        assert_eq!(method(&sent[0]), "ACK");
+        assert_eq!(branch(&sent[0]), branch(&invite));
+        assert!(call.is_ended());
+    }
+
+    #[test]
+    fn a_200_racing_our_cancel_is_acked_then_byed_and_fails_cancelled_once() {
+        let t0 = Instant::now();
+        let (mut call, invite) = start(t0);
+        call.handle_response(t0, &reply(&invite, 180, "peer"));
+        drain(&mut call);
+        call.cancel(t0 + Duration::from_secs(10));
+        let (sent, _) = drain(&mut call);
+        let cancel = sent[0].clone();
+        let ok = with_sdp(reply(&invite, 200, "peer"), SDP);
+        call.handle_response(t0 + Duration::from_secs(10), &ok);
+        let (sent, events) = drain(&mut call);
+        assert_eq!(events, [OutboundEvent::Failed(Outcome::Cancelled)]);
+        assert_eq!(sent.iter().map(method).collect::<Vec<_>>(), ["ACK", "BYE"]);
+        let bye = &sent[1];
+        assert_eq!(bye.cseq(), Some((2, "BYE")));
+        assert_eq!(bye.to().unwrap().tag(), Some("peer"));
+        assert_eq!(bye.request_uri(), Some("sip:2001@127.0.0.1:25090;ob"));
+        // The CANCEL's 481, a 2xx retransmission and the BYE's 200: no more events.
+        call.handle_response(t0 + Duration::from_secs(10), &reply(&cancel, 481, "peer"));
+        call.handle_response(t0 + Duration::from_secs(11), &ok);
+        call.handle_response(t0 + Duration::from_secs(11), &reply(bye, 200, "peer"));
+        let (sent, events) = drain(&mut call);
+        assert_eq!(sent.iter().map(method).collect::<Vec<_>>(), ["ACK"]);
+        assert!(events.is_empty());
+        assert!(call.is_ended());
+        assert_eq!(call.remote_tag(), None, "no dialog for the owner");
+    }
+
+    #[test]
+    fn ringing_60_s_after_a_180_does_not_time_out() {
+        let t0 = Instant::now();
+        let (mut call, invite) = start(t0);
+        call.handle_response(t0 + Duration::from_secs(1), &reply(&invite, 180, "peer"));
+        let (_, events) = drain(&mut call);
+        assert_eq!(events, [OutboundEvent::Ringing { early_sdp: None }]);
+        assert_eq!(call.poll_timeout(), None, "Proceeding runs no timer");
+        for s in [33, 40, 60] {
+            call.handle_timeout(t0 + Duration::from_secs(s));
+            assert_eq!(drain(&mut call), (vec![], vec![]), "at {s} s");
+        }
+        call.handle_response(t0 + Duration::from_secs(61), &reply(&invite, 200, "peer"));
+        let (_, events) = drain(&mut call);
+        assert_eq!(events, [OutboundEvent::Answered { sdp: None }]);
+    }
+
+    #[test]
+    fn no_response_at_all_fails_no_answer_at_32_s() {
+        let t0 = Instant::now();
+        let (mut call, _) = start(t0);
+        let mut failed_at = None;
+        while let Some(t) = call.poll_timeout() {
+            call.handle_timeout(t);
+            let (_, events) = drain(&mut call);
+            if events == [OutboundEvent::Failed(Outcome::NoAnswer)] {
+                failed_at = Some(t - t0);
+            }
+        }
+        assert_eq!(failed_at, Some(Duration::from_secs(32)));
+        assert!(call.is_ended());
+    }
+
+    #[test]
+    fn a_cancel_with_no_final_response_gives_up_64_t1_later() {
+        let t0 = Instant::now();
+        let (mut call, invite) = start(t0);
+        call.handle_response(t0, &reply(&invite, 180, "peer"));
+        call.cancel(t0);
+        drain(&mut call);
+        let mut failed_at = None;
+        while let Some(t) = call.poll_timeout() {
+            call.handle_timeout(t);
+            if drain(&mut call).1 == [OutboundEvent::Failed(Outcome::Cancelled)] {
+                failed_at = Some(t - t0);
+            }
+        }
+        assert_eq!(failed_at, Some(Duration::from_secs(32)));
+    }
+
+    #[test]
+    fn a_remote_bye_is_reported_and_answered_200() {
+        let t0 = Instant::now();
+        let (mut call, _) = answered(t0);
+        let bye = peer_request("BYE", 1, "peer");
+        assert!(call.matches(&bye));
+        let InDialog::Respond(resp) = call.handle_request(t0, &bye) else {
+            panic!("a response")
+        };
+        assert_eq!(resp.status(), Some(200));
+        assert_eq!(resp.cseq(), Some((1, "BYE")));
+        assert_eq!(resp.to().unwrap().tag(), Some("ourtag"));
+        assert_eq!(drain(&mut call).1, [OutboundEvent::RemoteBye]);
+        assert!(call.is_ended());
+    }
+
+    #[test]
+    fn requests_of_other_dialogs_are_not_ours() {
+        let t0 = Instant::now();
+        let (mut call, _) = answered(t0);
+        let other = peer_request("BYE", 1, "someone-else");
+        assert!(!call.matches(&other));
+        assert_eq!(call.handle_request(t0, &other), InDialog::NotOurs);
+        assert!(!call.is_ended());
+    }
+
+    #[test]
+    fn an_out_of_order_remote_cseq_is_rejected_500() {
+        let t0 = Instant::now();
+        let (mut call, _) = answered(t0);
+        let reinvite = peer_request("INVITE", 5, "peer");
+        assert_eq!(call.handle_request(t0, &reinvite), InDialog::PassUp);
+        let late = peer_request("INFO", 4, "peer");
+        let InDialog::Respond(resp) = call.handle_request(t0, &late) else {
+            panic!("a response")
+        };
+        assert_eq!(resp.status(), Some(500));
+    }
+
+    #[test]
+    fn our_bye_ends_with_bye_done_on_its_200() {
+        let t0 = Instant::now();
+        let (mut call, _) = answered(t0);
+        call.bye(t0 + Duration::from_secs(30));
+        let (sent, events) = drain(&mut call);
+        assert!(events.is_empty());
+        let [bye] = &sent[..] else {
+            panic!("one BYE: {sent:?}")
+        };
+        assert_eq!(method(bye), "BYE");
+        assert_eq!(bye.cseq(), Some((2, "BYE")));
+        assert_eq!(bye.request_uri(), Some("sip:2001@127.0.0.1:25090;ob"));
+        assert_eq!(bye.to().unwrap().tag(), Some("peer"));
+        assert_eq!(bye.from().unwrap().tag(), Some("ourtag"));
+        assert!(!call.is_ended());
+        call.handle_response(t0 + Duration::from_secs(30), &reply(bye, 200, "peer"));
+        assert_eq!(drain(&mut call).1, [OutboundEvent::ByeDone]);
+        assert!(call.is_ended());
+    }
+
+    #[test]
+    fn an_unanswered_bye_ends_with_bye_done_on_timer_f() {
+        let t0 = Instant::now();
+        let (mut call, _) = answered(t0);
+        call.bye(t0);
+        drain(&mut call);
+        let mut done_at = None;
+        while let Some(t) = call.poll_timeout() {
+            call.handle_timeout(t);
+            if drain(&mut call).1 == [OutboundEvent::ByeDone] {
+                done_at = Some(t - t0);
+            }
+        }
+        assert_eq!(done_at, Some(Duration::from_secs(32)));
+    }
+
+    #[test]
+    fn record_route_is_honoured_in_ack_and_bye() {
+        let t0 = Instant::now();
+        let (mut call, invite) = start(t0);
+        let mut ok = reply(&invite, 200, "peer");
+        ok.push_header("record-route", "<sip:p1.example;lr>, <sip:p2.example;lr>");
+        ok.push_header("record-route", "<sip:p3.example;lr>");
+        call.handle_response(t0, &ok);
+        let (sent, _) = drain(&mut call);
+        let route: Vec<_> = sent[0].header_values("route").collect();
+        assert_eq!(
+            route,
+            [
+                "<sip:p3.example;lr>",
+                "<sip:p2.example;lr>",
+                "<sip:p1.example;lr>"
+            ]
+        );
+        assert_eq!(sent[0].request_uri(), Some("sip:2001@127.0.0.1:25090;ob"));
+        call.bye(t0);
+        let (sent, _) = drain(&mut call);
+        assert_eq!(sent[0].header_values("route").collect::<Vec<_>>(), route);
+        assert_eq!(sent[0].request_uri(), Some("sip:2001@127.0.0.1:25090;ob"));
+    }
+
+    #[test]
+    fn a_2xx_from_a_second_fork_is_acked_and_byed_silently() {
+        let t0 = Instant::now();
+        let (mut call, invite) = answered(t0);
+        call.handle_response(t0, &reply(&invite, 200, "fork2"));
+        let (sent, events) = drain(&mut call);
+        assert!(events.is_empty());
+        assert_eq!(sent.iter().map(method).collect::<Vec<_>>(), ["ACK", "BYE"]);
+        assert!(sent.iter().all(|m| m.to().unwrap().tag() == Some("fork2")));
+        assert_eq!(call.remote_tag(), Some("peer"));
+        assert!(!call.is_ended());
+    }
+
+    #[test]
+    fn outcomes_map_statuses_and_labels() {
+        let (_, invite) = start(Instant::now());
+        let of = |code| Outcome::of_response(&reply(&invite, code, "p"), false);
+        assert_eq!(of(600), Outcome::Busy);
+        assert_eq!(of(603), Outcome::Declined);
+        assert_eq!(of(480), Outcome::NoAnswer);
+        assert_eq!(of(503), Outcome::Unavailable);
+        assert_eq!(of(487), Outcome::Rejected { status: 487 });
+        assert_eq!(of(404).status(), Some(404));
+        let mut moved = reply(&invite, 302, "p");
+        moved.push_header("contact", "<sip:2002@h>, <sip:2003@h>");
+        assert_eq!(
+            Outcome::of_response(&moved, false),
+            Outcome::Redirected {
+                status: 302,
+                contacts: vec!["sip:2002@h".into(), "sip:2003@h".into()]
+            }
+        );
+        assert_eq!(Outcome::NoAnswer.status(), None);
+        assert_eq!(Outcome::NoAnswer.label(), "no_answer");
+    }
+}
