@@ -58,6 +58,7 @@ impl Registrar {
         for (ext, b) in by_ext {
             location.set(&ext, b);
         }
+        metrics::gauge!(telemetry::SIP_REGISTERED).set(location.registered(clock.now()) as f64);
         Ok(n)
     }
 
