@@ -3,6 +3,8 @@
 //! run SIPp, and record the RTP a caller receives.
 #![allow(dead_code, clippy::disallowed_methods)]
 
+pub mod baresip;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -212,6 +214,42 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read http");
     out
+}
+
+/// Minimal HTTP/1.1 POST of a JSON body; (status code, response body).
+pub fn http_post_json(addr: SocketAddr, path: &str, json: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read http");
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_string())
+}
+
+/// Poll /metrics until `series` has `value` or `timeout` passes; the last value seen.
+pub fn wait_metric(server: &Server, series: &str, value: f64, timeout: Duration) -> Option<f64> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let v = metric(&server.metrics(), series);
+        if v == Some(value) || Instant::now() >= deadline {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The value of a Prometheus sample line `name{labels} value` (labels must match exactly as
