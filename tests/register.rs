@@ -257,6 +257,19 @@ fn baresip_registers_with_digest_as_2001() {
     );
     // Querying adds nothing.
     assert_eq!(metric(&server.metrics(), REGISTERED), Some(1.0));
+    // On exit baresip un-REGISTERs (Expires 0): the binding goes, and the gauge with it.
+    op.stop(Duration::from_secs(10));
+    assert_eq!(
+        wait_metric(&server, REGISTERED, 0.0, WAIT),
+        Some(0.0),
+        "{REGISTERED} after baresip un-registered; baresip log:\n{}",
+        op.log_text()
+    );
+    let (contacts, log) = query_contacts(&server, "2001", "query-after");
+    assert!(
+        contacts.is_empty(),
+        "no contact left after the un-REGISTER: {contacts:?}; log:\n{log}"
+    );
     eprintln!("baresip_registers_with_digest_as_2001: {:?}", t0.elapsed());
 }
 
@@ -451,5 +464,62 @@ fn an_unknown_extension_gets_403_like_a_wrong_password() {
     eprintln!(
         "an_unknown_extension_gets_403_like_a_wrong_password: {:?}",
         t0.elapsed()
+    );
+}
+
+/// SERVER BUG (found by this test): 401, 403 and 423 go out as `SIP/2.0 401 Unknown`,
+/// `SIP/2.0 403 Unknown`, `SIP/2.0 423 Unknown`: `sip::response::reason` has no phrase for
+/// them (nor for 423's Min-Expires case). Expected `Unauthorized`, `Forbidden`, `Interval
+/// Too Brief` (RFC 3261 §21.4.2, §21.4.4, §21.4.17). The codes and headers are right.
+#[test]
+fn refusals_carry_standard_reason_phrases_and_423_names_min_expires() {
+    if !peer("sipp") {
+        return;
+    }
+    let t0 = Instant::now();
+    let server = Server::start("");
+    operator_with_extension(&server, "op1", "2001");
+
+    let dir = run_dir(&server, "brief");
+    let (rc, log) = register(&server, "register_brief", "2001", SIP_PASSWORD, &[], &dir);
+    assert_eq!(
+        rc,
+        0,
+        "Expires 30 with the right password: 401 then 423; got {:?}; log:\n{log}",
+        status_lines(&log)
+    );
+    let brief = received(&log);
+    let too_brief = brief.last().unwrap();
+    assert_eq!(
+        headers(too_brief, "min-expires"),
+        ["60"],
+        "423 names the minimum: {too_brief}"
+    );
+    assert_eq!(metric(&server.metrics(), REGISTERED), Some(0.0));
+
+    let dir = run_dir(&server, "wrong");
+    let (rc, log) = register(
+        &server,
+        "register_refused",
+        "2001",
+        "not-it-at-all",
+        &[],
+        &dir,
+    );
+    assert_eq!(rc, 0, "wrong password: 401 then 403; log:\n{log}");
+    let mut lines = status_lines(&log);
+    lines.push(status_line(too_brief).to_string());
+    eprintln!(
+        "refusals_carry_standard_reason_phrases_and_423_names_min_expires: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        lines,
+        [
+            "SIP/2.0 401 Unauthorized",
+            "SIP/2.0 403 Forbidden",
+            "SIP/2.0 423 Interval Too Brief"
+        ],
+        "SERVER BUG: reason phrases missing from sip::response::reason (sent as `Unknown`)"
     );
 }
