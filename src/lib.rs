@@ -13,6 +13,7 @@ pub mod db;
 pub mod endpoint;
 pub mod http;
 pub mod ivr;
+pub mod kpi;
 pub mod media;
 pub mod pii;
 pub mod preflight;

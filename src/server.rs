@@ -13,11 +13,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::calendar::WorkCalendar;
+use crate::call::driver::CallLinks;
+use crate::call::events::EventBus;
+use crate::call::presence::Presence;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::Db;
 use crate::endpoint::{Endpoint, EndpointParams};
 use crate::http::{self, Health};
+use crate::kpi;
 use crate::media::engine::MediaEngine;
 use crate::preflight;
 use crate::registrar::actor::Registrar;
@@ -76,6 +80,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("loading SIP registrations")?;
     tracing::info!(bindings = loaded, "registrations loaded");
     let (register_tx, register_rx) = mpsc::channel(4096);
+    let bus = EventBus::new(config.sip.max_calls.max(1024) * 8);
+    let metrics_task = tokio::spawn(kpi::calls::run(bus.clone()));
+    let links = CallLinks {
+        bus,
+        location: location.clone(),
+        presence: Presence::default(),
+        media: media.clone(),
+        clock: Arc::clone(&clock),
+    };
     let endpoint = Endpoint::new(EndpointParams {
         config: config.clone(),
         flows: prepared.flows,
@@ -87,6 +100,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         calls_stop: calls_stop.clone(),
         tracker: tracker.clone(),
         registrar: Some(register_tx),
+        links,
     });
     let registrar = Registrar {
         db: desk.db.clone(),
@@ -140,6 +154,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(1), http_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), sla_task).await;
     registrar_task.abort();
+    metrics_task.abort();
     Ok(())
 }
 

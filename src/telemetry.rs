@@ -21,6 +21,8 @@ pub const SIP_REGISTRATIONS: &str = "qonyrau_sip_registrations_total"; // {resul
 pub const SIP_REGISTERED: &str = "qonyrau_sip_registered_extensions";
 pub const SIP_AUTH_FAILURES: &str = "qonyrau_sip_auth_failures_total"; // {reason}
 pub const SIP_LOCKOUTS: &str = "qonyrau_sip_lockouts_total";
+pub const OPERATOR_LEGS: &str = "qonyrau_operator_legs_total"; // {outcome}
+pub const CALLS_BRIDGED: &str = "qonyrau_calls_bridged";
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -67,7 +69,15 @@ fn describe() {
         SIP_LOCKOUTS,
         "SIP extensions locked after five wrong digest answers"
     );
-    describe_counter!(CALLS_TOTAL, "Calls ended, by how they ended");
+    describe_counter!(
+        CALLS_TOTAL,
+        "Calls ended, by cause and the side that ended them"
+    );
+    describe_counter!(
+        OPERATOR_LEGS,
+        "Calls placed to operators' contacts, by outcome"
+    );
+    describe_gauge!(CALLS_BRIDGED, "Calls bridged to an operator now");
     describe_counter!(
         CALLS_REFUSED,
         "INVITEs refused before a call started, by reason"

@@ -1,20 +1,34 @@
-//! One inbound call's decisions, sans-IO: ringing, answering with an SDP answer (or our
-//! offer), the IVR session, hold/resume, DTMF, who hangs up and why.
+//! One call's decisions, sans-IO: ringing, answering with an SDP answer (or our offer), the
+//! IVR session, hold/resume, DTMF, ringing an operator's contacts and bridging the caller to
+//! the one who answers, who hangs up and why, and every fact for the call event stream.
+//!
+//! A call owns legs: leg 0 is the caller's inbound dialog; a flow's `dial` node adds
+//! outbound legs (one per registered contact, see [`crate::call::dial`]), of which one may
+//! be bridged. **Who ends what**: the caller's BYE ends the call and every other leg; the
+//! operator's BYE ends only the operator's leg, and the caller goes on to the dial node's
+//! `next` in the flow.
 //!
 //! Inputs are dialog-level events the SIP driver has already matched to this call (the
-//! INVITE's offer, ACK, CANCEL, BYE, re-INVITE, INFO digits, responses to our BYE) and
-//! media events (prompt finished, digit heard). Outputs are [`CallAction`]s: respond to
-//! the INVITE, send BYE, command the media leg. SIP message building, transactions and 2xx
-//! retransmission live in the SIP layer; sockets and prompts files in the drivers.
+//! INVITE's offer, ACK, CANCEL, BYE, re-INVITE, INFO digits, responses to our BYE, what
+//! happened on an operator leg) and media events (prompt finished, digit heard). Outputs
+//! are [`CallAction`]s: respond to the INVITE, send BYE, place/cancel/hang up an operator
+//! leg, command the media legs, publish a [`CallFact`]. SIP message building, transactions
+//! and 2xx retransmission live in the SIP layer; sockets and prompt files in the drivers.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::ivr::{Flow, FlowEnd, IvrAction, IvrSession, PlayId};
-use crate::media::dtmf::Digit;
+use crate::call::dial::{DialTarget, Fork, ForkAction};
+use crate::call::events::{self, CallFact, EndCause, LegId, Side};
+use crate::ivr::{DialResult, Flow, FlowEnd, IvrAction, IvrSession, PlayId};
+use crate::media::dtmf::{Digit, DigitSource};
 use crate::sdp::{self, Negotiated, SdpError};
+use crate::sip::uac::{OutboundEvent, Outcome};
+
+/// The caller's inbound leg.
+pub const CALLER_LEG: LegId = LegId(0);
 
 /// Who or what ended the call (STYLE.md §5: the abandoned-call KPIs depend on it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +39,10 @@ pub enum HangupCause {
     CallerCancelled,
     /// The IVR flow ended and we sent BYE.
     Flow(FlowEnd),
-    /// No ACK for our 2xx (RFC 3261 §13.3.1.4), or no RTP for too long.
-    Timeout,
+    /// No ACK for our 2xx (RFC 3261 §13.3.1.4).
+    AckTimeout,
+    /// No RTP from the caller for the configured time.
+    RtpTimeout,
     /// The offer had no codec we support (488).
     NoCommonCodec,
     /// The server is shutting down.
@@ -34,16 +50,17 @@ pub enum HangupCause {
 }
 
 impl HangupCause {
-    /// Label for the `qonyrau_calls_total{end}` metric.
-    pub fn label(self) -> &'static str {
+    /// The cause and side as the call event stream states them.
+    pub fn fact(self) -> (EndCause, Side) {
         match self {
-            HangupCause::Caller => "caller",
-            HangupCause::CallerCancelled => "caller_cancelled",
-            HangupCause::Flow(FlowEnd::Completed) => "flow_completed",
-            HangupCause::Flow(FlowEnd::MenuFailed) => "flow_menu_failed",
-            HangupCause::Timeout => "timeout",
-            HangupCause::NoCommonCodec => "no_common_codec",
-            HangupCause::Shutdown => "shutdown",
+            HangupCause::Caller => (EndCause::CallerHungUp, Side::Caller),
+            HangupCause::CallerCancelled => (EndCause::CallerCancelled, Side::Caller),
+            HangupCause::Flow(FlowEnd::Completed) => (EndCause::FlowCompleted, Side::System),
+            HangupCause::Flow(FlowEnd::MenuFailed) => (EndCause::MenuFailed, Side::System),
+            HangupCause::AckTimeout => (EndCause::AckTimeout, Side::System),
+            HangupCause::RtpTimeout => (EndCause::RtpTimeout, Side::System),
+            HangupCause::NoCommonCodec => (EndCause::NoCommonCodec, Side::System),
+            HangupCause::Shutdown => (EndCause::Shutdown, Side::System),
         }
     }
 }
@@ -60,6 +77,16 @@ pub enum MediaCommand {
         prompts: Vec<Arc<str>>,
     },
     StopPlayback,
+    /// Loop music on hold on the caller's leg (while an operator's phone rings).
+    MusicOnHold,
+    /// Start the operator's media leg with the answer the operator's phone gave.
+    StartOperator(Negotiated),
+    /// Relay audio between the caller's and the operator's legs.
+    Bridge,
+    /// Stop relaying; the caller's leg plays what comes next.
+    Unbridge,
+    /// The operator's media leg is no longer needed.
+    ReleaseOperator,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -84,7 +111,24 @@ pub enum CallAction {
         status: u16,
     },
     SendBye,
+    /// Find the extension's registered contacts and whether it is busy, allocate an
+    /// operator media leg, and report with [`CallCore::handle_dial_targets`].
+    Dial {
+        extension: Arc<str>,
+    },
+    /// Place an outbound INVITE with this SDP offer on a new leg.
+    PlaceLeg {
+        leg: LegId,
+        target: DialTarget,
+        sdp: String,
+    },
+    /// CANCEL a ringing operator leg.
+    CancelLeg(LegId),
+    /// BYE an answered operator leg.
+    ByeLeg(LegId),
     Media(MediaCommand),
+    /// A fact for the call event stream (the driver adds the time and the call's id).
+    Publish(CallFact),
     /// The call is over; the driver releases everything. Always the last action.
     Ended(HangupCause),
 }
@@ -100,6 +144,9 @@ pub struct CallSetup {
     pub answer_after: Duration,
     /// `o=` session id for our SDP.
     pub session_id: u64,
+    /// The caller's number (From user) and the number dialled (Request-URI user).
+    pub caller: String,
+    pub dialled: String,
 }
 
 #[derive(Debug)]
@@ -125,7 +172,25 @@ pub struct CallCore {
     negotiated: Option<Negotiated>,
     sdp_version: u64,
     ivr: Option<IvrSession>,
+    /// The node last published, so each entry is published once.
+    ivr_node: Option<String>,
+    operator: Operator,
+    /// The next free leg number (0 is the caller's).
+    next_leg: u64,
     out: VecDeque<CallAction>,
+}
+
+/// The operator side of the call.
+#[derive(Debug, Default)]
+enum Operator {
+    #[default]
+    None,
+    /// Ringing the contacts of a `dial` node; `media_port` is the operator leg's RTP port.
+    Dialing { fork: Fork, media_port: u16 },
+    /// Bridged to `leg`; the fork stays to hang up late answers.
+    Connected { fork: Fork, leg: LegId },
+    /// The dial was given up (ring time-out) or lost; legs still ending are hung up.
+    Abandoned { fork: Fork },
 }
 
 impl CallCore {
@@ -140,8 +205,15 @@ impl CallCore {
             negotiated: None,
             sdp_version: 1,
             ivr: None,
+            ivr_node: None,
+            operator: Operator::None,
+            next_leg: 1,
             out: VecDeque::new(),
         };
+        core.out.push_back(CallAction::Publish(CallFact::Arrived {
+            caller: core.setup.caller.clone(),
+            dialled: core.setup.dialled.clone(),
+        }));
         // Check the offer now: a call we cannot serve is refused before ringing.
         if let Some(offer) = core.offer.clone() {
             match sdp::negotiate(&offer) {
@@ -214,6 +286,7 @@ impl CallCore {
             return;
         };
         self.state = State::Up;
+        self.out.push_back(CallAction::Publish(CallFact::Answered));
         self.out
             .push_back(CallAction::Media(MediaCommand::Start(n)));
         self.ivr = Some(IvrSession::new(now, Arc::clone(&self.setup.flow)));
@@ -229,11 +302,12 @@ impl CallCore {
         // Once answered, CANCEL has no effect on the call (RFC 3261 §9.2).
     }
 
-    /// BYE from the caller (the driver answers it 200).
+    /// BYE from the caller (the driver answers it 200): the call and every leg end.
     pub fn handle_bye(&mut self) {
         if let Some(ivr) = self.ivr.as_mut() {
             ivr.handle_hangup();
         }
+        self.end_operator(EndCause::CallerHungUp, Side::Caller);
         match self.state {
             State::Ended => {}
             State::Leaving(cause) => self.end(cause),
@@ -251,14 +325,14 @@ impl CallCore {
     /// No ACK came for our 2xx within 64·T1: end the call (RFC 3261 §13.3.1.4).
     pub fn handle_ack_timeout(&mut self) {
         if matches!(self.state, State::Answered) {
-            self.leave(HangupCause::Timeout);
+            self.leave(HangupCause::AckTimeout);
         }
     }
 
     /// The media leg saw no RTP for the configured time.
     pub fn handle_media_timeout(&mut self) {
         if matches!(self.state, State::Up) {
-            self.leave(HangupCause::Timeout);
+            self.leave(HangupCause::RtpTimeout);
         }
     }
 
@@ -292,8 +366,19 @@ impl CallCore {
     }
 
     /// A digit from RFC 4733, SIP INFO or in-band detection.
-    pub fn handle_digit(&mut self, now: Instant, digit: Digit) {
-        if let (State::Up, Some(ivr)) = (&self.state, self.ivr.as_mut()) {
+    pub fn handle_digit(&mut self, now: Instant, digit: Digit, source: DigitSource) {
+        if !matches!(self.state, State::Up) {
+            return;
+        }
+        self.out.push_back(CallAction::Publish(CallFact::Digit {
+            digit: digit.as_char(),
+            source: match source {
+                DigitSource::Rfc4733 => events::DigitSource::Rfc4733,
+                DigitSource::Info => events::DigitSource::Info,
+                DigitSource::Inband => events::DigitSource::Inband,
+            },
+        }));
+        if let Some(ivr) = self.ivr.as_mut() {
             ivr.handle_digit(now, digit);
             self.drain_ivr();
         }
@@ -353,6 +438,13 @@ impl CallCore {
         while let Some(a) = ivr.poll_action() {
             actions.push(a);
         }
+        let node = ivr.current_node().map(str::to_string);
+        if node.is_some() && node != self.ivr_node {
+            self.out.push_back(CallAction::Publish(CallFact::IvrNode {
+                node: node.clone().unwrap_or_default(),
+            }));
+            self.ivr_node = node;
+        }
         for a in actions {
             match a {
                 IvrAction::Play { id, prompts, .. } => self
@@ -361,8 +453,278 @@ impl CallCore {
                 IvrAction::StopPlayback => self
                     .out
                     .push_back(CallAction::Media(MediaCommand::StopPlayback)),
+                IvrAction::Dial { extension } => {
+                    self.out.push_back(CallAction::Dial { extension });
+                }
+                IvrAction::CancelDial => self.abandon_dial(),
                 IvrAction::Hangup(end) => self.leave(HangupCause::Flow(end)),
             }
+        }
+    }
+
+    // ------------------------------------------------------------ operator legs
+
+    /// The answer to `CallAction::Dial`: the extension's contacts, whether it is in a call
+    /// already, and the operator media leg's port (`None`: no media port free).
+    pub fn handle_dial_targets(
+        &mut self,
+        now: Instant,
+        targets: Vec<DialTarget>,
+        busy: bool,
+        media_port: Option<u16>,
+    ) {
+        if !matches!(self.state, State::Up) || !matches!(self.operator, Operator::None) {
+            return;
+        }
+        let result = match (busy, media_port) {
+            (true, _) => Some(DialResult::Busy),
+            (false, None) => Some(DialResult::NoAnswer),
+            (false, Some(_)) if targets.is_empty() => Some(DialResult::NoAnswer),
+            _ => None,
+        };
+        if let Some(result) = result {
+            if media_port.is_some() {
+                self.out
+                    .push_back(CallAction::Media(MediaCommand::ReleaseOperator));
+            }
+            self.dial_result(now, result);
+            return;
+        }
+        let media_port = media_port.expect("checked above");
+        let fork = Fork::new(targets, self.next_leg);
+        self.next_leg += fork.leg_count();
+        self.operator = Operator::Dialing { fork, media_port };
+        self.out
+            .push_back(CallAction::Media(MediaCommand::MusicOnHold));
+        self.drain_fork(now);
+    }
+
+    /// Something happened on operator leg `leg`.
+    pub fn handle_operator(&mut self, now: Instant, leg: LegId, event: OutboundEvent) {
+        let Some(target) = self
+            .fork()
+            .and_then(|f| f.target(leg))
+            .map(|t| t.contact.clone())
+        else {
+            return;
+        };
+        match event {
+            OutboundEvent::Ringing { .. } => {
+                if matches!(self.operator, Operator::Dialing { .. }) {
+                    self.out
+                        .push_back(CallAction::Publish(CallFact::LegRinging { leg, target }));
+                }
+            }
+            OutboundEvent::Answered { sdp } => {
+                let answer = sdp.as_deref().map(sdp::parse_answer);
+                match (&mut self.operator, answer) {
+                    (Operator::Dialing { fork, .. }, Some(Ok(n))) => {
+                        fork.handle_answered(leg);
+                        if fork.winner() == Some(leg) {
+                            self.out
+                                .push_back(CallAction::Media(MediaCommand::StartOperator(n)));
+                        }
+                    }
+                    (Operator::Dialing { fork, .. }, _) => {
+                        // An answer without a usable SDP answer cannot be bridged.
+                        tracing::debug!(
+                            leg = leg.0,
+                            "operator answered without a usable SDP answer"
+                        );
+                        self.out.push_back(CallAction::ByeLeg(leg));
+                        fork.handle_failed(leg, Outcome::Rejected { status: 488 });
+                    }
+                    (Operator::Connected { fork, .. } | Operator::Abandoned { fork }, _) => {
+                        fork.handle_answered(leg); // a late answer: hung up
+                    }
+                    (Operator::None, _) => {}
+                }
+                self.drain_fork(now);
+            }
+            OutboundEvent::Failed(outcome) => {
+                self.out.push_back(CallAction::Publish(CallFact::LegFailed {
+                    leg,
+                    target,
+                    status: outcome.status(),
+                    outcome: outcome.label().to_string(),
+                }));
+                if let Some(fork) = self.fork_mut() {
+                    fork.handle_failed(leg, outcome);
+                }
+                self.drain_fork(now);
+            }
+            OutboundEvent::RemoteBye => {
+                if let Operator::Connected { leg: bridged, .. } = self.operator {
+                    if bridged == leg {
+                        self.operator_left(now, EndCause::OperatorHungUp, Side::Operator);
+                    }
+                }
+            }
+            OutboundEvent::ByeDone => {}
+        }
+    }
+
+    /// The operator's media leg saw no RTP for the configured time: end that leg only.
+    pub fn handle_operator_media_timeout(&mut self, now: Instant) {
+        if let Operator::Connected { leg, .. } = self.operator {
+            self.out.push_back(CallAction::ByeLeg(leg));
+            self.operator_left(now, EndCause::RtpTimeout, Side::System);
+        }
+    }
+
+    fn fork(&self) -> Option<&Fork> {
+        match &self.operator {
+            Operator::Dialing { fork, .. }
+            | Operator::Connected { fork, .. }
+            | Operator::Abandoned { fork } => Some(fork),
+            Operator::None => None,
+        }
+    }
+
+    fn fork_mut(&mut self) -> Option<&mut Fork> {
+        match &mut self.operator {
+            Operator::Dialing { fork, .. }
+            | Operator::Connected { fork, .. }
+            | Operator::Abandoned { fork } => Some(fork),
+            Operator::None => None,
+        }
+    }
+
+    fn drain_fork(&mut self, now: Instant) {
+        let mut actions = Vec::new();
+        if let Some(fork) = self.fork_mut() {
+            while let Some(a) = fork.poll_action() {
+                actions.push(a);
+            }
+        }
+        for a in actions {
+            match a {
+                ForkAction::Place { leg, target } => {
+                    let Operator::Dialing { media_port, .. } = self.operator else {
+                        continue;
+                    };
+                    let sdp = sdp::build_offer(
+                        self.setup.media_ip,
+                        media_port,
+                        self.setup.session_id + leg.0,
+                        1,
+                    );
+                    self.out
+                        .push_back(CallAction::PlaceLeg { leg, target, sdp });
+                }
+                ForkAction::Cancel(leg) => self.out.push_back(CallAction::CancelLeg(leg)),
+                ForkAction::Bye(leg) => self.out.push_back(CallAction::ByeLeg(leg)),
+                ForkAction::Won(leg) => {
+                    let Operator::Dialing { fork, .. } = std::mem::take(&mut self.operator) else {
+                        continue;
+                    };
+                    let target = fork
+                        .target(leg)
+                        .map(|t| t.contact.clone())
+                        .unwrap_or_default();
+                    self.operator = Operator::Connected { fork, leg };
+                    self.out
+                        .push_back(CallAction::Publish(CallFact::LegAnswered { leg, target }));
+                    self.out.push_back(CallAction::Media(MediaCommand::Bridge));
+                    self.out.push_back(CallAction::Publish(CallFact::Bridged {
+                        a: CALLER_LEG,
+                        b: leg,
+                    }));
+                    if let Some(ivr) = self.ivr.as_mut() {
+                        ivr.handle_dial_result(now, DialResult::Answered);
+                    }
+                    self.drain_ivr();
+                }
+                ForkAction::Failed(result) => {
+                    if let Operator::Dialing { fork, .. } = std::mem::take(&mut self.operator) {
+                        self.operator = Operator::Abandoned { fork };
+                    }
+                    self.out
+                        .push_back(CallAction::Media(MediaCommand::ReleaseOperator));
+                    self.dial_result(now, result);
+                }
+            }
+        }
+    }
+
+    fn dial_result(&mut self, now: Instant, result: DialResult) {
+        if let Some(ivr) = self.ivr.as_mut() {
+            ivr.handle_dial_result(now, result);
+        }
+        self.drain_ivr();
+    }
+
+    /// The ring time-out ran out: cancel what still rings (the IVR has moved on already).
+    fn abandon_dial(&mut self) {
+        if let Operator::Dialing { mut fork, .. } = std::mem::take(&mut self.operator) {
+            fork.abandon();
+            self.operator = Operator::Abandoned { fork };
+            self.out
+                .push_back(CallAction::Media(MediaCommand::ReleaseOperator));
+            let mut cancels = Vec::new();
+            if let Some(fork) = self.fork_mut() {
+                while let Some(a) = fork.poll_action() {
+                    cancels.push(a);
+                }
+            }
+            for a in cancels {
+                if let ForkAction::Cancel(leg) = a {
+                    self.out.push_back(CallAction::CancelLeg(leg));
+                }
+            }
+        }
+    }
+
+    /// The operator's leg ended (they hung up, or their media died): unbridge, and the
+    /// caller goes on in the flow.
+    fn operator_left(&mut self, now: Instant, cause: EndCause, side: Side) {
+        let Operator::Connected { fork, leg } = std::mem::take(&mut self.operator) else {
+            return;
+        };
+        self.operator = Operator::Abandoned { fork };
+        self.out
+            .push_back(CallAction::Media(MediaCommand::Unbridge));
+        self.out
+            .push_back(CallAction::Media(MediaCommand::ReleaseOperator));
+        self.out.push_back(CallAction::Publish(CallFact::Unbridged {
+            a: CALLER_LEG,
+            b: leg,
+        }));
+        self.out
+            .push_back(CallAction::Publish(CallFact::LegEnded { leg, cause, side }));
+        if let Some(ivr) = self.ivr.as_mut() {
+            ivr.handle_operator_hangup(now);
+        }
+        self.drain_ivr();
+    }
+
+    /// The call ends: cancel ringing operator legs, hang up the bridged one.
+    fn end_operator(&mut self, cause: EndCause, side: Side) {
+        match std::mem::take(&mut self.operator) {
+            Operator::Dialing { mut fork, .. } => {
+                fork.abandon();
+                while let Some(a) = fork.poll_action() {
+                    if let ForkAction::Cancel(leg) = a {
+                        self.out.push_back(CallAction::CancelLeg(leg));
+                    }
+                }
+                self.out
+                    .push_back(CallAction::Media(MediaCommand::ReleaseOperator));
+            }
+            Operator::Connected { leg, .. } => {
+                self.out
+                    .push_back(CallAction::Media(MediaCommand::Unbridge));
+                self.out.push_back(CallAction::Publish(CallFact::Unbridged {
+                    a: CALLER_LEG,
+                    b: leg,
+                }));
+                self.out.push_back(CallAction::ByeLeg(leg));
+                self.out
+                    .push_back(CallAction::Media(MediaCommand::ReleaseOperator));
+                self.out
+                    .push_back(CallAction::Publish(CallFact::LegEnded { leg, cause, side }));
+            }
+            Operator::Abandoned { .. } | Operator::None => {}
         }
     }
 
@@ -371,6 +733,8 @@ impl CallCore {
         if let Some(ivr) = self.ivr.as_mut() {
             ivr.handle_hangup();
         }
+        let (end, side) = cause.fact();
+        self.end_operator(end, side);
         self.out
             .push_back(CallAction::Media(MediaCommand::StopPlayback));
         self.out.push_back(CallAction::SendBye);
@@ -379,6 +743,11 @@ impl CallCore {
 
     fn end(&mut self, cause: HangupCause) {
         self.state = State::Ended;
+        let (cause_fact, side) = cause.fact();
+        self.out.push_back(CallAction::Publish(CallFact::Ended {
+            cause: cause_fact,
+            side,
+        }));
         self.out.push_back(CallAction::Ended(cause));
     }
 }
@@ -391,192 +760,5 @@ fn sdp_status(e: &SdpError) -> u16 {
 }
 
 #[cfg(test)]
-#[allow(clippy::disallowed_methods)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    const FLOW: &str = "start: hello\nnodes:\n  hello: { play: welcome, next: menu }\n  menu:\n    menu: { prompt: menu, options: { \"1\": bye }, timeout: 5s, retries: 0, on_failure: bye }\n  bye: { hangup: true }\n";
-    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
-
-    fn setup(answer_after: Duration) -> CallSetup {
-        CallSetup {
-            flow: Arc::new(Flow::parse(Path::new("t.yaml"), FLOW).unwrap()),
-            media_ip: IpAddr::from([127, 0, 0, 1]),
-            media_port: 20000,
-            answer_after,
-            session_id: 1,
-        }
-    }
-
-    fn drain(c: &mut CallCore) -> Vec<CallAction> {
-        std::iter::from_fn(|| c.poll_action()).collect()
-    }
-
-    fn play_id(actions: &[CallAction]) -> PlayId {
-        actions
-            .iter()
-            .find_map(|a| match a {
-                CallAction::Media(MediaCommand::Play { id, .. }) => Some(*id),
-                _ => None,
-            })
-            .expect("a play")
-    }
-
-    #[test]
-    fn an_offer_is_answered_at_once_and_the_ivr_starts_on_ack() {
-        let t0 = Instant::now();
-        let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
-        let a = drain(&mut c);
-        assert!(
-            matches!(&a[..], [CallAction::Answer { sdp }] if sdp.contains("m=audio 20000 RTP/AVP 0 101"))
-        );
-        c.handle_ack(t0, None);
-        let a = drain(&mut c);
-        assert!(matches!(a[0], CallAction::Media(MediaCommand::Start(_))));
-        assert!(
-            matches!(&a[1], CallAction::Media(MediaCommand::Play { prompts, .. }) if &*prompts[0] == "welcome")
-        );
-    }
-
-    #[test]
-    fn no_common_codec_is_488_and_the_call_ends() {
-        let offer = OFFER.replace("RTP/AVP 0 101", "RTP/AVP 18");
-        let mut c = CallCore::new(Instant::now(), setup(Duration::ZERO), Some(offer));
-        assert_eq!(
-            drain(&mut c),
-            [
-                CallAction::Reject { status: 488 },
-                CallAction::Ended(HangupCause::NoCommonCodec)
-            ]
-        );
-    }
-
-    #[test]
-    fn without_an_offer_we_offer_in_the_200_and_take_the_answer_from_the_ack() {
-        let t0 = Instant::now();
-        let mut c = CallCore::new(t0, setup(Duration::ZERO), None);
-        let a = drain(&mut c);
-        assert!(matches!(&a[..], [CallAction::Answer { sdp }] if sdp.contains("RTP/AVP 0 8 101")));
-        c.handle_ack(t0, Some(OFFER));
-        assert!(matches!(
-            drain(&mut c)[0],
-            CallAction::Media(MediaCommand::Start(_))
-        ));
-        let mut c = CallCore::new(t0, setup(Duration::ZERO), None);
-        drain(&mut c);
-        c.handle_ack(t0, None);
-        let a = drain(&mut c);
-        assert!(
-            a.contains(&CallAction::SendBye),
-            "an ACK without the answer ends the call: {a:?}"
-        );
-    }
-
-    #[test]
-    fn ringing_then_answer_at_the_deadline_and_cancel_while_ringing() {
-        let t0 = Instant::now();
-        let mut c = CallCore::new(t0, setup(Duration::from_secs(2)), Some(OFFER.into()));
-        assert_eq!(drain(&mut c), [CallAction::Ring]);
-        assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(2)));
-        c.handle_timeout(t0 + Duration::from_secs(1));
-        assert!(drain(&mut c).is_empty(), "early timeout does nothing");
-        c.handle_timeout(t0 + Duration::from_secs(2));
-        assert!(matches!(drain(&mut c)[..], [CallAction::Answer { .. }]));
-        let mut c = CallCore::new(t0, setup(Duration::from_secs(2)), Some(OFFER.into()));
-        drain(&mut c);
-        c.handle_cancel();
-        assert_eq!(
-            drain(&mut c),
-            [
-                CallAction::Terminated,
-                CallAction::Ended(HangupCause::CallerCancelled)
-            ]
-        );
-    }
-
-    #[test]
-    fn the_flow_hangs_up_with_bye_and_ends_when_the_bye_completes() {
-        let t0 = Instant::now();
-        let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
-        drain(&mut c);
-        c.handle_ack(t0, None);
-        let welcome = play_id(&drain(&mut c));
-        c.handle_prompt_done(t0, welcome);
-        let menu = play_id(&drain(&mut c));
-        c.handle_prompt_done(t0, menu);
-        c.handle_digit(t0, Digit::from_char('1').unwrap());
-        let a = drain(&mut c);
-        assert!(a.contains(&CallAction::SendBye), "{a:?}");
-        assert!(!c.is_ended());
-        c.handle_bye_completed();
-        assert_eq!(
-            drain(&mut c),
-            [CallAction::Ended(HangupCause::Flow(FlowEnd::Completed))]
-        );
-    }
-
-    #[test]
-    fn hold_is_answered_recvonly_and_the_leg_updated() {
-        let t0 = Instant::now();
-        let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
-        drain(&mut c);
-        c.handle_ack(t0, None);
-        drain(&mut c);
-        c.handle_reinvite(t0, Some(&format!("{OFFER}a=sendonly\r\n")));
-        let a = drain(&mut c);
-        assert!(
-            matches!(&a[0], CallAction::AnswerReinvite { sdp } if sdp.contains("a=recvonly") && sdp.contains(" 2 IN IP4"))
-        );
-        assert!(
-            matches!(&a[1], CallAction::Media(MediaCommand::Update(n)) if n.direction == crate::sdp::Direction::RecvOnly)
-        );
-    }
-
-    #[test]
-    fn the_caller_hanging_up_ends_the_call_and_stops_the_ivr() {
-        let t0 = Instant::now();
-        let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
-        drain(&mut c);
-        c.handle_ack(t0, None);
-        drain(&mut c);
-        c.handle_bye();
-        assert_eq!(drain(&mut c), [CallAction::Ended(HangupCause::Caller)]);
-        c.handle_digit(t0, Digit::from_char('1').unwrap());
-        assert!(drain(&mut c).is_empty());
-    }
-
-    #[test]
-    fn shutdown_refuses_a_ringing_call_and_hangs_up_an_answered_one() {
-        let t0 = Instant::now();
-        let mut c = CallCore::new(t0, setup(Duration::from_secs(5)), Some(OFFER.into()));
-        drain(&mut c);
-        c.shut_down();
-        assert_eq!(
-            drain(&mut c),
-            [
-                CallAction::Reject { status: 503 },
-                CallAction::Ended(HangupCause::Shutdown)
-            ]
-        );
-        let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
-        drain(&mut c);
-        c.handle_ack(t0, None);
-        drain(&mut c);
-        c.shut_down();
-        assert!(drain(&mut c).contains(&CallAction::SendBye));
-        c.handle_bye_completed();
-        assert_eq!(drain(&mut c), [CallAction::Ended(HangupCause::Shutdown)]);
-    }
-
-    #[test]
-    fn a_missing_ack_ends_the_call_with_timeout() {
-        let t0 = Instant::now();
-        let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
-        drain(&mut c);
-        c.handle_ack_timeout();
-        assert!(drain(&mut c).contains(&CallAction::SendBye));
-        c.handle_bye_completed();
-        assert_eq!(drain(&mut c), [CallAction::Ended(HangupCause::Timeout)]);
-    }
-}
+#[path = "core_tests.rs"]
+mod tests;

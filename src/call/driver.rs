@@ -1,6 +1,8 @@
-//! One task per call (a driver): it owns the call's [`CallCore`] and media leg, feeds it
-//! SIP events from the endpoint, media events from the leg, timers and shutdown, and
-//! performs the actions it returns. It decides nothing about SIP, the IVR or media itself.
+//! One task per call (a driver): it owns the call's [`CallCore`] and media legs (the
+//! caller's, and an operator's while one is rung or bridged), feeds it SIP events from the
+//! endpoint, media events from the legs, timers and shutdown, and performs the actions it
+//! returns: SIP through the endpoint, media commands, facts published on the call event
+//! stream. It decides nothing about SIP, the IVR, dialling or media itself.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,10 +12,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::call::core::{CallAction, CallCore, HangupCause, MediaCommand};
+use crate::call::dial::DialTarget;
+use crate::call::events::{self, CallFact, EventBus, LegId};
+use crate::call::presence::{Presence, PresenceGuard};
+use crate::clock::Clock;
 use crate::media::dtmf::{Digit, DigitSource};
-use crate::media::engine::{LegCommand, LegHandle};
+use crate::media::engine::{LegCommand, LegHandle, MediaEngine};
 use crate::media::leg::LegEvent;
 use crate::media::prompt::PromptLibrary;
+use crate::registrar::Location;
+use crate::sip::uac::OutboundEvent;
 use crate::telemetry;
 
 /// What the endpoint tells a call.
@@ -30,6 +38,11 @@ pub enum CallEvent {
     ByeCompleted,
     /// Our 2xx was never acknowledged (64·T1).
     AckTimeout,
+    /// Something happened on one of this call's operator legs.
+    Operator {
+        leg: LegId,
+        event: OutboundEvent,
+    },
 }
 
 /// What a call asks of the endpoint. `call` identifies the dialog.
@@ -49,6 +62,23 @@ pub enum EndpointCommand {
     },
     SendBye {
         call: u64,
+    },
+    /// Ring a contact on a new outbound leg of `call`.
+    PlaceLeg {
+        call: u64,
+        leg: LegId,
+        target: DialTarget,
+        sdp: String,
+        /// Who is calling, for the operator's display.
+        caller: String,
+    },
+    CancelLeg {
+        call: u64,
+        leg: LegId,
+    },
+    ByeLeg {
+        call: u64,
+        leg: LegId,
     },
     Ended {
         call: u64,
@@ -71,10 +101,43 @@ pub struct CallTask {
     pub prompts: Arc<PromptLibrary>,
     pub language: String,
     pub stop: CancellationToken,
+    pub links: CallLinks,
+    /// The caller's number, for the operator's display.
+    pub caller: String,
+}
+
+/// What a call reaches beyond itself: the event bus, where extensions are, who is busy,
+/// the media engine for operator legs, the wall clock for event times.
+#[derive(Clone)]
+pub struct CallLinks {
+    pub bus: EventBus,
+    pub location: Location,
+    pub presence: Presence,
+    pub media: MediaEngine,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The operator side's media leg and the extension it reaches.
+#[derive(Default)]
+struct OperatorMedia {
+    leg: Option<LegHandle>,
+    extension: Option<Arc<str>>,
+    busy: Option<PresenceGuard>,
 }
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
+}
+
+/// The next event of an optional media leg (pending forever when there is none).
+async fn recv_opt(leg: Option<&mut LegHandle>) -> Option<LegEvent> {
+    match leg {
+        Some(l) => match l.events.recv().await {
+            Some(ev) => Some(ev),
+            None => std::future::pending().await, // closed: nothing more will come
+        },
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -87,11 +150,11 @@ async fn sleep_until(deadline: Option<Instant>) {
 impl CallTask {
     pub async fn run(mut self) {
         let mut stopping = false;
+        let mut operator = OperatorMedia::default();
         loop {
             while let Some(action) = self.core.poll_action() {
-                if let Some(cause) = self.perform(action).await {
-                    metrics::counter!(telemetry::CALLS_TOTAL, "end" => cause.label()).increment(1);
-                    info!(end = cause.label(), "call ended");
+                if let Some(cause) = self.perform(action, &mut operator).await {
+                    info!(end = cause.fact().0.label(), "call ended");
                     let _ = self
                         .endpoint
                         .send(EndpointCommand::Ended {
@@ -112,10 +175,11 @@ impl CallTask {
                     Some(CallEvent::InfoDigit(d)) => {
                         metrics::counter!(telemetry::DTMF_DIGITS, "source" => DigitSource::Info.label()).increment(1);
                         debug!(digit = %d, "digit by SIP INFO");
-                        self.core.handle_digit(now(), d)
+                        self.core.handle_digit(now(), d, DigitSource::Info)
                     }
                     Some(CallEvent::ByeCompleted) => self.core.handle_bye_completed(),
                     Some(CallEvent::AckTimeout) => self.core.handle_ack_timeout(),
+                    Some(CallEvent::Operator { leg, event }) => self.core.handle_operator(now(), leg, event),
                     None => {
                         // The endpoint is gone (shutdown): nothing more can be signalled.
                         return;
@@ -125,13 +189,19 @@ impl CallTask {
                     Some(LegEvent::PromptDone(id)) => self.core.handle_prompt_done(now(), id),
                     Some(LegEvent::Digit(d, source)) => {
                         debug!(digit = %d, source = source.label(), "digit");
-                        self.core.handle_digit(now(), d)
+                        self.core.handle_digit(now(), d, source)
                     }
                     Some(LegEvent::RtpTimeout) => {
                         warn!("no RTP from the caller; ending the call");
                         self.core.handle_media_timeout()
                     }
                     None => {}
+                },
+                ev = recv_opt(operator.leg.as_mut()) => {
+                    if let Some(LegEvent::RtpTimeout) = ev {
+                        warn!("no RTP from the operator; ending the operator's leg");
+                        self.core.handle_operator_media_timeout(now());
+                    }
                 },
                 _ = sleep_until(deadline) => self.core.handle_timeout(now()),
                 _ = self.stop.cancelled(), if !stopping => {
@@ -143,9 +213,30 @@ impl CallTask {
     }
 
     /// Perform one action; `Some(cause)` when the call is over.
-    async fn perform(&mut self, action: CallAction) -> Option<HangupCause> {
+    async fn perform(
+        &mut self,
+        action: CallAction,
+        operator: &mut OperatorMedia,
+    ) -> Option<HangupCause> {
         let call = self.id;
         let command = match action {
+            CallAction::Dial { extension } => {
+                self.dial(extension, operator);
+                return None;
+            }
+            CallAction::PlaceLeg { leg, target, sdp } => EndpointCommand::PlaceLeg {
+                call,
+                leg,
+                target,
+                sdp,
+                caller: self.caller.clone(),
+            },
+            CallAction::CancelLeg(leg) => EndpointCommand::CancelLeg { call, leg },
+            CallAction::ByeLeg(leg) => EndpointCommand::ByeLeg { call, leg },
+            CallAction::Publish(fact) => {
+                self.publish(fact);
+                return None;
+            }
             CallAction::Ring => EndpointCommand::RespondInvite {
                 call,
                 status: 180,
@@ -178,7 +269,7 @@ impl CallTask {
             },
             CallAction::SendBye => EndpointCommand::SendBye { call },
             CallAction::Media(cmd) => {
-                self.media(cmd);
+                self.media(cmd, operator);
                 return None;
             }
             CallAction::Ended(cause) => return Some(cause),
@@ -187,8 +278,73 @@ impl CallTask {
         None
     }
 
-    fn media(&mut self, cmd: MediaCommand) {
+    /// Resolve a dial: the extension's contacts, whether it is in a call, an operator media
+    /// leg on the caller's worker. The core decides what follows.
+    fn dial(&mut self, extension: Arc<str>, operator: &mut OperatorMedia) {
+        let links = &self.links;
+        let targets = links
+            .location
+            .lookup(&extension, links.clock.now())
+            .into_iter()
+            .map(|b| DialTarget {
+                extension: extension.to_string(),
+                contact: b.contact,
+                reach: b.reach,
+            })
+            .collect();
+        let busy = links.presence.is_busy(&extension);
+        let port = match links.media.allocate_leg_near(&self.leg) {
+            Ok(h) => {
+                let port = h.local_port;
+                operator.leg = Some(h);
+                Some(port)
+            }
+            Err(e) => {
+                warn!(error = %e, "no media leg for the operator");
+                None
+            }
+        };
+        operator.extension = Some(extension);
+        self.core.handle_dial_targets(now(), targets, busy, port);
+    }
+
+    fn publish(&self, fact: CallFact) {
+        self.links.bus.publish(events::CallEvent {
+            at: self.links.clock.now(),
+            call: events::CallId(self.id),
+            fact,
+        });
+    }
+
+    fn media(&mut self, cmd: MediaCommand, operator: &mut OperatorMedia) {
         let cmd = match cmd {
+            MediaCommand::StartOperator(n) => {
+                if let Some(leg) = &operator.leg {
+                    if leg.send(LegCommand::Start(n)).is_err() {
+                        warn!("media engine overloaded; command dropped");
+                    }
+                }
+                return;
+            }
+            MediaCommand::Bridge => {
+                let Some(other) = operator.leg.as_ref().map(|l| l.id) else {
+                    return;
+                };
+                if let Some(ext) = &operator.extension {
+                    operator.busy = Some(self.links.presence.enter(Arc::clone(ext)));
+                }
+                LegCommand::Bridge { other }
+            }
+            MediaCommand::Unbridge => {
+                operator.busy = None;
+                LegCommand::Unbridge
+            }
+            MediaCommand::ReleaseOperator => {
+                // Dropping the handle closes the leg (and unlinks a bridge).
+                *operator = OperatorMedia::default();
+                return;
+            }
+            MediaCommand::MusicOnHold => LegCommand::MusicOnHold,
             MediaCommand::Start(n) => LegCommand::Start(n),
             MediaCommand::Update(n) => LegCommand::Update(n),
             MediaCommand::StopPlayback => LegCommand::Stop,

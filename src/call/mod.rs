@@ -3,5 +3,7 @@
 //! published on the call event stream ([`events`]), which records and KPIs subscribe to.
 
 pub mod core;
+pub mod dial;
 pub mod driver;
 pub mod events;
+pub mod presence;

@@ -7,6 +7,7 @@
 //! `crate::call::core`; this file moves messages, keys tables and spawns tasks.
 
 mod dialog;
+mod outbound;
 mod timers;
 
 use std::collections::HashMap;
@@ -22,7 +23,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::call::core::{CallCore, CallSetup};
-use crate::call::driver::{CallEvent, CallTask, EndpointCommand};
+use crate::call::driver::{CallEvent, CallLinks, CallTask, EndpointCommand};
+use crate::call::events::LegId;
 use crate::config::Config;
 use crate::http::Health;
 use crate::ivr::FlowSet;
@@ -56,6 +58,8 @@ pub struct EndpointParams {
     pub tracker: TaskTracker,
     /// The registrar task; without one REGISTER gets 405.
     pub registrar: Option<mpsc::Sender<RegisterJob>>,
+    /// What calls reach beyond themselves (event bus, location, presence, media, clock).
+    pub links: CallLinks,
 }
 
 enum ServerTx {
@@ -91,6 +95,8 @@ pub struct Endpoint {
     client: HashMap<String, ClientEntry>,
     calls: HashMap<u64, Dialog>,
     by_dialog: HashMap<(String, String), u64>,
+    outbound: HashMap<outbound::LegKey, outbound::OutboundLeg>,
+    legs: HashMap<(u64, LegId), outbound::LegKey>,
     heap: TimerHeap,
     next_call: u64,
     cmd_tx: mpsc::Sender<EndpointCommand>,
@@ -111,6 +117,8 @@ impl Endpoint {
             client: HashMap::new(),
             calls: HashMap::new(),
             by_dialog: HashMap::new(),
+            outbound: HashMap::new(),
+            legs: HashMap::new(),
             heap: TimerHeap::default(),
             next_call: 1,
             cmd_tx,
@@ -226,6 +234,12 @@ impl Endpoint {
             return;
         }
         let to_tag = req.to().and_then(|t| t.tag().map(str::to_string));
+        if to_tag.is_some()
+            && method != Method::Cancel
+            && self.outbound_request(&req, &key, route).await
+        {
+            return;
+        }
         match method {
             Method::Invite if to_tag.is_none() => self.new_call(req, key, route).await,
             Method::Cancel => self.cancel(req, key, route).await,
@@ -429,12 +443,19 @@ impl Endpoint {
             },
         );
         self.respond_server_invite(&key, trying, 100).await;
+        let caller = req
+            .from()
+            .and_then(|f| SipUri::parse(&f.uri))
+            .and_then(|u| u.user)
+            .unwrap_or_default();
         let setup = CallSetup {
             flow,
             media_ip: self.p.media.ip(),
             media_port: leg.local_port,
             answer_after: self.p.config.ivr.answer_after,
             session_id: id,
+            caller: caller.clone(),
+            dialled: number.clone(),
         };
         let core = CallCore::new(now(), setup, req.body_text().map(str::to_string));
         self.calls.insert(id, dialog);
@@ -448,6 +469,8 @@ impl Endpoint {
             prompts: Arc::clone(&self.p.prompts),
             language: self.p.config.ivr.language.clone(),
             stop: self.p.calls_stop.clone(),
+            links: self.p.links.clone(),
+            caller,
         };
         let span = info_span!("call", id, call_id = %call_id, number = %number, flow = %flow_name);
         self.p.tracker.spawn(task.run().instrument(span));
@@ -476,6 +499,9 @@ impl Endpoint {
     }
 
     async fn handle_response(&mut self, resp: Message) {
+        if self.outbound_response(&resp).await {
+            return;
+        }
         let Some((branch, _method)) = TxKey::of_response(&resp) else {
             return;
         };
@@ -520,6 +546,15 @@ impl Endpoint {
                 self.client.insert(branch.clone(), ClientEntry { tx, call });
                 self.drain_client(&branch).await;
             }
+            EndpointCommand::PlaceLeg {
+                call,
+                leg,
+                target,
+                sdp,
+                caller,
+            } => self.place_leg(call, leg, target, sdp, caller).await,
+            EndpointCommand::CancelLeg { call, leg } => self.cancel_leg(call, leg).await,
+            EndpointCommand::ByeLeg { call, leg } => self.bye_leg(call, leg).await,
             EndpointCommand::RespondRequest { key, response } => {
                 let Some(entry) = self.server.get_mut(&key) else {
                     return; // the transaction is gone (shutdown)
@@ -734,6 +769,7 @@ impl Endpoint {
                     }
                     self.drain_server(&key).await;
                 }
+                TimerOwner::Outbound(key) => self.outbound_timer(key).await,
                 TimerOwner::Client(branch) => {
                     let Some(entry) = self.client.get_mut(&branch) else {
                         continue;

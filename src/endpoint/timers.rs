@@ -13,6 +13,8 @@ pub enum TimerOwner {
     Server(TxKey),
     Client(String),
     Retransmit2xx(u64),
+    /// An outbound leg: (Call-ID, our From tag).
+    Outbound((String, String)),
 }
 
 #[derive(Default)]

@@ -16,6 +16,12 @@
 //!       no_input: no_input                            # said before repeating on silence
 //!       on_failure: goodbye                           # where to go when retries run out
 //!   sales: { play: sales_info, next: goodbye }
+//!   support:                                          # ring an operator's softphone(s)
+//!     dial: "2001"                                    # an extension (every registered contact)
+//!     ring_timeout: 30s                               # then on_no_answer
+//!     on_no_answer: sorry                             # nobody answered, or not registered
+//!     on_busy: sorry                                  # busy (486/600/603, or in a call)
+//!     next: goodbye                                   # after the operator hangs up
 //!   goodbye: { play: goodbye, next: hangup }
 //!   hangup: { hangup: true }                          # we send BYE
 //! ```
@@ -61,7 +67,19 @@ pub enum NodeAction {
         next: NodeId,
     },
     Menu(Menu),
+    Dial(Dial),
     Hangup,
+}
+
+/// Ring an extension's registered contacts and bridge the caller to whoever answers.
+#[derive(Debug)]
+pub struct Dial {
+    pub extension: Arc<str>,
+    pub ring_timeout: Duration,
+    pub on_no_answer: NodeId,
+    pub on_busy: NodeId,
+    /// Where the caller goes when the operator hangs up.
+    pub next: NodeId,
 }
 
 #[derive(Debug)]
@@ -93,7 +111,7 @@ impl Flow {
             let lists: Vec<&Vec<Arc<str>>> = match &n.action {
                 NodeAction::Play { prompts, .. } => vec![prompts],
                 NodeAction::Menu(m) => vec![&m.prompt, &m.invalid, &m.no_input],
-                NodeAction::Hangup => vec![],
+                NodeAction::Dial(_) | NodeAction::Hangup => vec![],
             };
             lists.into_iter().flatten().map(|p| &**p)
         })
@@ -220,6 +238,10 @@ struct RawNode {
     play: Option<Spanned<Prompts>>,
     next: Option<Spanned<String>>,
     menu: Option<Spanned<RawMenu>>,
+    dial: Option<Spanned<String>>,
+    ring_timeout: Option<Spanned<String>>,
+    on_no_answer: Option<Spanned<String>>,
+    on_busy: Option<Spanned<String>>,
     hangup: Option<bool>,
 }
 
@@ -258,6 +280,9 @@ pub const MENU_TIMEOUT_MAX: Duration = Duration::from_secs(60);
 pub const MENU_RETRIES_MAX: u32 = 10;
 const DEFAULT_MENU_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_MENU_RETRIES: u32 = 2;
+pub const RING_TIMEOUT_MIN: Duration = Duration::from_secs(5);
+pub const RING_TIMEOUT_MAX: Duration = Duration::from_secs(300);
+const DEFAULT_RING_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Builder<'a> {
     file: &'a Path,
@@ -349,23 +374,45 @@ impl<'a> Builder<'a> {
     }
 
     fn node_action(&mut self, name: &str, line: u64, raw: RawNode) -> NodeAction {
-        let kinds = [raw.play.is_some(), raw.menu.is_some(), raw.hangup.is_some()];
+        let kinds = [
+            raw.play.is_some(),
+            raw.menu.is_some(),
+            raw.dial.is_some(),
+            raw.hangup.is_some(),
+        ];
         match kinds.iter().filter(|k| **k).count() {
             1 => {}
             0 => {
                 self.error(
                     line,
-                    format!("node \"{name}\" needs one of play, menu or hangup"),
+                    format!("node \"{name}\" needs one of play, menu, dial or hangup"),
                 );
                 return NodeAction::Hangup;
             }
             _ => {
                 self.error(
                     line,
-                    format!("node \"{name}\" may do only one of play, menu or hangup"),
+                    format!("node \"{name}\" may do only one of play, menu, dial or hangup"),
                 );
                 return NodeAction::Hangup;
             }
+        }
+        if raw.dial.is_none() {
+            for (key, v) in [
+                ("ring_timeout", &raw.ring_timeout),
+                ("on_no_answer", &raw.on_no_answer),
+                ("on_busy", &raw.on_busy),
+            ] {
+                if let Some(v) = v {
+                    self.error(
+                        v.referenced.line(),
+                        format!("node \"{name}\": {key} is only for dial nodes"),
+                    );
+                }
+            }
+        }
+        if let Some(dial) = &raw.dial {
+            return NodeAction::Dial(self.dial(name, dial, &raw));
         }
         if let Some(play) = raw.play {
             let prompts = self.prompts(name, play.referenced.line(), play.value);
@@ -384,7 +431,7 @@ impl<'a> Builder<'a> {
         if let Some(next) = &raw.next {
             self.error(
                 next.referenced.line(),
-                format!("node \"{name}\": next is only for play nodes"),
+                format!("node \"{name}\": next is only for play and dial nodes"),
             );
         }
         if let Some(menu) = raw.menu {
@@ -397,6 +444,64 @@ impl<'a> Builder<'a> {
             );
         }
         NodeAction::Hangup
+    }
+
+    fn dial(&mut self, name: &str, ext: &Spanned<String>, raw: &RawNode) -> Dial {
+        let line = ext.referenced.line();
+        let extension = ext.value.trim();
+        if !(2..=15).contains(&extension.len()) || !extension.bytes().all(|b| b.is_ascii_digit()) {
+            self.error(
+                line,
+                format!("node \"{name}\": dial = \"{extension}\": must be an extension of 2-15 digits (quote it: dial: \"2001\")"),
+            );
+        }
+        let ring_timeout = match &raw.ring_timeout {
+            None => DEFAULT_RING_TIMEOUT,
+            Some(t) => match parse_duration(&t.value) {
+                Some(d) if (RING_TIMEOUT_MIN..=RING_TIMEOUT_MAX).contains(&d) => d,
+                _ => {
+                    self.error(
+                        t.referenced.line(),
+                        format!(
+                            "node \"{name}\": ring_timeout = \"{}\": must be a duration from 5s to 300s (e.g. \"30s\")",
+                            t.value
+                        ),
+                    );
+                    DEFAULT_RING_TIMEOUT
+                }
+            },
+        };
+        let on_no_answer = match &raw.on_no_answer {
+            Some(t) => self.target(name, "on_no_answer goes to", t),
+            None => {
+                self.error(
+                    line,
+                    format!("node \"{name}\" dials but has no on_no_answer node"),
+                );
+                NodeId(0)
+            }
+        };
+        let on_busy = match &raw.on_busy {
+            Some(t) => self.target(name, "on_busy goes to", t),
+            None => on_no_answer,
+        };
+        let next = match &raw.next {
+            Some(t) => self.target(name, "goes to", t),
+            None => {
+                self.error(
+                    line,
+                    format!("node \"{name}\" dials but has no next node (where the caller goes after the operator hangs up)"),
+                );
+                NodeId(0)
+            }
+        };
+        Dial {
+            extension: Arc::from(extension),
+            ring_timeout,
+            on_no_answer,
+            on_busy,
+            next,
+        }
     }
 
     fn menu(&mut self, name: &str, line: u64, raw: RawMenu) -> Menu {
@@ -496,6 +601,50 @@ nodes:
   bye: { hangup: true }
 ";
 
+    const DIAL: &str = "\
+start: op
+nodes:
+  op:
+    dial: \"2001\"
+    ring_timeout: 20s
+    on_no_answer: sorry
+    next: bye
+  sorry: { play: sorry, next: bye }
+  bye: { hangup: true }
+";
+
+    #[test]
+    fn a_dial_node_parses_with_busy_defaulting_to_no_answer() {
+        let f = parse(DIAL).unwrap();
+        match &f.node(f.start).action {
+            NodeAction::Dial(d) => {
+                assert_eq!(&*d.extension, "2001");
+                assert_eq!(d.ring_timeout, Duration::from_secs(20));
+                assert_eq!(d.on_busy, d.on_no_answer);
+                assert_eq!(f.node(d.next).name, "bye");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_dial_node_names_every_problem_with_its_line() {
+        let text = DIAL
+            .replace("\"2001\"", "sales")
+            .replace("20s", "2s")
+            .replace("    on_no_answer: sorry\n", "");
+        let e = parse(&text).unwrap_err();
+        let lines: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "ivr-flows/test.yaml:4: node \"op\": dial = \"sales\": must be an extension of 2-15 digits (quote it: dial: \"2001\")",
+                "ivr-flows/test.yaml:4: node \"op\" dials but has no on_no_answer node",
+                "ivr-flows/test.yaml:5: node \"op\": ring_timeout = \"2s\": must be a duration from 5s to 300s (e.g. \"30s\")",
+            ]
+        );
+    }
+
     fn parse(text: &str) -> Result<Flow, FlowErrors> {
         Flow::parse(Path::new("ivr-flows/test.yaml"), text)
     }
@@ -566,11 +715,11 @@ nodes:
             .unwrap_err();
         let text = err.to_string();
         assert!(
-            text.contains(":3: node \"a\" may do only one of play, menu or hangup"),
+            text.contains(":3: node \"a\" may do only one of play, menu, dial or hangup"),
             "{text}"
         );
         assert!(
-            text.contains(":4: node \"b\" needs one of play, menu or hangup"),
+            text.contains(":4: node \"b\" needs one of play, menu, dial or hangup"),
             "{text}"
         );
     }

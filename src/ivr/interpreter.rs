@@ -30,8 +30,26 @@ pub enum IvrAction {
         barge_in: bool,
     },
     StopPlayback,
+    /// Ring this extension's contacts; report the result with `handle_dial_result`. The
+    /// interpreter keeps the ring time-out itself and sends `CancelDial` when it runs out.
+    Dial {
+        extension: Arc<str>,
+    },
+    /// Stop ringing (ring time-out): the dial has already been given up on.
+    CancelDial,
     /// The flow has ended: send BYE.
     Hangup(FlowEnd),
+}
+
+/// How a `Dial` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DialResult {
+    /// An operator answered: the caller is connected until `handle_operator_hangup`.
+    Answered,
+    /// Busy or declined (486, 600, 603), or the extension was already in a call.
+    Busy,
+    /// Nobody answered, or nobody could be rung (not registered, unreachable, errors).
+    NoAnswer,
 }
 
 /// Why the flow ended, for the call record.
@@ -55,6 +73,15 @@ enum State {
         node: NodeId,
         attempts: u32,
         phase: MenuPhase,
+    },
+    /// Ringing a dial node's extension until `deadline`.
+    Dialing {
+        node: NodeId,
+        deadline: Instant,
+    },
+    /// Bridged to the operator; the flow waits for the operator to hang up.
+    Connected {
+        node: NodeId,
     },
     Finished,
 }
@@ -101,6 +128,7 @@ impl IvrSession {
                 phase: MenuPhase::Waiting { deadline },
                 ..
             } => Some(deadline),
+            State::Dialing { deadline, .. } => Some(deadline),
             _ => None,
         }
     }
@@ -113,7 +141,9 @@ impl IvrSession {
     pub fn current_node(&self) -> Option<&str> {
         match self.state {
             State::Playing { next, .. } => Some(&self.flow.node(next).name),
-            State::Menu { node, .. } => Some(&self.flow.node(node).name),
+            State::Menu { node, .. } | State::Dialing { node, .. } | State::Connected { node } => {
+                Some(&self.flow.node(node).name)
+            }
             State::Finished => None,
         }
     }
@@ -168,8 +198,39 @@ impl IvrSession {
         }
     }
 
+    /// The outcome of the current `Dial` (ignored in any other state, e.g. after the ring
+    /// time-out already moved the caller on).
+    pub fn handle_dial_result(&mut self, now: Instant, result: DialResult) {
+        let State::Dialing { node, .. } = self.state else {
+            return;
+        };
+        let dial = self.dial(node);
+        let (busy, no_answer) = (dial.on_busy, dial.on_no_answer);
+        match result {
+            DialResult::Answered => self.state = State::Connected { node },
+            DialResult::Busy => self.enter(now, busy),
+            DialResult::NoAnswer => self.enter(now, no_answer),
+        }
+    }
+
+    /// The operator hung up: the caller goes on to the dial node's `next`.
+    pub fn handle_operator_hangup(&mut self, now: Instant) {
+        if let State::Connected { node } = self.state {
+            let next = self.dial(node).next;
+            self.enter(now, next);
+        }
+    }
+
     /// Call this at or after `poll_timeout()`; early calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let State::Dialing { node, deadline } = self.state {
+            if now >= deadline {
+                self.out.push_back(IvrAction::CancelDial);
+                let to = self.dial(node).on_no_answer;
+                self.enter(now, to);
+            }
+            return;
+        }
         if let State::Menu {
             node,
             attempts,
@@ -187,6 +248,13 @@ impl IvrSession {
     pub fn handle_hangup(&mut self) {
         self.state = State::Finished;
         self.out.clear();
+    }
+
+    fn dial(&self, node: NodeId) -> &crate::ivr::flow::Dial {
+        match &self.flow.node(node).action {
+            NodeAction::Dial(d) => d,
+            _ => unreachable!("dial states always point at a dial node"),
+        }
     }
 
     fn menu(&self, node: NodeId) -> &Menu {
@@ -226,9 +294,18 @@ impl IvrSession {
         };
     }
 
-    fn enter(&mut self, _now: Instant, node: NodeId) {
+    fn enter(&mut self, now: Instant, node: NodeId) {
         let flow = Arc::clone(&self.flow);
         match &flow.node(node).action {
+            NodeAction::Dial(dial) => {
+                self.out.push_back(IvrAction::Dial {
+                    extension: Arc::clone(&dial.extension),
+                });
+                self.state = State::Dialing {
+                    node,
+                    deadline: now + dial.ring_timeout,
+                };
+            }
             NodeAction::Play { prompts, next } => {
                 let play = self.play(prompts.clone(), false);
                 self.state = State::Playing { play, next: *next };
@@ -305,6 +382,77 @@ nodes:
                 _ => None,
             })
             .expect("a play action")
+    }
+
+    const DIAL_FLOW: &str = "\
+start: op
+nodes:
+  op:
+    dial: \"2001\"
+    ring_timeout: 20s
+    on_no_answer: sorry
+    on_busy: busy
+    next: survey
+  sorry: { play: sorry, next: bye }
+  busy: { play: busy, next: bye }
+  survey: { play: thanks, next: bye }
+  bye: { hangup: true }
+";
+
+    fn dial_flow() -> Arc<Flow> {
+        Arc::new(Flow::parse(Path::new("dial.yaml"), DIAL_FLOW).unwrap())
+    }
+
+    #[test]
+    fn a_dial_node_rings_the_extension_and_the_operators_hangup_goes_to_next() {
+        let t0 = Instant::now();
+        let mut s = IvrSession::new(t0, dial_flow());
+        assert_eq!(
+            drain(&mut s),
+            [IvrAction::Dial {
+                extension: Arc::from("2001")
+            }]
+        );
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(20)));
+        s.handle_dial_result(t0 + Duration::from_secs(3), DialResult::Answered);
+        assert!(drain(&mut s).is_empty());
+        assert_eq!(s.poll_timeout(), None, "no ring time-out once connected");
+        s.handle_digit(t0, d('1'));
+        assert!(
+            drain(&mut s).is_empty(),
+            "keys while connected are not the IVR's"
+        );
+        s.handle_operator_hangup(t0 + Duration::from_secs(60));
+        assert_eq!(played(&drain(&mut s)).1, ["thanks"]);
+    }
+
+    #[test]
+    fn the_ring_timeout_cancels_the_dial_and_goes_to_on_no_answer() {
+        let t0 = Instant::now();
+        let mut s = IvrSession::new(t0, dial_flow());
+        drain(&mut s);
+        s.handle_timeout(t0 + Duration::from_secs(19));
+        assert!(drain(&mut s).is_empty(), "early time-out does nothing");
+        s.handle_timeout(t0 + Duration::from_secs(20));
+        let a = drain(&mut s);
+        assert_eq!(a[0], IvrAction::CancelDial);
+        assert_eq!(played(&a).1, ["sorry"]);
+        // A late answer after the time-out is ignored.
+        s.handle_dial_result(t0 + Duration::from_secs(21), DialResult::Answered);
+        assert!(drain(&mut s).is_empty());
+    }
+
+    #[test]
+    fn busy_goes_to_on_busy_and_no_answer_to_on_no_answer() {
+        let t0 = Instant::now();
+        let mut s = IvrSession::new(t0, dial_flow());
+        drain(&mut s);
+        s.handle_dial_result(t0, DialResult::Busy);
+        assert_eq!(played(&drain(&mut s)).1, ["busy"]);
+        let mut s = IvrSession::new(t0, dial_flow());
+        drain(&mut s);
+        s.handle_dial_result(t0, DialResult::NoAnswer);
+        assert_eq!(played(&drain(&mut s)).1, ["sorry"]);
     }
 
     #[test]
@@ -457,7 +605,7 @@ nodes:
                     match a {
                         IvrAction::Play { id, .. } => last_play = Some(id),
                         IvrAction::Hangup(_) => ended = true,
-                        IvrAction::StopPlayback => {}
+                        IvrAction::StopPlayback | IvrAction::Dial { .. } | IvrAction::CancelDial => {}
                     }
                 }
             }

@@ -9,4 +9,4 @@ pub mod flow;
 pub mod interpreter;
 
 pub use flow::{Flow, FlowErrors, FlowSet};
-pub use interpreter::{FlowEnd, IvrAction, IvrSession, PlayId};
+pub use interpreter::{DialResult, FlowEnd, IvrAction, IvrSession, PlayId};

@@ -459,6 +459,7 @@ fn serial_diff<T: Serial>(a: T, b: T) -> i32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

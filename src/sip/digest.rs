@@ -678,6 +678,7 @@ fn parse_params(value: &str) -> Result<Vec<(String, String)>, DigestError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,245 @@
+//! Outbound legs in the endpoint (driver side): the calls we place to operators' contacts.
+//! Each leg is a [`OutboundCall`] core (`crate::sip::uac`) keyed by its Call-ID and our From
+//! tag; the endpoint routes responses and in-dialog requests to it, runs its timers, sends
+//! what it emits to the contact's address or TCP connection, and passes its events to the
+//! call task that owns the leg. It decides nothing about the call.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+use crate::call::dial::DialTarget;
+use crate::call::driver::CallEvent;
+use crate::call::events::LegId;
+use crate::sip::message::Message;
+use crate::sip::registrar::Reach;
+use crate::sip::response::response_for;
+use crate::sip::transaction::TxKey;
+use crate::sip::uac::{
+    InDialog, OutboundAction, OutboundCall, OutboundEvent, OutboundParams, Outcome, Transport,
+};
+use crate::sip::uri::SipUri;
+use crate::telemetry;
+use crate::transport::{ConnId, Via};
+
+use super::dialog::new_tag;
+use super::timers::TimerOwner;
+use super::{now, Endpoint, Route};
+
+/// (Call-ID, our From tag): how responses and the operator's requests find a leg.
+pub(super) type LegKey = (String, String);
+
+pub(super) struct OutboundLeg {
+    core: OutboundCall,
+    call: u64,
+    leg: LegId,
+    via: Via,
+    dest: SocketAddr,
+}
+
+impl Endpoint {
+    pub(super) async fn place_leg(
+        &mut self,
+        call: u64,
+        leg: LegId,
+        target: DialTarget,
+        sdp: String,
+        caller: String,
+    ) {
+        let (via, dest, transport) = match target.reach {
+            Reach::Udp(addr) => (Via::Udp, addr, Transport::Udp),
+            Reach::Tcp { source, conn } => (Via::Tcp(ConnId(conn)), source, Transport::Tcp),
+        };
+        let local = self.p.local;
+        let host = SipUri::parse(&target.contact)
+            .map(|u| u.host)
+            .unwrap_or_else(|| dest.ip().to_string());
+        let caller_user = if caller.is_empty() {
+            "anonymous"
+        } else {
+            caller.as_str()
+        };
+        let contact = match transport {
+            Transport::Udp => format!("<sip:qonyrau@{local}>"),
+            Transport::Tcp => format!("<sip:qonyrau@{local};transport=tcp>"),
+        };
+        let params = OutboundParams {
+            request_uri: target.contact.clone(),
+            from: format!(
+                "\"{}\" <sip:{}@{local}>",
+                caller_user.replace(['"', '\\'], ""),
+                uri_user(caller_user)
+            ),
+            to: format!("<sip:{}@{host}>", target.extension),
+            contact,
+            local,
+            transport,
+            sdp_offer: sdp,
+            user_agent: self.p.config.sip.user_agent.clone(),
+            extra_headers: Vec::new(),
+            call_id: format!("{}@qonyrau", new_tag()),
+            from_tag: new_tag(),
+        };
+        let key: LegKey = (params.call_id.clone(), params.from_tag.clone());
+        let core = OutboundCall::new(now(), params, self.timers);
+        metrics::counter!(telemetry::SIP_REQUESTS_SENT, "method" => "INVITE").increment(1);
+        self.outbound.insert(
+            key.clone(),
+            OutboundLeg {
+                core,
+                call,
+                leg,
+                via,
+                dest,
+            },
+        );
+        self.legs.insert((call, leg), key.clone());
+        self.drain_outbound(&key).await;
+    }
+
+    pub(super) async fn cancel_leg(&mut self, call: u64, leg: LegId) {
+        let Some(key) = self.legs.get(&(call, leg)).cloned() else {
+            return;
+        };
+        if let Some(l) = self.outbound.get_mut(&key) {
+            l.core.cancel(now());
+        }
+        self.drain_outbound(&key).await;
+    }
+
+    pub(super) async fn bye_leg(&mut self, call: u64, leg: LegId) {
+        let Some(key) = self.legs.get(&(call, leg)).cloned() else {
+            return;
+        };
+        if let Some(l) = self.outbound.get_mut(&key) {
+            l.core.bye(now());
+        }
+        self.drain_outbound(&key).await;
+    }
+
+    /// A response to one of our outbound legs' requests; `false` when it is not theirs.
+    pub(super) async fn outbound_response(&mut self, resp: &Message) -> bool {
+        let Some(key) = leg_key_of_response(resp) else {
+            return false;
+        };
+        let Some(l) = self.outbound.get_mut(&key) else {
+            return false;
+        };
+        l.core.handle_response(now(), resp);
+        self.drain_outbound(&key).await;
+        true
+    }
+
+    /// An in-dialog request from an operator's phone (BYE, re-INVITE…); `false` when it
+    /// belongs to no outbound leg.
+    pub(super) async fn outbound_request(
+        &mut self,
+        req: &Message,
+        key: &TxKey,
+        route: Route,
+    ) -> bool {
+        let Some(leg_key) = leg_key_of_request(req) else {
+            return false;
+        };
+        let Some(l) = self.outbound.get_mut(&leg_key) else {
+            return false;
+        };
+        match l.core.handle_request(now(), req) {
+            InDialog::NotOurs => return false,
+            InDialog::Respond(resp) => {
+                self.drain_outbound(&leg_key).await;
+                self.respond_non_invite(key.clone(), route, req, resp).await;
+            }
+            InDialog::PassUp => {
+                // Re-INVITEs (hold) and INFO from the operator's side are the next issue's
+                // work (#9): refuse them cleanly so the phone keeps its current session.
+                match req.method().map(|m| m.as_str()) {
+                    Some("ACK") => {}
+                    Some("INVITE") => {
+                        let resp = response_for(req, 488, &leg_key.1);
+                        self.respond_invite_tx(key.clone(), route, req, None, resp, 488)
+                            .await;
+                    }
+                    _ => {
+                        let resp = response_for(req, 488, &leg_key.1);
+                        self.respond_non_invite(key.clone(), route, req, resp).await;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    pub(super) async fn outbound_timer(&mut self, key: LegKey) {
+        let Some(l) = self.outbound.get_mut(&key) else {
+            return;
+        };
+        l.core.handle_timeout(now());
+        self.drain_outbound(&key).await;
+    }
+
+    async fn drain_outbound(&mut self, key: &LegKey) {
+        let Some(l) = self.outbound.get_mut(key) else {
+            return;
+        };
+        let (via, dest, call, leg) = (l.via, l.dest, l.call, l.leg);
+        let mut sends: Vec<Bytes> = Vec::new();
+        let mut events: Vec<OutboundEvent> = Vec::new();
+        while let Some(a) = l.core.poll_action() {
+            match a {
+                OutboundAction::Send(b) => sends.push(b),
+                OutboundAction::Event(e) => events.push(e),
+            }
+        }
+        let next = l.core.poll_timeout();
+        let mut finished = l.core.is_ended() && next.is_none();
+        if finished {
+            self.outbound.remove(key);
+            self.legs.remove(&(call, leg));
+        } else if let Some(at) = next {
+            self.heap.push(at, TimerOwner::Outbound(key.clone()));
+        }
+        for b in sends {
+            if let Err(e) = self.p.transports.send(via, dest, b).await {
+                tracing::debug!(error = %e, %dest, "outbound leg send failed");
+                if !finished && via != Via::Udp {
+                    // The contact's TCP connection is gone: nothing more can reach it.
+                    self.outbound.remove(key);
+                    self.legs.remove(&(call, leg));
+                    events.push(OutboundEvent::Failed(Outcome::Unavailable));
+                    finished = true;
+                }
+            }
+        }
+        if let Some(d) = self.calls.get(&call) {
+            for event in events {
+                let _ = d.events.try_send(CallEvent::Operator { leg, event });
+            }
+        }
+    }
+}
+
+/// The user part for a From URI: digits, letters and `+` pass; anything else is dropped.
+fn uri_user(caller: &str) -> String {
+    let u: String = caller
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '_'))
+        .collect();
+    if u.is_empty() {
+        "anonymous".into()
+    } else {
+        u
+    }
+}
+
+fn leg_key_of_response(resp: &Message) -> Option<LegKey> {
+    let call_id = resp.call_id()?.to_string();
+    let ours = resp.from()?.tag()?.to_string();
+    Some((call_id, ours))
+}
+
+fn leg_key_of_request(req: &Message) -> Option<LegKey> {
+    let call_id = req.call_id()?.to_string();
+    let ours = req.to()?.tag()?.to_string();
+    Some((call_id, ours))
+}
