@@ -313,11 +313,10 @@ fn sipp_builtin_uac_completes_twenty_calls() {
             "-r",
             "10",
         ])
+        .args(common::sipp_ports(&["-mp"]))
         .args([
             "-i",
             "127.0.0.1",
-            "-p",
-            "0",
             "-mp",
             "0",
             "-nostdin",

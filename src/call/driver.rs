@@ -84,6 +84,12 @@ pub enum EndpointCommand {
         call: u64,
         cause: HangupCause,
     },
+    /// The registrar's verdict on an INVITE from a softphone to an extension: the caller's
+    /// extension, or the response to send (401 challenge, 403, 503).
+    InviteAuthenticated {
+        key: crate::sip::transaction::TxKey,
+        result: Result<String, crate::sip::message::Message>,
+    },
     /// The final response to a non-INVITE request whose server transaction the endpoint
     /// holds open under `key` (REGISTER, answered by the registrar).
     RespondRequest {
@@ -104,6 +110,8 @@ pub struct CallTask {
     pub links: CallLinks,
     /// The caller's number, for the operator's display.
     pub caller: String,
+    /// An authenticated softphone's extension: busy for other callers while this call lasts.
+    pub caller_extension: Option<Arc<str>>,
 }
 
 /// What a call reaches beyond itself: the event bus, where extensions are, who is busy,
@@ -151,6 +159,10 @@ impl CallTask {
     pub async fn run(mut self) {
         let mut stopping = false;
         let mut operator = OperatorMedia::default();
+        let _caller_busy = self
+            .caller_extension
+            .take()
+            .map(|ext| self.links.presence.enter(ext));
         loop {
             while let Some(action) = self.core.poll_action() {
                 if let Some(cause) = self.perform(action, &mut operator).await {

@@ -7,3 +7,4 @@ pub mod dial;
 pub mod driver;
 pub mod events;
 pub mod presence;
+pub mod routing;

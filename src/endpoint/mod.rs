@@ -25,6 +25,7 @@ use tracing::{debug, info_span, warn, Instrument};
 use crate::call::core::{CallCore, CallSetup};
 use crate::call::driver::{CallEvent, CallLinks, CallTask, EndpointCommand};
 use crate::call::events::LegId;
+use crate::call::routing::{direct_call_flow, route_invite, InviteRoute};
 use crate::config::Config;
 use crate::http::Health;
 use crate::ivr::FlowSet;
@@ -97,6 +98,8 @@ pub struct Endpoint {
     by_dialog: HashMap<(String, String), u64>,
     outbound: HashMap<outbound::LegKey, outbound::OutboundLeg>,
     legs: HashMap<(u64, LegId), outbound::LegKey>,
+    /// INVITEs to extensions waiting for the registrar's authentication.
+    pending_auth: HashMap<TxKey, (Message, Route)>,
     heap: TimerHeap,
     next_call: u64,
     cmd_tx: mpsc::Sender<EndpointCommand>,
@@ -119,6 +122,7 @@ impl Endpoint {
             by_dialog: HashMap::new(),
             outbound: HashMap::new(),
             legs: HashMap::new(),
+            pending_auth: HashMap::new(),
             heap: TimerHeap::default(),
             next_call: 1,
             cmd_tx,
@@ -266,17 +270,10 @@ impl Endpoint {
             self.respond_non_invite(key, route, &req, resp).await;
             return;
         };
-        let reach = match route.via {
-            Via::Udp => Reach::Udp(route.source),
-            Via::Tcp(conn) => Reach::Tcp {
-                source: route.source,
-                conn: conn.0,
-            },
-        };
         let job = RegisterJob {
             key: key.clone(),
             request: req.clone(),
-            reach,
+            reach: reach_of(route),
         };
         if registrar.try_send(job).is_err() {
             let mut resp = response_for(&req, 503, &dialog::new_tag());
@@ -397,6 +394,119 @@ impl Endpoint {
                 .await;
             return;
         }
+        let number = req
+            .request_uri()
+            .and_then(SipUri::parse)
+            .and_then(|u| u.user_number().map(str::to_string))
+            .unwrap_or_default();
+        let registered = !self
+            .p
+            .links
+            .location
+            .lookup(&number, self.p.links.clock.now())
+            .is_empty();
+        let flow = match route_invite(
+            &number,
+            &self.p.config.ivr.numbers,
+            &self.p.config.ivr.default_flow,
+            registered,
+        ) {
+            InviteRoute::Flow(name) => match self.p.flows.get(&name) {
+                Some(flow) => flow,
+                None => {
+                    warn!(flow = %name, "flow missing");
+                    let resp = response_for(&req, 500, &dialog::new_tag());
+                    self.respond_invite_tx(key, route, &req, None, resp, 500)
+                        .await;
+                    return;
+                }
+            },
+            InviteRoute::Extension(_) => {
+                self.authenticate_invite(req, key, route).await;
+                return;
+            }
+        };
+        self.start_call(req, key, route, number, flow, None).await;
+    }
+
+    /// Hold an INVITE to an extension (100 Trying, its transaction open) while the
+    /// registrar authenticates the caller; `InviteAuthenticated` continues it.
+    async fn authenticate_invite(&mut self, req: Message, key: TxKey, route: Route) {
+        let Some(registrar) = self.p.registrar.clone() else {
+            let resp = response_for(&req, 404, &dialog::new_tag());
+            self.respond_invite_tx(key, route, &req, None, resp, 404)
+                .await;
+            return;
+        };
+        let tx = ServerInviteTx::new(now(), reliability(route.via), self.timers);
+        let dest = response_dest(&req, route);
+        self.server.insert(
+            key.clone(),
+            ServerEntry {
+                tx: ServerTx::Invite(tx),
+                route,
+                dest,
+                call: None,
+            },
+        );
+        self.respond_server_invite(&key, response_for(&req, 100, ""), 100)
+            .await;
+        let job = RegisterJob {
+            key: key.clone(),
+            request: req.clone(),
+            reach: reach_of(route),
+        };
+        if registrar.try_send(job).is_err() {
+            let mut resp = response_for(&req, 503, &dialog::new_tag());
+            resp.push_header("retry-after", self.p.config.sip.retry_after.to_string());
+            self.respond_server_invite(&key, resp, 503).await;
+            return;
+        }
+        self.pending_auth.insert(key, (req, route));
+    }
+
+    /// The registrar's verdict on a held INVITE.
+    async fn invite_authenticated(&mut self, key: TxKey, result: Result<String, Message>) {
+        let Some((req, route)) = self.pending_auth.remove(&key) else {
+            return;
+        };
+        match result {
+            Err(resp) => {
+                let status = resp.status().unwrap_or(403);
+                self.respond_server_invite(&key, resp, status).await;
+            }
+            Ok(caller) => {
+                let number = req
+                    .request_uri()
+                    .and_then(SipUri::parse)
+                    .and_then(|u| u.user_number().map(str::to_string))
+                    .unwrap_or_default();
+                match direct_call_flow(&number) {
+                    Ok(flow) => {
+                        self.start_call(req, key, route, number, flow, Some(caller))
+                            .await
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "direct call flow");
+                        let resp = response_for(&req, 500, &dialog::new_tag());
+                        self.respond_server_invite(&key, resp, 500).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Create the call (media leg, dialog, call task) for an admitted INVITE.
+    async fn start_call(
+        &mut self,
+        req: Message,
+        key: TxKey,
+        route: Route,
+        number: String,
+        flow: Arc<crate::ivr::Flow>,
+        caller_extension: Option<String>,
+    ) {
+        let flow_name = flow.name.clone();
         let leg = match self.p.media.allocate_leg() {
             Ok(leg) => leg,
             Err(e) => {
@@ -408,19 +518,6 @@ impl Endpoint {
                     .await;
                 return;
             }
-        };
-        let number = req
-            .request_uri()
-            .and_then(SipUri::parse)
-            .and_then(|u| u.user_number().map(str::to_string))
-            .unwrap_or_default();
-        let flow_name = self.p.config.flow_for_number(&number).to_string();
-        let Some(flow) = self.p.flows.get(&flow_name) else {
-            warn!(flow = %flow_name, "flow missing");
-            let resp = response_for(&req, 500, &dialog::new_tag());
-            self.respond_invite_tx(key, route, &req, None, resp, 500)
-                .await;
-            return;
         };
         let id = self.next_call;
         self.next_call += 1;
@@ -471,6 +568,7 @@ impl Endpoint {
             stop: self.p.calls_stop.clone(),
             links: self.p.links.clone(),
             caller,
+            caller_extension: caller_extension.map(Arc::from),
         };
         let span = info_span!("call", id, call_id = %call_id, number = %number, flow = %flow_name);
         self.p.tracker.spawn(task.run().instrument(span));
@@ -555,6 +653,9 @@ impl Endpoint {
             } => self.place_leg(call, leg, target, sdp, caller).await,
             EndpointCommand::CancelLeg { call, leg } => self.cancel_leg(call, leg).await,
             EndpointCommand::ByeLeg { call, leg } => self.bye_leg(call, leg).await,
+            EndpointCommand::InviteAuthenticated { key, result } => {
+                self.invite_authenticated(key, result).await
+            }
             EndpointCommand::RespondRequest { key, response } => {
                 let Some(entry) = self.server.get_mut(&key) else {
                     return; // the transaction is gone (shutdown)
@@ -802,6 +903,17 @@ impl Endpoint {
                 }
             }
         }
+    }
+}
+
+/// Where a request really came from, as the registrar records it.
+fn reach_of(route: Route) -> Reach {
+    match route.via {
+        Via::Udp => Reach::Udp(route.source),
+        Via::Tcp(conn) => Reach::Tcp {
+            source: route.source,
+            conn: conn.0,
+        },
     }
 }
 

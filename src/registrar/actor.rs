@@ -21,7 +21,8 @@ use crate::sip::response::response_for;
 use crate::sip::transaction::TxKey;
 use crate::telemetry;
 
-/// One REGISTER for the registrar; the endpoint holds its server transaction under `key`.
+/// One request to authenticate (REGISTER, or an INVITE from a softphone to an
+/// extension); the endpoint holds its server transaction under `key`.
 #[derive(Debug)]
 pub struct RegisterJob {
     pub key: TxKey,
@@ -65,14 +66,19 @@ impl Registrar {
     pub async fn run(mut self, mut jobs: mpsc::Receiver<RegisterJob>) {
         let mut handled: u64 = 0;
         while let Some(job) = jobs.recv().await {
-            let response = self.handle(&job).await;
-            let _ = self
-                .endpoint
-                .send(EndpointCommand::RespondRequest {
-                    key: job.key,
-                    response,
-                })
-                .await;
+            let is_invite = job.request.method().is_some_and(|m| m.as_str() == "INVITE");
+            let command = if is_invite {
+                EndpointCommand::InviteAuthenticated {
+                    key: job.key.clone(),
+                    result: self.handle_invite(&job).await,
+                }
+            } else {
+                EndpointCommand::RespondRequest {
+                    key: job.key.clone(),
+                    response: self.handle(&job).await,
+                }
+            };
+            let _ = self.endpoint.send(command).await;
             handled += 1;
             if handled % 1024 == 0 {
                 self.core.prune(self.clock.now());
@@ -134,6 +140,55 @@ impl Registrar {
             metrics::gauge!(telemetry::SIP_REGISTERED).set(self.location.registered(utc) as f64);
         }
         out.response
+    }
+
+    /// Authenticate an INVITE as its From extension: `Ok(extension)`, or the response.
+    async fn handle_invite(&mut self, job: &RegisterJob) -> Result<String, Message> {
+        let utc = self.clock.now();
+        let realm = self.core.policy().realm.clone();
+        let from = job
+            .request
+            .from()
+            .and_then(|f| crate::sip::uri::SipUri::parse(&f.uri))
+            .and_then(|u| u.user)
+            .unwrap_or_default();
+        let mut account = match store::account(&self.db, &from, &realm).await {
+            Ok(a) => a,
+            Err(e) => return Err(self.unavailable(&job.request, &e)),
+        };
+        let tag = format!("{:016x}", rand::random::<u64>());
+        let result = self.core.authenticate_invite(
+            now(),
+            utc,
+            &job.request,
+            job.reach,
+            account.as_mut(),
+            &tag,
+        );
+        let lock = match &result {
+            Ok((_, lock)) => *lock,
+            Err(out) => out.lock,
+        };
+        if let (Some(a), true) = (&account, lock != LockChange::None) {
+            if let Err(e) =
+                store::save_lock(&self.db, utc, a, matches!(lock, LockChange::Locked(_))).await
+            {
+                return Err(self.unavailable(&job.request, &e));
+            }
+            if matches!(lock, LockChange::Locked(_)) {
+                metrics::counter!(telemetry::SIP_LOCKOUTS).increment(1);
+            }
+        }
+        match result {
+            Ok((ext, _)) => Ok(ext),
+            Err(out) => {
+                if let Some(why) = out.refused {
+                    metrics::counter!(telemetry::SIP_AUTH_FAILURES, "reason" => why.label())
+                        .increment(1);
+                }
+                Err(out.response)
+            }
+        }
     }
 
     fn unavailable(&self, req: &Message, e: &crate::db::DbError) -> Message {

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
-use crate::sip::digest::{self, Algorithm, Challenge, Credentials, DigestError, NonceIssuer};
+use crate::sip::digest::{
+    self, Algorithm, Challenge, Credentials, DigestError, DigestVerified, NonceIssuer,
+};
 use crate::sip::message::Message;
 use crate::sip::registrar::{contact_values, Binding, ExpiryPolicy, Reach, RegisterRequest};
 use crate::sip::response::response_for;
@@ -137,66 +139,11 @@ impl RegistrarCore {
             Ok(p) => p,
             Err(e) => return self.refuse(req, e.status(), to_tag, Refusal::Malformed),
         };
-        let source = reach.source().ip();
-        if let Access::Throttled { until } = self.throttle.check(utc, source) {
-            let mut out = self.refuse(req, 403, to_tag, Refusal::Throttled);
-            let secs = (until.as_second() - utc.as_second()).max(1);
-            out.response.push_header("retry-after", secs.to_string());
-            return out;
-        }
-        let Some(auth) = req.header("authorization") else {
-            return self.challenge(now, req, to_tag, false);
+        let lock = match self.authenticate(now, utc, req, reach, &parsed.extension, account, to_tag)
+        {
+            Ok((_proof, lock)) => lock,
+            Err(out) => return out,
         };
-        let creds = match Credentials::parse(auth) {
-            Ok(c) => c,
-            Err(_) => return self.refuse(req, 400, to_tag, Refusal::Malformed),
-        };
-        if creds.username != parsed.extension {
-            // Third-party registration is not offered: an operator registers their own line.
-            self.throttle.fail(utc, source);
-            return self.refuse(req, 403, to_tag, Refusal::WrongUser);
-        }
-        let Some(account) = account else {
-            // The same answer as a wrong password: a scanner learns nothing.
-            self.throttle.fail(utc, source);
-            return self.refuse(req, 403, to_tag, Refusal::UnknownExtension);
-        };
-        let was = account.lock;
-        if let Access::Locked { .. } = account.lock.check(utc) {
-            return self.refuse(req, 403, to_tag, Refusal::Locked);
-        }
-        let verified = digest::verify(
-            &mut self.nonces,
-            now,
-            "REGISTER",
-            &creds,
-            &self.policy.realm,
-            account.ha1(creds.algorithm),
-            &self.policy.algorithms,
-        );
-        match verified {
-            Ok(_proof) => {}
-            Err(DigestError::WrongResponse) => {
-                self.throttle.fail(utc, source);
-                let locked = account.lock.fail(utc, &self.policy.lockout);
-                let mut out = self.refuse(req, 403, to_tag, Refusal::WrongPassword);
-                out.lock = match locked {
-                    Some(until) => LockChange::Locked(until),
-                    None => LockChange::Save,
-                };
-                return out;
-            }
-            Err(e) => {
-                // Stale, replayed or foreign nonce, another realm or algorithm: a fresh
-                // challenge (stale=true when only the nonce was old, RFC 7616 §3.3).
-                tracing::debug!(error = %e, "digest not accepted; challenging again");
-                let mut out = self.challenge(now, req, to_tag, e.is_stale());
-                out.lock = lock_change(was, account.lock);
-                return out;
-            }
-        }
-        account.lock = LoginLock::default();
-        let lock = lock_change(was, account.lock);
         match parsed.apply(current, utc, reach, &self.policy.expiry) {
             Ok(bindings) => {
                 let mut response = self.response(req, 200, to_tag);
@@ -218,6 +165,110 @@ impl RegistrarCore {
                 }
                 out.lock = lock;
                 out
+            }
+        }
+    }
+
+    /// An INVITE from a registered softphone to another extension: the caller must prove
+    /// it is the extension in its From header, exactly as REGISTER does (same nonces, same
+    /// lockout, same throttle). `Ok` carries the caller's extension; `Err` the response
+    /// (401 challenge or 403) and what to save.
+    #[allow(clippy::too_many_arguments)]
+    pub fn authenticate_invite(
+        &mut self,
+        now: Instant,
+        utc: Timestamp,
+        req: &Message,
+        reach: Reach,
+        account: Option<&mut SipAccount>,
+        to_tag: &str,
+    ) -> Result<(String, LockChange), RegisterOutcome> {
+        let caller = req
+            .from()
+            .and_then(|f| crate::sip::uri::SipUri::parse(&f.uri))
+            .and_then(|u| u.user)
+            .unwrap_or_default();
+        let (_proof, lock) = self.authenticate(now, utc, req, reach, &caller, account, to_tag)?;
+        Ok((caller, lock))
+    }
+
+    /// Digest authentication of `req` as `user` (RFC 7616): challenge when there are no
+    /// credentials or the nonce is stale, refuse (403) a throttled source, a locked or
+    /// unknown extension, another user's credentials and a wrong answer (counted).
+    #[allow(clippy::too_many_arguments)]
+    fn authenticate(
+        &mut self,
+        now: Instant,
+        utc: Timestamp,
+        req: &Message,
+        reach: Reach,
+        user: &str,
+        account: Option<&mut SipAccount>,
+        to_tag: &str,
+    ) -> Result<(DigestVerified, LockChange), RegisterOutcome> {
+        let source = reach.source().ip();
+        if let Access::Throttled { until } = self.throttle.check(utc, source) {
+            let mut out = self.refuse(req, 403, to_tag, Refusal::Throttled);
+            let secs = (until.as_second() - utc.as_second()).max(1);
+            out.response.push_header("retry-after", secs.to_string());
+            return Err(out);
+        }
+        let Some(auth) = req.header("authorization") else {
+            return Err(self.challenge(now, req, to_tag, false));
+        };
+        let creds = match Credentials::parse(auth) {
+            Ok(c) => c,
+            Err(_) => return Err(self.refuse(req, 400, to_tag, Refusal::Malformed)),
+        };
+        if creds.username != user {
+            // Third-party registration is not offered: an operator registers their own line.
+            self.throttle.fail(utc, source);
+            return Err(self.refuse(req, 403, to_tag, Refusal::WrongUser));
+        }
+        let Some(account) = account else {
+            // The same answer as a wrong password: a scanner learns nothing.
+            self.throttle.fail(utc, source);
+            return Err(self.refuse(req, 403, to_tag, Refusal::UnknownExtension));
+        };
+        let was = account.lock;
+        if let Access::Locked { .. } = account.lock.check(utc) {
+            return Err(self.refuse(req, 403, to_tag, Refusal::Locked));
+        }
+        let method = req
+            .method()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default();
+        let verified = digest::verify(
+            &mut self.nonces,
+            now,
+            &method,
+            &creds,
+            &self.policy.realm,
+            account.ha1(creds.algorithm),
+            &self.policy.algorithms,
+        );
+        match verified {
+            Ok(proof) => {
+                account.lock = LoginLock::default();
+                Ok((proof, lock_change(was, account.lock)))
+            }
+            Err(DigestError::WrongResponse) => {
+                self.throttle.fail(utc, source);
+                let locked = account.lock.fail(utc, &self.policy.lockout);
+                let mut out = self.refuse(req, 403, to_tag, Refusal::WrongPassword);
+                out.lock = match locked {
+                    Some(until) => LockChange::Locked(until),
+                    None => LockChange::Save,
+                };
+                Err(out)
+            }
+            Err(e) => {
+                // Stale, replayed or foreign nonce, another realm or algorithm: a fresh
+                // challenge (stale=true when only the nonce was old, RFC 7616 §3.3).
+                tracing::debug!(error = %e, "digest not accepted; challenging again");
+                let mut out = self.challenge(now, req, to_tag, e.is_stale());
+                out.lock = lock_change(was, account.lock);
+                Err(out)
             }
         }
     }
@@ -550,6 +601,61 @@ mod tests {
             .unwrap()
             .contains("stale=true"));
         assert_eq!(acct.lock.failures, 0);
+    }
+
+    #[test]
+    fn an_invite_to_an_extension_is_challenged_and_then_accepted_as_the_from_extension() {
+        let t0 = Instant::now();
+        let mut core = RegistrarCore::new(t0, [7; 32], policy());
+        let mut acct = account("secret");
+        let invite = |auth: Option<String>| {
+            let auth = auth
+                .map(|a| format!("Authorization: {a}\r\n"))
+                .unwrap_or_default();
+            Message::parse(format!("INVITE sip:2002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:25090;branch=z9hG4bKi\r\nFrom: <sip:2001@127.0.0.1>;tag=a\r\nTo: <sip:2002@127.0.0.1>\r\nCall-ID: i1\r\nCSeq: 1 INVITE\r\n{auth}Content-Length: 0\r\n\r\n").as_bytes()).unwrap()
+        };
+        let out = core
+            .authenticate_invite(t0, utc(0), &invite(None), reach(), Some(&mut acct), "t")
+            .unwrap_err();
+        assert_eq!(out.response.status(), Some(401));
+        let ch = Challenge::parse(out.response.header("www-authenticate").unwrap()).unwrap();
+        let wrong = authorization(&ch, "2001", "nope", "INVITE", "sip:2002@127.0.0.1", "cn", 1);
+        let out = core
+            .authenticate_invite(
+                t0,
+                utc(1),
+                &invite(Some(wrong)),
+                reach(),
+                Some(&mut acct),
+                "t",
+            )
+            .unwrap_err();
+        assert_eq!(out.refused, Some(Refusal::WrongPassword));
+        assert_eq!(
+            acct.lock.failures, 1,
+            "a wrong INVITE answer counts like a REGISTER one"
+        );
+        let right = authorization(
+            &ch,
+            "2001",
+            "secret",
+            "INVITE",
+            "sip:2002@127.0.0.1",
+            "cn",
+            2,
+        );
+        let (caller, lock) = core
+            .authenticate_invite(
+                t0,
+                utc(2),
+                &invite(Some(right)),
+                reach(),
+                Some(&mut acct),
+                "t",
+            )
+            .unwrap();
+        assert_eq!(caller, "2001");
+        assert_eq!(lock, LockChange::Save, "the failure count is reset");
     }
 
     #[test]

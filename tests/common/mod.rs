@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::disallowed_methods)]
 
 pub mod baresip;
+pub mod rtp_peer;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
@@ -33,6 +34,20 @@ pub fn peer(program: &str) -> bool {
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// How to start a server beyond the defaults.
+#[derive(Default)]
+pub struct ServerOpts<'a> {
+    /// Extra lines for `[sip]`.
+    pub sip: &'a str,
+    /// Extra lines for `[ivr]` (e.g. `numbers` mapping to the test's flows).
+    pub ivr: &'a str,
+    /// Default: a SQLite file in the server's temporary directory.
+    pub database_url: Option<&'a str>,
+    pub env: &'a [(&'a str, &'a str)],
+    /// Flows (name, YAML) added beside the bundled ones.
+    pub flows: &'a [(&'a str, &'a str)],
 }
 
 /// A running `qonyrau serve`, killed on drop.
@@ -68,8 +83,41 @@ impl Server {
         database_url: Option<&str>,
         env: &[(&str, &str)],
     ) -> Server {
+        Server::start_opts(ServerOpts {
+            sip,
+            ivr,
+            database_url,
+            env,
+            ..ServerOpts::default()
+        })
+    }
+
+    /// The most general start: see [`ServerOpts`].
+    pub fn start_opts(o: ServerOpts) -> Server {
+        let ServerOpts {
+            sip,
+            ivr,
+            database_url,
+            env,
+            flows,
+        } = o;
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = repo();
+        // The bundled flows, plus the test's own when it has any.
+        let flows_dir = if flows.is_empty() {
+            repo.join("ivr-flows")
+        } else {
+            let d = dir.path().join("flows");
+            std::fs::create_dir_all(&d).unwrap();
+            for e in std::fs::read_dir(repo.join("ivr-flows")).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), d.join(e.file_name())).unwrap();
+            }
+            for (name, text) in flows {
+                std::fs::write(d.join(format!("{name}.yaml")), text).unwrap();
+            }
+            d
+        };
         let database_url = database_url
             .map(str::to_string)
             .unwrap_or_else(|| format!("sqlite://{}/qonyrau.db", dir.path().display()));
@@ -84,7 +132,7 @@ impl Server {
             rtp_base,
             rtp_base + 59,
             repo.join("config/calendar").display(),
-            repo.join("ivr-flows").display(),
+            flows_dir.display(),
             repo.join("sounds").display(),
         );
         let config_path = dir.path().join("qonyrau.toml");
@@ -353,8 +401,6 @@ pub fn sipp(scenario: &str, target: SocketAddr, args: &[&str], dir: &Path) -> (i
         .args([
             "-i",
             "127.0.0.1",
-            "-p",
-            "0",
             "-m",
             "1",
             "-nostdin",
@@ -367,6 +413,7 @@ pub fn sipp(scenario: &str, target: SocketAddr, args: &[&str], dir: &Path) -> (i
         .args(["-trace_err", "-error_file"])
         .arg(&errs)
         .args(default)
+        .args(sipp_ports(args))
         .args(args)
         .current_dir(dir)
         .stdout(Stdio::null())
@@ -433,4 +480,37 @@ pub fn best_match(hay: &[i16], needle: &[i16]) -> f64 {
         }
     }
     best
+}
+
+/// SIPp's own ports, free ones (with `-p 0` SIPp 3.6.1 binds 5060, and its control socket
+/// and media default to 8888 and 6000): SIP, control and media, unless `args` set them.
+pub fn sipp_ports(args: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (flag, even) in [("-p", false), ("-cp", false), ("-mp", true)] {
+        if !args.contains(&flag) {
+            out.push(flag.to_string());
+            out.push(free_udp_port(even).to_string());
+        }
+    }
+    out
+}
+
+/// A UDP port free on 127.0.0.1 now (with the next one free too when `even`: RTP and RTCP).
+pub fn free_udp_port(even: bool) -> u16 {
+    loop {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let p = s.local_addr().unwrap().port();
+        drop(s);
+        if !even {
+            return p;
+        }
+        let p = p & !1;
+        if p > 1024
+            && p < 65000
+            && UdpSocket::bind(("127.0.0.1", p)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
+        {
+            return p;
+        }
+    }
 }

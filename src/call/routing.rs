@@ -1,0 +1,83 @@
+//! Who may reach what, sans-IO: where a new INVITE goes. A number the config maps to a
+//! flow reaches that flow without authentication; a registered extension is reached only
+//! by an authenticated softphone (challenged like REGISTER), and then by a direct call that
+//! rings it; any other number reaches the default flow — an IVR, never an operator or a
+//! trunk, so a scanner dialling every number finds nothing it can abuse.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::ivr::Flow;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InviteRoute {
+    /// Run this flow.
+    Flow(String),
+    /// A registered extension: authenticate the caller, then ring it.
+    Extension(String),
+}
+
+/// Where an INVITE for `number` goes.
+pub fn route_invite(
+    number: &str,
+    numbers: &BTreeMap<String, String>,
+    default_flow: &str,
+    is_registered_extension: bool,
+) -> InviteRoute {
+    if let Some(flow) = numbers.get(number) {
+        return InviteRoute::Flow(flow.clone());
+    }
+    if is_registered_extension {
+        return InviteRoute::Extension(number.to_string());
+    }
+    InviteRoute::Flow(default_flow.to_string())
+}
+
+/// The flow of a direct call to an extension: ring it for a minute; when it does not
+/// answer, is busy, or hangs up, the call ends.
+pub fn direct_call_flow(extension: &str) -> Result<Arc<Flow>, crate::ivr::FlowErrors> {
+    let text = format!(
+        "start: ring\nnodes:\n  ring:\n    dial: \"{extension}\"\n    ring_timeout: 60s\n    on_no_answer: end\n    next: end\n  end: {{ hangup: true }}\n"
+    );
+    Flow::parse(Path::new("<direct call>"), &text).map(Arc::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_numbers_reach_their_flow_even_when_an_extension_has_the_same_number() {
+        let numbers = BTreeMap::from([("2001".to_string(), "sales".to_string())]);
+        assert_eq!(
+            route_invite("2001", &numbers, "main", true),
+            InviteRoute::Flow("sales".into())
+        );
+    }
+
+    #[test]
+    fn a_registered_extension_needs_authentication_and_anything_else_gets_the_default_flow() {
+        let numbers = BTreeMap::new();
+        assert_eq!(
+            route_invite("2001", &numbers, "main", true),
+            InviteRoute::Extension("2001".into())
+        );
+        assert_eq!(
+            route_invite("2001", &numbers, "main", false),
+            InviteRoute::Flow("main".into())
+        );
+        assert_eq!(
+            route_invite("88005553535", &numbers, "main", false),
+            InviteRoute::Flow("main".into())
+        );
+    }
+
+    #[test]
+    fn the_direct_call_flow_dials_the_extension() {
+        let f = direct_call_flow("2001").unwrap();
+        assert!(
+            matches!(&f.node(f.start).action, crate::ivr::flow::NodeAction::Dial(d) if &*d.extension == "2001")
+        );
+    }
+}

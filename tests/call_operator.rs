@@ -1,0 +1,261 @@
+//! Two-leg calls with real peers: a SIPp caller reaches an operator's baresip (registered
+//! with digest as 2001, auto-answer) through a flow's `dial` node, both hear each other
+//! (tones found in what each side received), and who ends what: the operator's BYE sends
+//! the caller on in the flow (the goodbye prompt, then our BYE); the caller's BYE ends the
+//! operator's leg. The caller speaks PCMA and baresip answers PCMU: the bridge transcodes.
+// Real peers over real sockets: these tests measure wall-clock time.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::baresip::{Baresip, BaresipOptions};
+use common::rtp_peer::{best_tone_window, decode, Law, RtpPeer};
+use common::{best_match, metric, peer, sipp, wait_metric, wav_samples, Server, ServerOpts};
+
+const OPERATOR_FLOW: &str = "\
+start: connect
+nodes:
+  connect:
+    dial: \"2001\"
+    ring_timeout: 20s
+    on_no_answer: goodbye
+    next: goodbye
+  goodbye: { play: goodbye, next: bye }
+  bye: { hangup: true }
+";
+
+const IVR: &str = "[ivr.numbers]\n\"200\" = \"operator\"\n";
+
+/// The caller's tone and the operator's.
+const CALLER_HZ: f64 = 600.0;
+const OPERATOR_HZ: f64 = 1000.0;
+
+fn server() -> Server {
+    Server::start_opts(ServerOpts {
+        ivr: IVR,
+        flows: &[("operator", OPERATOR_FLOW)],
+        ..ServerOpts::default()
+    })
+}
+
+/// op1 with extension 2001, and a baresip registered as 2001 that answers at once and
+/// says a 1 kHz tone.
+fn operator(server: &Server) -> Baresip {
+    let (ok, out) = server.cli(
+        &[
+            "users",
+            "add",
+            "op1",
+            "--role",
+            "operator",
+            "--language",
+            "en",
+        ],
+        "Operator2026!\n",
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = server.cli(
+        &["users", "sip", "op1", "--extension", "2001"],
+        "sip-secret-2001\n",
+    );
+    assert!(ok, "{out}");
+    let dir = server.dir.path().join("op1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tone = dir.join("tone.wav");
+    let made = std::process::Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
+        .arg(&tone)
+        .args([
+            "synth",
+            "60",
+            "sine",
+            &OPERATOR_HZ.to_string(),
+            "vol",
+            "0.5",
+        ])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(made, "sox makes the operator's tone");
+    let mut op = Baresip::start(
+        &dir,
+        BaresipOptions::new(format!(
+            "<sip:2001@{}>;auth_pass=sip-secret-2001;regint=600",
+            server.sip
+        ))
+        .auto_answer()
+        .source(tone),
+    );
+    assert!(
+        op.wait_registered(Duration::from_secs(10)).is_some(),
+        "baresip registers; log:\n{}",
+        op.log_text()
+    );
+    op
+}
+
+#[test]
+fn a_caller_reaches_the_operator_through_a_dial_node_with_two_way_transcoded_audio() {
+    if !peer("sipp") || !peer("baresip") {
+        return;
+    }
+    let server = server();
+    let mut op = operator(&server);
+    let caller = RtpPeer::start(Law::Pcma, CALLER_HZ);
+    let sink = caller.port.to_string();
+    let sip = server.sip;
+    let dir = server.dir.path().to_path_buf();
+    let call = std::thread::spawn(move || {
+        sipp(
+            "call_operator",
+            sip,
+            &["-s", "200", "-key", "sink_port", &sink],
+            &dir,
+        )
+    });
+    let answered = op.wait_event("CALL_ESTABLISHED", Duration::from_secs(15));
+    assert!(
+        answered.is_some(),
+        "the operator's phone rang and answered; log:\n{}\n{}",
+        op.log_text(),
+        server.log_text()
+    );
+    // Talk for three seconds, then the operator hangs up.
+    std::thread::sleep(Duration::from_secs(3));
+    let talk = caller.take();
+    let hung_up_at = Instant::now();
+    op.cmd("hangup", "");
+    let (code, log) = call.join().unwrap();
+    assert_eq!(
+        code,
+        0,
+        "the caller got our BYE after the operator left; sipp log:\n{log}\nserver:\n{}",
+        server.log_text()
+    );
+    let after = caller.take();
+
+    // The caller heard the operator's tone, transcoded from baresip's PCMU into PCMA.
+    assert!(
+        talk.iter().all(|p| p.pt == 8 || p.pt == 101),
+        "the caller's leg stays PCMA"
+    );
+    let heard = decode(&talk);
+    let share = best_tone_window(&heard, OPERATOR_HZ);
+    assert!(
+        share > 0.8,
+        "the operator's 1 kHz tone in what the caller received: {share:.2}"
+    );
+    // One continuous stream for the caller across music on hold and the bridge.
+    let ssrcs: std::collections::BTreeSet<u32> = talk.iter().map(|p| p.ssrc).collect();
+    assert_eq!(ssrcs.len(), 1, "one SSRC towards the caller");
+
+    // The operator heard the caller's tone.
+    op.wait_event("CALL_CLOSED", Duration::from_secs(5));
+    let rec = op.heard();
+    assert!(!rec.is_empty(), "baresip recorded the call");
+    let op_heard = wav_samples(rec.last().unwrap());
+    let share = best_tone_window(&op_heard, CALLER_HZ);
+    assert!(
+        share > 0.8,
+        "the caller's 600 Hz tone in what the operator recorded: {share:.2}"
+    );
+    assert!(
+        op.log_text().contains("PCMU"),
+        "baresip answered PCMU (so the bridge transcoded)"
+    );
+
+    // After the operator's BYE the caller heard the flow's goodbye prompt, then our BYE.
+    let goodbye = wav_samples(&common::repo().join("sounds/en/goodbye.wav"));
+    let score = best_match(&decode(&after), &goodbye);
+    assert!(
+        score > 0.8,
+        "the goodbye prompt after the operator left: {score:.2}"
+    );
+    assert!(after.first().is_some_and(|p| p.at >= hung_up_at));
+
+    let m = server.metrics();
+    assert_eq!(
+        metric(&m, "qonyrau_operator_legs_total{outcome=\"answered\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "qonyrau_calls_total{end=\"flow_completed\",side=\"system\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+}
+
+#[test]
+fn the_callers_bye_ends_the_operators_leg() {
+    if !peer("sipp") || !peer("baresip") {
+        return;
+    }
+    let server = server();
+    let mut op = operator(&server);
+    let caller = RtpPeer::start(Law::Pcmu, CALLER_HZ);
+    let sink = caller.port.to_string();
+    let sip = server.sip;
+    let dir = server.dir.path().to_path_buf();
+    let call = std::thread::spawn(move || {
+        sipp(
+            "call_operator_bye",
+            sip,
+            &["-s", "200", "-d", "4000", "-key", "sink_port", &sink],
+            &dir,
+        )
+    });
+    assert!(
+        op.wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
+            .is_some(),
+        "answered; log:\n{}",
+        op.log_text()
+    );
+    let (code, log) = call.join().unwrap();
+    assert_eq!(code, 0, "sipp:\n{log}");
+    let closed = op.wait_event("CALL_CLOSED", Duration::from_secs(5));
+    assert!(
+        closed.is_some(),
+        "our BYE reached the operator; log:\n{}",
+        op.log_text()
+    );
+    let heard = decode(&caller.take());
+    assert!(
+        best_tone_window(&heard, OPERATOR_HZ) > 0.8,
+        "PCMU both ways, no transcoding"
+    );
+    wait_metric(
+        &server,
+        "qonyrau_calls_total{end=\"caller_hung_up\",side=\"caller\"}",
+        1.0,
+        Duration::from_secs(5),
+    );
+}
+
+#[test]
+fn an_unregistered_extension_sends_the_caller_to_on_no_answer_at_once() {
+    if !peer("sipp") {
+        return;
+    }
+    let server = server();
+    let caller = RtpPeer::start(Law::Pcmu, CALLER_HZ);
+    let started = Instant::now();
+    let (code, log) = sipp(
+        "call_operator",
+        server.sip,
+        &["-s", "200", "-key", "sink_port", &caller.port.to_string()],
+        server.dir.path(),
+    );
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no 20 s ring time-out for nobody"
+    );
+    let goodbye = wav_samples(&common::repo().join("sounds/en/goodbye.wav"));
+    assert!(best_match(&decode(&caller.take()), &goodbye) > 0.8);
+}
