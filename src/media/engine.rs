@@ -29,8 +29,8 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::ivr::PlayId;
-use crate::media::dtmf::DigitSource;
 use crate::media::bridge::{DropReason, Relayed};
+use crate::media::dtmf::DigitSource;
 use crate::media::leg::{Leg, LegEvent, PACKET};
 use crate::media::prompt::{load_music_on_hold, Prompt, PromptLibrary};
 use crate::sdp::Negotiated;

@@ -131,10 +131,7 @@ pub fn load_music_on_hold(sounds_dir: &Path) -> Result<Vec<Arc<Prompt>>, PromptE
             why: "holds no .wav file for music on hold".into(),
         });
     }
-    files
-        .iter()
-        .map(|f| load_wav(f).map(Arc::new))
-        .collect()
+    files.iter().map(|f| load_wav(f).map(Arc::new)).collect()
 }
 
 /// All prompts, by language and name.
@@ -278,6 +275,9 @@ mod tests {
         assert!(err.contains("holds no .wav"), "{err}");
         std::fs::write(dir.path().join("moh/default.wav"), b"not a wav").unwrap();
         let err = load_music_on_hold(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("moh/default.wav: not a readable WAV file"), "{err}");
+        assert!(
+            err.contains("moh/default.wav: not a readable WAV file"),
+            "{err}"
+        );
     }
 }
