@@ -1,17 +1,26 @@
 //! The media engine (a driver): RTP sockets and the clock for every leg on the node.
 //!
 //! A few worker threads (one per core by default) each own a set of legs. A worker wakes on
-//! a fixed 20 ms grid, applies commands, sends every due frame and drains every socket,
-//! then sleeps to the next grid point: one wake-up for all its legs instead of a task and a
-//! timer per call (STYLE.md §7). Legs start on the grid, so frames leave at a constant
-//! offset from it and receivers see little jitter. Sockets are non-blocking and read into
-//! one buffer per worker; nothing is allocated, locked or logged per packet.
+//! a fixed 20 ms grid, applies commands, sends every due frame and drains the sockets of its
+//! unbridged legs: one wake-up for all its legs instead of a task and a timer per call
+//! (STYLE.md §7). Legs start on the grid, so frames leave at a constant offset from it and
+//! receivers see little jitter. Sockets are non-blocking and read into one buffer per
+//! worker; nothing is allocated, locked or logged per packet.
+//!
+//! Between two grid points the worker does not sleep blindly: it waits in `epoll_pwait2`
+//! (nanosecond timeout up to the next grid point) on a second epoll set holding only the
+//! sockets of *bridged* legs, so a packet received on one leg of a pair is rewritten by the
+//! other leg's [`OutboundStream`](crate::media::bridge::OutboundStream) into a per-worker
+//! buffer and sent to the other leg's peer as it arrives, microseconds later. Both legs of a
+//! pair live on one worker ([`MediaEngine::allocate_leg_near`]), so relaying needs no thread
+//! hop, lock or channel.
 //!
 //! Call tasks talk to their leg through a [`LegHandle`]: commands in (bounded, `try_send`),
 //! events out (`PromptDone`, `Digit`, `RtpTimeout`) on a bounded channel per leg.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,15 +29,40 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::ivr::PlayId;
+use crate::media::bridge::{DropReason, Relayed};
 use crate::media::dtmf::DigitSource;
 use crate::media::leg::{Leg, LegEvent, PACKET};
-use crate::media::prompt::{Prompt, PromptLibrary};
+use crate::media::prompt::{load_music_on_hold, Prompt, PromptLibrary};
 use crate::sdp::Negotiated;
 use crate::telemetry;
 
 /// One wake-up per frame: legs start on this grid, so every tick each leg has exactly one
 /// frame due and (usually) one packet waiting.
 const TICK: Duration = Duration::from_millis(20);
+
+/// Packets relayed from one bridged leg to the other.
+pub const RTP_RELAYED: &str = "qonyrau_rtp_relayed_total";
+/// Packets received on a bridged leg and not relayed, by `reason` (bridge.rs `DropReason`).
+pub const RTP_RELAY_DROPPED: &str = "qonyrau_rtp_relay_dropped_total";
+
+/// `DropReason` labels, in the order of [`drop_index`].
+const DROP_REASONS: [&str; 5] = [
+    "malformed",
+    "unknown_payload",
+    "no_telephone_event",
+    "buffer_too_small",
+    "before_switch",
+];
+
+fn drop_index(r: DropReason) -> usize {
+    match r {
+        DropReason::Malformed => 0,
+        DropReason::UnknownPayload => 1,
+        DropReason::NoTelephoneEvent => 2,
+        DropReason::BufferTooSmall => 3,
+        DropReason::BeforeSwitch => 4,
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -42,15 +76,25 @@ pub enum MediaError {
 pub enum LegCommand {
     Start(Negotiated),
     Update(Negotiated),
+    /// Play these prompts, then silence; `PromptDone(id)` when all are sent. Unlinks a
+    /// bridged leg first (its partner goes silent).
     Play {
         id: PlayId,
         prompts: Vec<Arc<Prompt>>,
     },
+    /// Stop prompts or music on hold: silence. No effect on a bridge.
     Stop,
+    /// Loop the music-on-hold prompts (`sounds/moh/*.wav`) until another `Play`, `Stop`,
+    /// `MusicOnHold` or `Bridge`. Unlinks a bridged leg first (its partner goes silent).
     MusicOnHold,
+    /// Link this leg with leg `other` (its [`LegHandle::id`]), which must be on the same
+    /// worker ([`MediaEngine::allocate_leg_near`]) and both started: local playback stops on
+    /// both, and every packet received on one is relayed to the other as it arrives. Either
+    /// leg's previous link is undone first. Otherwise ignored (logged at debug).
     Bridge {
         other: u64,
     },
+    /// Undo this leg's link: both legs send silence until commanded.
     Unbridge,
 }
 
@@ -108,7 +152,17 @@ impl Drop for LegHandle {
 }
 
 impl MediaEngine {
+    /// Start the workers. Music on hold is loaded from `config.ivr.sounds_dir/moh/*.wav`; a
+    /// missing or malformed file is an `InvalidData` error naming it.
     pub fn start(config: &Config, prompts: Arc<PromptLibrary>) -> std::io::Result<MediaEngine> {
+        let moh: Arc<[Arc<Prompt>]> = load_music_on_hold(&config.ivr.sounds_dir)
+            .map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("music on hold: {e}"),
+                )
+            })?
+            .into();
         let count = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -133,7 +187,8 @@ impl MediaEngine {
                 shared.inband,
                 shared.rtp_timeout,
                 config.media.realtime,
-            );
+                Arc::clone(&moh),
+            )?;
             std::thread::Builder::new()
                 .name(format!("media-{i}"))
                 .spawn(move || worker.run())?;
@@ -147,6 +202,19 @@ impl MediaEngine {
 
     /// Bind an RTP port and give the leg to a worker. The leg sends nothing until `Start`.
     pub fn allocate_leg(&self) -> Result<LegHandle, MediaError> {
+        let s = &self.shared;
+        let worker =
+            s.workers[s.next_worker.fetch_add(1, Ordering::Relaxed) % s.workers.len()].clone();
+        self.allocate_on(worker)
+    }
+
+    /// Like [`allocate_leg`](Self::allocate_leg), on the worker of `with`: legs to be
+    /// bridged must share a worker, so relaying needs no thread hop.
+    pub fn allocate_leg_near(&self, with: &LegHandle) -> Result<LegHandle, MediaError> {
+        self.allocate_on(with.worker.clone())
+    }
+
+    fn allocate_on(&self, worker: mpsc::Sender<WorkerCommand>) -> Result<LegHandle, MediaError> {
         let s = &self.shared;
         let (socket, port) = {
             let mut pool = s.ports.lock().expect("port pool lock");
@@ -165,8 +233,6 @@ impl MediaEngine {
         };
         let _ = socket.set_nonblocking(true);
         let id = s.next_id.fetch_add(1, Ordering::Relaxed);
-        let worker =
-            s.workers[s.next_worker.fetch_add(1, Ordering::Relaxed) % s.workers.len()].clone();
         let (events_tx, events_rx) = mpsc::channel(64);
         worker
             .try_send(WorkerCommand::Add {
@@ -182,11 +248,6 @@ impl MediaEngine {
             worker,
             events: events_rx,
         })
-    }
-
-    /// A leg on the same worker as `with` (bridged legs share a worker).
-    pub fn allocate_leg_near(&self, _with: &LegHandle) -> Result<LegHandle, MediaError> {
-        self.allocate_leg()
     }
 
     /// Legs open now (for /health and the memory benchmark).
@@ -219,6 +280,16 @@ struct Slot {
     port: u16,
     leg: Option<Leg>,
     events: mpsc::Sender<LegEvent>,
+    /// The leg this one is bridged with; always mutual. Its socket is then in `live`.
+    partner: Option<u64>,
+}
+
+/// Relay counts since the last flush to the metrics (once per tick).
+#[derive(Default)]
+struct Counts {
+    received: u64,
+    relayed: u64,
+    dropped: [u64; 5],
 }
 
 struct Worker {
@@ -232,9 +303,24 @@ struct Worker {
     shared: std::sync::Weak<Shared>,
     inband: bool,
     rtp_timeout: Option<Duration>,
-    /// epoll instance watching every leg's socket (level-triggered, EPOLLIN).
-    epoll: std::os::fd::OwnedFd,
+    /// Sockets of unbridged legs (level-triggered, EPOLLIN), drained once per tick.
+    epoll: OwnedFd,
+    /// Sockets of bridged legs, waited on between ticks: relayed as they arrive.
+    live: OwnedFd,
     realtime: bool,
+    moh: Arc<[Arc<Prompt>]>,
+    /// `epoll_pwait2` is missing (Linux < 5.11): wait with `epoll_wait`'s milliseconds.
+    no_pwait2: bool,
+}
+
+fn epoll_create() -> std::io::Result<OwnedFd> {
+    // SAFETY: epoll_create1 has no memory-safety preconditions; the result is checked.
+    let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
 }
 
 impl Worker {
@@ -244,19 +330,13 @@ impl Worker {
         inband: bool,
         rtp_timeout: Option<Duration>,
         realtime: bool,
-    ) -> Worker {
-        // SAFETY: epoll_create1 has no memory-safety preconditions; the result is checked.
-        let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        assert!(
-            raw >= 0,
-            "epoll_create1: {}",
-            std::io::Error::last_os_error()
-        );
-        // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
-        let epoll = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        moh: Arc<[Arc<Prompt>]>,
+    ) -> std::io::Result<Worker> {
+        let epoll = epoll_create()?;
+        let live = epoll_create()?;
         let seed = std::collections::hash_map::RandomState::new();
         let rng = std::hash::BuildHasher::hash_one(&seed, std::thread::current().id()) | 1;
-        Worker {
+        Ok(Worker {
             commands,
             slots: HashMap::new(),
             epoch: now(),
@@ -266,13 +346,15 @@ impl Worker {
             inband,
             rtp_timeout,
             epoll,
+            live,
             realtime,
-        }
+            moh,
+            no_pwait2: false,
+        })
     }
 
     /// Readable sockets now (no waiting); their leg ids are in `ready[..n]`.
     fn poll_ready(&self, ready: &mut [libc::epoll_event]) -> usize {
-        use std::os::fd::AsRawFd;
         // SAFETY: `ready` is a valid, writable buffer of `ready.len()` events.
         let n = unsafe {
             libc::epoll_wait(
@@ -285,24 +367,139 @@ impl Worker {
         n.max(0) as usize
     }
 
-    fn watch(&self, socket: &UdpSocket, id: u64) {
-        use std::os::fd::AsRawFd;
+    /// Readable bridged sockets, waiting at most `timeout`; their leg ids are in `ready[..n]`.
+    fn wait_live(&mut self, ready: &mut [libc::epoll_event], timeout: Duration) -> usize {
+        if !self.no_pwait2 {
+            let ts = libc::timespec {
+                tv_sec: timeout.as_secs() as libc::time_t,
+                tv_nsec: timeout.subsec_nanos() as libc::c_long,
+            };
+            // SAFETY: `ready` is a valid, writable buffer of `ready.len()` events; `ts`
+            // outlives the call; a null sigmask means "leave the signal mask alone".
+            let n = unsafe {
+                libc::epoll_pwait2(
+                    self.live.as_raw_fd(),
+                    ready.as_mut_ptr(),
+                    ready.len() as i32,
+                    &ts,
+                    std::ptr::null(),
+                )
+            };
+            if n >= 0 {
+                return n as usize;
+            }
+            if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+                return 0; // EINTR: the caller checks the clock and waits again
+            }
+            self.no_pwait2 = true;
+        }
+        let ms = timeout.as_millis() as i32;
+        if ms == 0 {
+            // Below epoll_wait's resolution: sleep out the rest of the tick precisely.
+            std::thread::sleep(timeout);
+            return 0;
+        }
+        // SAFETY: as in `poll_ready`.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.live.as_raw_fd(),
+                ready.as_mut_ptr(),
+                ready.len() as i32,
+                ms,
+            )
+        };
+        n.max(0) as usize
+    }
+
+    /// Add `socket` to the epoll set `set` (`op` = `EPOLL_CTL_ADD`) or take it out
+    /// (`EPOLL_CTL_DEL`). A socket closed later leaves its set by itself.
+    fn epoll_ctl(set: &OwnedFd, op: i32, socket: &UdpSocket, id: u64) {
         let mut ev = libc::epoll_event {
             events: libc::EPOLLIN as u32,
             u64: id,
         };
-        // SAFETY: both descriptors are valid for the call and `ev` outlives it. A socket
-        // closed later leaves the set by itself.
-        let rc = unsafe {
-            libc::epoll_ctl(
-                self.epoll.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
-                socket.as_raw_fd(),
-                &mut ev,
-            )
-        };
+        // SAFETY: both descriptors are valid for the call and `ev` outlives it.
+        let rc = unsafe { libc::epoll_ctl(set.as_raw_fd(), op, socket.as_raw_fd(), &mut ev) };
         if rc != 0 {
             tracing::warn!(error = %std::io::Error::last_os_error(), "cannot watch an RTP socket");
+        }
+    }
+
+    fn watch(&self, socket: &UdpSocket, id: u64) {
+        Self::epoll_ctl(&self.epoll, libc::EPOLL_CTL_ADD, socket, id);
+    }
+
+    /// Link legs `a` and `b` (the `Bridge` command), after undoing their previous links.
+    fn link(&mut self, a: u64, b: u64) {
+        let started = |id| self.slots.get(&id).is_some_and(|s| s.leg.is_some());
+        if a == b || !started(a) || !started(b) {
+            tracing::debug!(
+                leg = a,
+                other = b,
+                "bridge ignored: both legs must be started, distinct and on one worker"
+            );
+            return;
+        }
+        self.unlink(a);
+        self.unlink(b);
+        for (x, y) in [(a, b), (b, a)] {
+            let Some(slot) = self.slots.get_mut(&x) else {
+                continue;
+            };
+            slot.partner = Some(y);
+            if let Some(leg) = slot.leg.as_mut() {
+                leg.bridge();
+            }
+            Self::epoll_ctl(&self.epoll, libc::EPOLL_CTL_DEL, &slot.socket, x);
+            Self::epoll_ctl(&self.live, libc::EPOLL_CTL_ADD, &slot.socket, x);
+        }
+    }
+
+    /// Undo `id`'s link, if any: both legs back to the tick set, silent until commanded.
+    fn unlink(&mut self, id: u64) {
+        let Some(partner) = self.slots.get(&id).and_then(|s| s.partner) else {
+            return;
+        };
+        for x in [id, partner] {
+            let Some(slot) = self.slots.get_mut(&x) else {
+                continue;
+            };
+            slot.partner = None;
+            if let Some(leg) = slot.leg.as_mut() {
+                leg.unbridge();
+            }
+            Self::epoll_ctl(&self.live, libc::EPOLL_CTL_DEL, &slot.socket, x);
+            Self::epoll_ctl(&self.epoll, libc::EPOLL_CTL_ADD, &slot.socket, x);
+        }
+    }
+
+    /// One datagram on bridged leg `id`: relay it to the partner at once, then let the leg
+    /// see it (digits, liveness, latching).
+    fn relay_ready(&mut self, id: u64, t: Instant, rx: &mut [u8], tx: &mut [u8], c: &mut Counts) {
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        let Ok((len, from)) = slot.socket.recv_from(rx) else {
+            return;
+        };
+        let Some(map) = slot.leg.as_ref().map(Leg::payload_map) else {
+            return;
+        };
+        let input = &rx[..len];
+        if let Some(other) = slot.partner.and_then(|p| self.slots.get_mut(&p)) {
+            if let Some(leg) = other.leg.as_mut().filter(|l| l.sends()) {
+                match leg.relay(t, input, &map, tx) {
+                    Relayed::Sent(n) => {
+                        let _ = other.socket.send_to(&tx[..n], leg.remote());
+                        c.relayed += 1;
+                    }
+                    Relayed::Dropped(reason) => c.dropped[drop_index(reason)] += 1,
+                }
+            } // the partner is on hold: nothing goes to it
+        }
+        if let Some(leg) = self.slots.get_mut(&id).and_then(|s| s.leg.as_mut()) {
+            leg.handle_rtp_from(t, input, from);
+            c.received += 1;
         }
     }
 
@@ -321,8 +518,12 @@ impl Worker {
         let sent = metrics::counter!(telemetry::RTP_SENT);
         let received = metrics::counter!(telemetry::RTP_RECEIVED);
         let skipped = metrics::counter!(telemetry::RTP_SKIPPED);
+        let relayed = metrics::counter!(RTP_RELAYED);
+        let dropped = DROP_REASONS.map(|r| metrics::counter!(RTP_RELAY_DROPPED, "reason" => r));
+        let mut counts = Counts::default();
         let mut buf = [0u8; PACKET];
         let mut rx = [0u8; 2048];
+        let mut tx = [0u8; 2048];
         let mut ready: Vec<libc::epoll_event> = vec![libc::epoll_event { events: 0, u64: 0 }; 4096];
         loop {
             loop {
@@ -356,11 +557,11 @@ impl Worker {
                     let Some(slot) = self.slots.get_mut(&id) else {
                         continue;
                     };
-                    let Ok((len, _from)) = slot.socket.recv_from(&mut rx) else {
+                    let Ok((len, from)) = slot.socket.recv_from(&mut rx) else {
                         continue;
                     };
                     if let Some(leg) = slot.leg.as_mut() {
-                        leg.handle_rtp(t, &rx[..len]);
+                        leg.handle_rtp_from(t, &rx[..len], from);
                         n_received += 1;
                     } // not started yet: an early packet, discarded
                 }
@@ -382,18 +583,36 @@ impl Worker {
                     let _ = slot.events.try_send(ev);
                 }
             }
-            sent.increment(n_sent);
-            received.increment(n_received);
-            skipped.increment(n_skipped);
             self.tick += 1;
             let next = self.epoch + TICK * self.tick as u32;
             let t = now();
-            if next > t {
-                std::thread::sleep(next - t);
+            // Until the next grid point, relay bridged legs' packets as they arrive. Behind:
+            // still give the core away briefly (200 µs), so a real-time worker can never
+            // starve signalling on the same core.
+            let until = if next > t {
+                next
             } else {
-                // Behind: still give the core away briefly, so a real-time worker can never
-                // starve signalling on the same core.
-                std::thread::sleep(Duration::from_micros(200));
+                t + Duration::from_micros(200)
+            };
+            loop {
+                let w = now();
+                if w >= until {
+                    break;
+                }
+                let n = self.wait_live(&mut ready, until - w);
+                let w = now();
+                for ev in &ready[..n] {
+                    self.relay_ready(ev.u64, w, &mut rx, &mut tx, &mut counts);
+                }
+            }
+            sent.increment(n_sent);
+            received.increment(n_received + std::mem::take(&mut counts.received));
+            skipped.increment(n_skipped);
+            relayed.increment(std::mem::take(&mut counts.relayed));
+            for (counter, n) in dropped.iter().zip(counts.dropped.iter_mut()) {
+                if *n > 0 {
+                    counter.increment(std::mem::take(n));
+                }
             }
             if t > next && t - next > TICK * 10 {
                 // Far behind (suspended, overloaded): re-anchor the grid rather than spin.
@@ -419,10 +638,17 @@ impl Worker {
                         port,
                         leg: None,
                         events,
+                        partner: None,
                     },
                 );
             }
+            WorkerCommand::Leg(id, LegCommand::Bridge { other }) => self.link(id, other),
+            WorkerCommand::Leg(id, LegCommand::Unbridge) => self.unlink(id),
             WorkerCommand::Leg(id, cmd) => {
+                if matches!(cmd, LegCommand::Play { .. } | LegCommand::MusicOnHold) {
+                    self.unlink(id);
+                }
+                let moh = Arc::clone(&self.moh);
                 let (ssrc, seq, ts) = {
                     let r = self.random();
                     (r as u32, (r >> 32) as u16, (r >> 16) as u32)
@@ -440,11 +666,13 @@ impl Worker {
                     (LegCommand::Start(n) | LegCommand::Update(n), Some(leg)) => leg.update(&n),
                     (LegCommand::Play { id, prompts }, Some(leg)) => leg.play(id, prompts),
                     (LegCommand::Stop, Some(leg)) => leg.stop(),
+                    (LegCommand::MusicOnHold, Some(leg)) => leg.music_on_hold(moh),
+                    (LegCommand::Bridge { .. } | LegCommand::Unbridge, Some(_)) => {} // above
                     (_, None) => {}
-                    _ => {}
                 }
             }
             WorkerCommand::Close(id) => {
+                self.unlink(id); // the partner goes silent: never a dangling link
                 if let Some(slot) = self.slots.remove(&id) {
                     if let Some(shared) = self.shared.upgrade() {
                         shared

@@ -1,11 +1,23 @@
 //! One call's RTP leg, sans-IO: what to send when (drift-free 20 ms pacing from a start
-//! instant, prompts then silence, correct sequence numbers, timestamps, SSRC and marker
-//! bit), and what a received packet means (RFC 4733 digits, in-band digits, liveness).
+//! instant; prompts, music on hold or silence; nothing local while bridged), and what a
+//! received packet means (RFC 4733 digits, in-band digits, liveness, symmetric RTP).
 //!
-//! The engine owns the socket and the clock; it asks [`Leg::poll_transmit`] for due frames
-//! and feeds [`Leg::handle_rtp`] with received packets. Nothing here allocates per packet:
-//! the play queue is built when a `Play` command arrives, frames are written into the
-//! engine's buffer, and events go into a queue with room reserved up front.
+//! The engine owns the socket and the clock; it asks [`Leg::poll_transmit`] for due frames,
+//! feeds [`Leg::handle_rtp_from`] with received packets and, while the leg is bridged, hands
+//! the other leg's packets to [`Leg::relay`]. Every packet the leg sends, local or relayed,
+//! goes through one [`OutboundStream`]: one SSRC, one sequence, a marker on each switch
+//! (prompt → music on hold → bridged audio → …). Nothing here allocates per packet: the play
+//! queue is built when a `Play` command arrives, music on hold loops over prompts shared by
+//! the engine, frames are written into the engine's buffer, and events go into a queue with
+//! room reserved up front.
+//!
+//! # Symmetric RTP (RFC 4961 §4, "latching")
+//!
+//! A caller behind a NAT announces a private address in its SDP, and its packets arrive from
+//! the NAT's public one. So the first valid RTP packet after `Start` or `Update` fixes where
+//! we send: if it came from somewhere other than the SDP's address, we send there from then
+//! on. Only once per `Start`/`Update`: a later packet from another address (a stray, or
+//! someone racing the real peer) does not move the stream again.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -13,11 +25,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::ivr::PlayId;
+use crate::media::bridge::{OutboundStats, OutboundStream, PayloadMap, Relayed, G711};
 use crate::media::dtmf::{Digit, DigitSource, Rfc4733Receiver};
 use crate::media::g711::{alaw_to_linear, ulaw_to_linear, ALAW_SILENCE, ULAW_SILENCE};
 use crate::media::inband::InbandDetector;
 use crate::media::prompt::Prompt;
-use crate::media::rtp::{write_header, RtpPacket, Ssrc};
+use crate::media::rtp::{RtpPacket, Ssrc};
 use crate::sdp::{Codec, Direction, Negotiated};
 
 pub const PTIME: Duration = Duration::from_millis(20);
@@ -45,21 +58,31 @@ pub struct LegStats {
     pub skipped: u64,
 }
 
+/// Music on hold: the engine's prompts, looped; where the next frame starts.
+struct Moh {
+    prompts: Arc<[Arc<Prompt>]>,
+    index: usize,
+    offset: usize,
+}
+
 pub struct Leg {
-    ssrc: Ssrc,
-    seq: u16,
-    timestamp: u32,
+    out: OutboundStream,
     /// Frame n is due at `start + n·20 ms`.
     start: Instant,
     next_frame: u64,
     codec: Codec,
     telephone_event: Option<u8>,
+    map: PayloadMap,
     remote: SocketAddr,
+    /// The first valid packet since `Start`/`Update` has fixed `remote` (module doc).
+    latched: bool,
     direction: Direction,
-    marker: bool,
     queue: VecDeque<Arc<Prompt>>,
     offset: usize,
     playing: Option<PlayId>,
+    moh: Option<Moh>,
+    /// Linked to another leg: no local frames; the engine relays the other leg's packets.
+    bridged: bool,
     rfc4733: Rfc4733Receiver,
     inband: Option<InbandDetector>,
     pcm: [i16; FRAME],
@@ -68,6 +91,17 @@ pub struct Leg {
     timed_out: bool,
     events: VecDeque<LegEvent>,
     pub stats: LegStats,
+}
+
+fn payload_map(n: &Negotiated) -> PayloadMap {
+    PayloadMap {
+        audio: match n.codec {
+            Codec::Pcmu => G711::Pcmu,
+            Codec::Pcma => G711::Pcma,
+        },
+        audio_pt: n.codec.payload_type(),
+        telephone_event: n.telephone_event,
+    }
 }
 
 impl Leg {
@@ -83,19 +117,20 @@ impl Leg {
         rtp_timeout: Option<Duration>,
     ) -> Leg {
         Leg {
-            ssrc: Ssrc(ssrc),
-            seq: initial_seq,
-            timestamp: initial_ts,
+            out: OutboundStream::new(ssrc, initial_seq, initial_ts, start),
             start,
             next_frame: 0,
             codec: negotiated.codec,
             telephone_event: negotiated.telephone_event,
+            map: payload_map(negotiated),
             remote: negotiated.remote,
+            latched: false,
             direction: negotiated.direction,
-            marker: true,
             queue: VecDeque::with_capacity(8),
             offset: 0,
             playing: None,
+            moh: None,
+            bridged: false,
             rfc4733: Rfc4733Receiver::default(),
             inband: inband.then(InbandDetector::default),
             pcm: [0; FRAME],
@@ -107,37 +142,113 @@ impl Leg {
         }
     }
 
+    /// Where packets go: the SDP's address, or where the peer's first packet came from.
     pub fn remote(&self) -> SocketAddr {
         self.remote
     }
 
-    /// A re-INVITE changed the remote address, codec or direction.
+    /// The codec and payload types this leg negotiated, as the relay needs them.
+    pub fn payload_map(&self) -> PayloadMap {
+        self.map
+    }
+
+    pub fn ssrc(&self) -> Ssrc {
+        self.out.ssrc()
+    }
+
+    /// Local frames and relayed packets through this leg's stream, and relay drops.
+    pub fn outbound_stats(&self) -> OutboundStats {
+        self.out.stats
+    }
+
+    /// Whether the negotiated direction lets us send (not on hold).
+    pub fn sends(&self) -> bool {
+        self.direction.we_send()
+    }
+
+    pub fn is_bridged(&self) -> bool {
+        self.bridged
+    }
+
+    /// A re-INVITE changed the remote address, codec or direction. The stream switches
+    /// (marker) when the codec or direction changed; latching starts over.
     pub fn update(&mut self, negotiated: &Negotiated) {
+        if self.direction != negotiated.direction || self.codec != negotiated.codec {
+            self.out.switch();
+        }
         self.codec = negotiated.codec;
         self.telephone_event = negotiated.telephone_event;
+        self.map = payload_map(negotiated);
         self.remote = negotiated.remote;
-        if self.direction != negotiated.direction {
-            self.marker = true;
-        }
+        self.latched = false;
         self.direction = negotiated.direction;
     }
 
     /// Replace whatever is playing with these prompts; `PromptDone(id)` when all are sent.
+    /// Music on hold stops. The engine unbridges a bridged leg before.
     pub fn play(&mut self, id: PlayId, prompts: Vec<Arc<Prompt>>) {
         self.queue.clear();
         self.queue.extend(prompts);
         self.offset = 0;
+        self.moh = None;
         self.playing = Some(id);
-        self.marker = true;
+        self.out.switch();
         if self.queue.is_empty() {
             self.finish_play();
         }
     }
 
+    /// Loop `prompts` (the engine's music on hold) until the next play, stop or bridge.
+    /// Whatever was playing stops without `PromptDone`, as with a new play.
+    pub fn music_on_hold(&mut self, prompts: Arc<[Arc<Prompt>]>) {
+        self.queue.clear();
+        self.offset = 0;
+        self.playing = None;
+        // Prompts without audio could never fill a frame: silence instead of a busy loop.
+        self.moh = prompts.iter().any(|p| !p.pcmu.is_empty()).then_some(Moh {
+            prompts,
+            index: 0,
+            offset: 0,
+        });
+        self.out.switch();
+    }
+
+    /// Stop prompts and music on hold: silence from the next frame.
     pub fn stop(&mut self) {
         self.queue.clear();
         self.offset = 0;
         self.playing = None;
+        if self.moh.take().is_some() {
+            self.out.switch();
+        }
+    }
+
+    /// Linked to another leg: local playback stops (without `PromptDone`) and no local
+    /// frames are sent; the engine feeds the other leg's packets to [`Leg::relay`].
+    pub fn bridge(&mut self) {
+        self.queue.clear();
+        self.offset = 0;
+        self.playing = None;
+        self.moh = None;
+        self.bridged = true;
+    }
+
+    /// The link is gone: silence on the grid from the next frame (a switch, so a marker).
+    pub fn unbridge(&mut self) {
+        self.bridged = false;
+        self.out.switch();
+    }
+
+    /// Rewrite a packet received on the other leg (which negotiated `from`) into `dst` as
+    /// this leg's next packet. On `Sent(n)` the caller sends `dst[..n]` to [`Leg::remote`].
+    pub fn relay(
+        &mut self,
+        now: Instant,
+        input: &[u8],
+        from: &PayloadMap,
+        dst: &mut [u8],
+    ) -> Relayed {
+        self.out.relay(now, input, from, &self.map, dst)
     }
 
     /// When the next frame is due.
@@ -147,11 +258,16 @@ impl Leg {
 
     /// Write the next due frame into `buf` and return its length; `None` when nothing is
     /// due at `now`. Call until `None`. Frames more than [`MAX_BURST`] late are skipped.
+    /// A bridged leg sends no local frame but keeps its place on the grid.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8; PACKET]) -> Option<usize> {
         if now < self.next_deadline() {
             return None;
         }
         let due = ((now - self.start).as_micros() / PTIME.as_micros()) as u64 + 1;
+        if self.bridged {
+            self.next_frame = due;
+            return None;
+        }
         let late = due - self.next_frame;
         if late > u64::from(MAX_BURST) {
             let skip = late - u64::from(MAX_BURST);
@@ -160,39 +276,49 @@ impl Leg {
             }
             self.next_frame += skip;
             self.stats.skipped += skip;
+            // The next timestamp follows the clock across the gap, with a marker.
+            self.out.switch();
         }
+        let deadline = self.next_deadline();
         self.next_frame += 1;
-        let send = self.direction.we_send();
-        let playing = !self.queue.is_empty();
-        if send {
-            let marker = std::mem::take(&mut self.marker) && playing;
-            write_header(
-                buf,
-                marker,
-                self.codec.payload_type(),
-                self.seq,
-                self.timestamp,
-                self.ssrc,
-            );
+        if self.direction.we_send() {
+            let header = self.out.local_frame(deadline, FRAME as u32);
+            header.write(buf, self.codec.payload_type());
             self.advance_payload(Some(&mut buf[12..]));
-            self.seq = self.seq.wrapping_add(1); // RFC 3550 §5.1: one per packet sent
             self.stats.sent += 1;
             Some(PACKET)
         } else {
-            // On hold we keep time (prompts go on) but send nothing; the timestamp still
-            // advances, so the stream resumes where the clock is (RFC 3550 §5.1).
+            // On hold we keep time (prompts go on) but send nothing; the stream resumes
+            // where the clock is (RFC 3550 §5.1), with a marker.
             self.advance_payload(None);
+            self.out.switch();
             self.poll_transmit(now, buf)
         }
     }
 
-    /// Move one frame forward: copy prompt bytes (or silence) into `out` if given.
+    /// Move one frame forward: copy prompt or music bytes (or silence) into `out` if given.
     fn advance_payload(&mut self, mut out: Option<&mut [u8]>) {
         let silence = match self.codec {
             Codec::Pcmu => ULAW_SILENCE,
             Codec::Pcma => ALAW_SILENCE,
         };
         let mut filled = 0;
+        if let Some(moh) = self.moh.as_mut() {
+            while filled < FRAME {
+                let bytes = moh.prompts[moh.index].encoded(self.codec);
+                let take = (bytes.len() - moh.offset).min(FRAME - filled);
+                if let Some(out) = out.as_deref_mut() {
+                    out[filled..filled + take]
+                        .copy_from_slice(&bytes[moh.offset..moh.offset + take]);
+                }
+                filled += take;
+                moh.offset += take;
+                if moh.offset >= bytes.len() {
+                    moh.offset = 0;
+                    moh.index = (moh.index + 1) % moh.prompts.len();
+                }
+            }
+        }
         while filled < FRAME {
             let Some(prompt) = self.queue.front() else {
                 break;
@@ -215,7 +341,6 @@ impl Leg {
         if let Some(out) = out {
             out[filled..FRAME].fill(silence);
         }
-        self.timestamp = self.timestamp.wrapping_add(FRAME as u32);
     }
 
     fn finish_play(&mut self) {
@@ -224,11 +349,27 @@ impl Leg {
         }
     }
 
-    /// A datagram arrived on the leg's socket from `source`.
+    /// A datagram arrived on the leg's socket from `source`: latch onto `source` if it is the
+    /// first valid RTP since `Start`/`Update` (module doc), then as [`Leg::handle_rtp`].
+    pub fn handle_rtp_from(&mut self, now: Instant, data: &[u8], source: SocketAddr) {
+        self.receive(now, data, Some(source));
+    }
+
+    /// A datagram arrived on the leg's socket (no latching).
     pub fn handle_rtp(&mut self, now: Instant, data: &[u8]) {
+        self.receive(now, data, None);
+    }
+
+    fn receive(&mut self, now: Instant, data: &[u8], source: Option<SocketAddr>) {
         let Ok(packet) = RtpPacket::parse(data) else {
             return; // RTCP on the same port, or junk: not ours to judge
         };
+        if let Some(source) = source {
+            if !self.latched {
+                self.latched = true;
+                self.remote = source;
+            }
+        }
         self.stats.received += 1;
         self.last_rx = now;
         self.timed_out = false;
@@ -280,6 +421,7 @@ impl Leg {
 mod tests {
     use super::*;
     use crate::media::g711::linear_to_ulaw;
+    use crate::media::rtp::write_header;
 
     fn negotiated() -> Negotiated {
         crate::sdp::negotiate(
@@ -421,5 +563,135 @@ mod tests {
         leg.handle_tick(t0 + Duration::from_secs(31));
         assert_eq!(leg.poll_event(), Some(LegEvent::RtpTimeout));
         assert_eq!(leg.poll_event(), None);
+    }
+    fn headers(leg: &mut Leg, at: Instant) -> Vec<(bool, u16, u32, u32, u8)> {
+        let mut buf = [0u8; PACKET];
+        let mut out = vec![];
+        while leg.poll_transmit(at, &mut buf).is_some() {
+            let p = RtpPacket::parse(&buf).unwrap();
+            out.push((p.marker, p.seq, p.timestamp, p.ssrc.0, p.payload[0]));
+        }
+        out
+    }
+
+    #[test]
+    fn one_stream_through_prompt_music_on_hold_bridge_and_back() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut leg = Leg::new(t0, 7, 100, 5000, &negotiated(), false, None);
+        leg.play(PlayId(1), vec![prompt(2, 1000)]);
+        let mut sent = headers(&mut leg, ms(0));
+        sent.extend(headers(&mut leg, ms(20)));
+        let music: Arc<[Arc<Prompt>]> = vec![prompt(10, -2000)].into();
+        leg.music_on_hold(music);
+        sent.extend(headers(&mut leg, ms(40)));
+        sent.extend(headers(&mut leg, ms(60)));
+        assert_eq!(leg.poll_event(), Some(LegEvent::PromptDone(PlayId(1))));
+
+        leg.bridge();
+        assert!(
+            headers(&mut leg, ms(80)).is_empty(),
+            "no local frame bridged"
+        );
+        let mut input = [0u8; PACKET];
+        write_header(&mut input, false, 0, 9, 777, Ssrc(55));
+        input[12..].fill(0x42);
+        let mut dst = [0u8; 2048];
+        let Relayed::Sent(n) = leg.relay(ms(85), &input, &leg.payload_map(), &mut dst) else {
+            panic!("relayed")
+        };
+        let p = RtpPacket::parse(&dst[..n]).unwrap();
+        sent.push((p.marker, p.seq, p.timestamp, p.ssrc.0, p.payload[0]));
+        leg.unbridge();
+        leg.music_on_hold(vec![prompt(10, -2000)].into());
+        sent.extend(headers(&mut leg, ms(100)));
+
+        let seqs: Vec<u16> = sent.iter().map(|s| s.1).collect();
+        assert_eq!(seqs, [100, 101, 102, 103, 104, 105], "{sent:?}");
+        assert!(sent.iter().all(|s| s.3 == 7), "one SSRC: {sent:?}");
+        let markers: Vec<bool> = sent.iter().map(|s| s.0).collect();
+        assert_eq!(markers, [true, false, true, false, true, true], "{sent:?}");
+        let ts: Vec<u32> = sent.iter().map(|s| s.2).collect();
+        assert_eq!(
+            &ts[..4],
+            [5000, 5160, 5320, 5480],
+            "no gap between prompt and music"
+        );
+        assert_eq!(ts[4], 5000 + 85 * 8, "relayed: the clock since the start");
+        assert_eq!(
+            ts[5],
+            5000 + 85 * 8 + 160,
+            "after the relayed frame, never over it"
+        );
+        assert_eq!(sent[0].4, linear_to_ulaw(1000));
+        assert_eq!(sent[2].4, linear_to_ulaw(-2000), "music on hold");
+        assert_eq!(sent[4].4, 0x42, "relayed payload");
+        assert_eq!(leg.outbound_stats().relayed, 1);
+    }
+
+    #[test]
+    fn music_on_hold_loops_across_prompts_until_stopped() {
+        let t0 = Instant::now();
+        let mut leg = Leg::new(t0, 1, 0, 0, &negotiated(), false, None);
+        // 1.5 frames of one tone, then half a frame of another: 2 frames per loop.
+        let a = Arc::new(Prompt::from_pcm("a", &[3000; FRAME * 3 / 2]));
+        let b = Arc::new(Prompt::from_pcm("b", &[-500; FRAME / 2]));
+        leg.music_on_hold(vec![a, b].into());
+        let mut buf = [0u8; PACKET];
+        let mut frames = vec![];
+        for i in 0..5u64 {
+            assert!(leg.poll_transmit(t0 + PTIME * i as u32, &mut buf).is_some());
+            frames.push((buf[12], buf[12 + 80], buf[PACKET - 1]));
+        }
+        let (x, y) = (linear_to_ulaw(3000), linear_to_ulaw(-500));
+        assert_eq!(frames[0], (x, x, x));
+        assert_eq!(frames[1], (x, y, y));
+        assert_eq!(frames[2], frames[0], "looped");
+        assert_eq!(frames[3], frames[1]);
+        leg.stop();
+        leg.poll_transmit(t0 + PTIME * 5, &mut buf).unwrap();
+        assert_eq!(buf[12], ULAW_SILENCE);
+        assert!(RtpPacket::parse(&buf).unwrap().marker, "a switch");
+        assert_eq!(leg.poll_event(), None, "music on hold never reports done");
+    }
+
+    #[test]
+    fn the_first_packet_latches_the_remote_once_per_negotiation() {
+        let t0 = Instant::now();
+        let n = negotiated();
+        let mut leg = Leg::new(t0, 1, 0, 0, &n, false, None);
+        let mut p = [0u8; PACKET];
+        write_header(&mut p, false, 0, 1, 0, Ssrc(9));
+        let nat: SocketAddr = "203.0.113.5:41000".parse().unwrap();
+        let other: SocketAddr = "198.51.100.1:5004".parse().unwrap();
+        leg.handle_rtp_from(t0, b"junk", other);
+        assert_eq!(leg.remote(), n.remote, "junk does not latch");
+        leg.handle_rtp_from(t0, &p, nat);
+        assert_eq!(leg.remote(), nat, "sent where the peer's packets come from");
+        leg.handle_rtp_from(t0, &p, other);
+        assert_eq!(leg.remote(), nat, "only once");
+        leg.update(&n);
+        assert_eq!(leg.remote(), n.remote, "a new negotiation starts over");
+        leg.handle_rtp_from(t0, &p, n.remote);
+        leg.handle_rtp_from(t0, &p, other);
+        assert_eq!(leg.remote(), n.remote, "latched on the SDP's own address");
+    }
+
+    #[test]
+    fn a_bridged_leg_keeps_its_grid_and_resumes_on_it() {
+        let t0 = Instant::now();
+        let mut leg = Leg::new(t0, 1, 0, 0, &negotiated(), false, None);
+        assert_eq!(headers(&mut leg, t0).len(), 1);
+        leg.bridge();
+        assert!(headers(&mut leg, t0 + Duration::from_millis(500)).is_empty());
+        assert_eq!(leg.stats.skipped, 0, "bridged frames are not skips");
+        leg.unbridge();
+        assert!(headers(&mut leg, t0 + Duration::from_millis(510)).is_empty());
+        let resumed = headers(&mut leg, t0 + Duration::from_millis(520));
+        assert_eq!(resumed.len(), 1, "one frame, on the grid");
+        assert_eq!(
+            (resumed[0].0, resumed[0].1, resumed[0].2),
+            (true, 1, 520 * 8)
+        );
     }
 }

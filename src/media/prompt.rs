@@ -111,6 +111,29 @@ pub fn load_wav(path: &Path) -> Result<Prompt, PromptError> {
     Ok(Prompt::from_pcm(&name, &pcm))
 }
 
+/// Music on hold: every `dir/moh/*.wav`, in name order, looped one after another. A missing
+/// directory, one without WAV files, or a file that is not 8 kHz mono 16-bit PCM is an error
+/// naming the path, for start-up to report.
+pub fn load_music_on_hold(sounds_dir: &Path) -> Result<Vec<Arc<Prompt>>, PromptError> {
+    let dir = sounds_dir.join("moh");
+    let entries = std::fs::read_dir(&dir).map_err(|e| PromptError {
+        file: dir.clone(),
+        why: format!("cannot read the music-on-hold directory (want moh/default.wav): {e}"),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("wav"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(PromptError {
+            file: dir,
+            why: "holds no .wav file for music on hold".into(),
+        });
+    }
+    files.iter().map(|f| load_wav(f).map(Arc::new)).collect()
+}
+
 /// All prompts, by language and name.
 #[derive(Debug, Default)]
 pub struct PromptLibrary {
@@ -238,5 +261,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("junk.wav: not a readable WAV file"), "{text}");
+    }
+    #[test]
+    fn music_on_hold_loads_and_names_a_bad_or_missing_file() {
+        let bundled = load_music_on_hold(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds"));
+        let moh = bundled.unwrap();
+        assert!(moh[0].duration() >= Duration::from_secs(20));
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_music_on_hold(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("moh") && err.contains("cannot read"), "{err}");
+        std::fs::create_dir(dir.path().join("moh")).unwrap();
+        let err = load_music_on_hold(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("holds no .wav"), "{err}");
+        std::fs::write(dir.path().join("moh/default.wav"), b"not a wav").unwrap();
+        let err = load_music_on_hold(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("moh/default.wav: not a readable WAV file"),
+            "{err}"
+        );
     }
 }
