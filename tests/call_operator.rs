@@ -259,3 +259,121 @@ fn an_unregistered_extension_sends_the_caller_to_on_no_answer_at_once() {
     let goodbye = wav_samples(&common::repo().join("sounds/en/goodbye.wav"));
     assert!(best_match(&decode(&caller.take()), &goodbye) > 0.8);
 }
+
+/// A second baresip, registered as 2002, saying `freq` Hz.
+fn softphone(server: &Server, login: &str, ext: &str, freq: f64, auto_answer: bool) -> Baresip {
+    let (ok, out) = server.cli(
+        &[
+            "users",
+            "add",
+            login,
+            "--role",
+            "operator",
+            "--language",
+            "en",
+        ],
+        "Operator2026!\n",
+    );
+    assert!(ok, "{out}");
+    let secret = format!("sip-secret-{ext}");
+    let (ok, out) = server.cli(
+        &["users", "sip", login, "--extension", ext],
+        &format!("{secret}\n"),
+    );
+    assert!(ok, "{out}");
+    let dir = server.dir.path().join(login);
+    std::fs::create_dir_all(&dir).unwrap();
+    let tone = dir.join("tone.wav");
+    let made = std::process::Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
+        .arg(&tone)
+        .args(["synth", "60", "sine", &freq.to_string(), "vol", "0.5"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(made, "sox makes the tone");
+    let mut opts = BaresipOptions::new(format!(
+        "<sip:{ext}@{}>;auth_pass={secret};regint=600",
+        server.sip
+    ))
+    .source(tone);
+    if auto_answer {
+        opts = opts.auto_answer();
+    }
+    let mut phone = Baresip::start(&dir, opts);
+    assert!(
+        phone.wait_registered(Duration::from_secs(10)).is_some(),
+        "{login} registers; log:\n{}",
+        phone.log_text()
+    );
+    phone
+}
+
+#[test]
+fn a_softphone_dials_another_extension_after_a_digest_challenge_and_both_hear_each_other() {
+    if !peer("baresip") {
+        return;
+    }
+    let server = server();
+    let mut callee = softphone(&server, "op1", "2001", OPERATOR_HZ, true);
+    let mut caller = softphone(&server, "op2", "2002", CALLER_HZ, false);
+    caller.cmd("dial", &format!("sip:2001@{}", server.sip));
+    assert!(
+        callee
+            .wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
+            .is_some(),
+        "2001 answered; 2002's log:\n{}\nserver:\n{}",
+        caller.log_text(),
+        server.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    caller.cmd("hangup", "");
+    assert!(
+        callee
+            .wait_event("CALL_CLOSED", Duration::from_secs(5))
+            .is_some(),
+        "the caller's hang-up reached 2001"
+    );
+    let m = server.metrics();
+    assert_eq!(
+        metric(
+            &m,
+            "qonyrau_sip_responses_total{method=\"INVITE\",code=\"401\"}"
+        ),
+        Some(1.0),
+        "the INVITE was challenged once: {m}"
+    );
+    let heard = |p: &Baresip| wav_samples(p.heard().last().expect("a recording"));
+    let by_callee = best_tone_window(&heard(&callee), CALLER_HZ);
+    let by_caller = best_tone_window(&heard(&caller), OPERATOR_HZ);
+    assert!(by_callee > 0.8, "2001 heard 2002's 600 Hz: {by_callee:.2}");
+    assert!(by_caller > 0.8, "2002 heard 2001's 1 kHz: {by_caller:.2}");
+}
+
+#[test]
+fn an_unauthenticated_invite_to_an_extension_is_challenged_not_put_through() {
+    if !peer("sipp") || !peer("baresip") {
+        return;
+    }
+    let server = server();
+    let mut op = operator(&server);
+    let (code, log) = sipp(
+        "invite_unauthenticated",
+        server.sip,
+        &["-s", "2001"],
+        server.dir.path(),
+    );
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("401 Unauthorized") && log.contains("WWW-Authenticate: Digest"),
+        "{log}"
+    );
+    assert!(
+        op.wait_event("CALL_INCOMING", Duration::from_millis(500))
+            .is_none()
+            && op
+                .wait_event("CALL_ESTABLISHED", Duration::from_millis(500))
+                .is_none(),
+        "the operator's phone never rang"
+    );
+}
