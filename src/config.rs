@@ -52,6 +52,9 @@ pub struct RegistrarConfig {
     /// Failures from one address within `source_window` that refuse the address.
     pub source_failures: usize,
     pub source_window: Duration,
+    /// OPTIONS to every registered contact this often (0 = never); a contact that does not
+    /// answer is not called until it answers or registers again.
+    pub qualify_every: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +70,11 @@ pub struct SipConfig {
     /// How long a call may take to end after SIGTERM before it is dropped.
     pub shutdown_grace: Duration,
     pub user_agent: String,
+    /// New INVITEs per source per second (0 = no limit), burst, and exempt sources.
+    pub invite_rate: crate::sip::rate_limit::RatePolicy,
+    /// RFC 3261 T1 (the round-trip estimate): retransmissions start at T1 and transactions
+    /// give up at 64·T1. 500 ms by default, as the RFC recommends.
+    pub t1: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +197,21 @@ impl Config {
                 Duration::ZERO..=Duration::from_secs(60),
             ),
             user_agent: raw.sip.user_agent.into_inner(),
+            t1: v.duration(
+                "sip.t1",
+                &raw.sip.t1,
+                Duration::from_millis(50)..=Duration::from_secs(5),
+            ),
+            invite_rate: crate::sip::rate_limit::RatePolicy {
+                per_second: v.range("sip.invite_rate", &raw.sip.invite_rate, 0..=100_000) as f64,
+                burst: v.range("sip.invite_burst", &raw.sip.invite_burst, 1..=100_000) as f64,
+                trusted: raw
+                    .sip
+                    .trusted
+                    .iter()
+                    .map(|a| v.ip("sip.trusted", a))
+                    .collect(),
+            },
         };
         if sip.udp.is_none() && sip.tcp.is_none() {
             v.error_at(
@@ -481,6 +504,11 @@ impl Validator<'_> {
                 &raw.source_window,
                 Duration::from_secs(1)..=Duration::from_secs(86_400),
             ),
+            qualify_every: self.duration(
+                "registrar.qualify_every",
+                &raw.qualify_every,
+                Duration::ZERO..=Duration::from_secs(3600),
+            ),
         }
     }
 
@@ -569,6 +597,7 @@ struct RawRegistrar {
     lock_for: Spanned<String>,
     source_failures: Spanned<i64>,
     source_window: Spanned<String>,
+    qualify_every: Spanned<String>,
 }
 
 impl Default for RawRegistrar {
@@ -584,6 +613,7 @@ impl Default for RawRegistrar {
             lock_for: spanned("10m".into()),
             source_failures: spanned(20),
             source_window: spanned("10m".into()),
+            qualify_every: spanned("60s".into()),
         }
     }
 }
@@ -597,6 +627,10 @@ struct RawSip {
     retry_after: Spanned<i64>,
     shutdown_grace: Spanned<String>,
     user_agent: Spanned<String>,
+    invite_rate: Spanned<i64>,
+    invite_burst: Spanned<i64>,
+    t1: Spanned<String>,
+    trusted: Vec<Spanned<String>>,
 }
 
 impl Default for RawSip {
@@ -608,6 +642,10 @@ impl Default for RawSip {
             retry_after: spanned(5),
             shutdown_grace: spanned("3s".into()),
             user_agent: spanned(format!("Qonyrau/{}", env!("CARGO_PKG_VERSION"))),
+            invite_rate: spanned(20),
+            t1: spanned("500ms".into()),
+            invite_burst: spanned(40),
+            trusted: Vec::new(),
         }
     }
 }
@@ -831,6 +869,20 @@ mod tests {
         assert_eq!(
             err.errors[0].to_string(),
             "config/qonyrau.toml:2: registrar.algorithms: \"MD5-sess\" is not one of \"MD5\", \"SHA-256\""
+        );
+    }
+
+    #[test]
+    fn the_invite_rate_limit_defaults_to_20_a_second_and_trusted_sources_are_addresses() {
+        let c = parse("").unwrap();
+        assert_eq!(c.sip.invite_rate.per_second, 20.0);
+        assert!(c.sip.invite_rate.trusted.is_empty());
+        let c = parse("[sip]\ntrusted = [\"127.0.0.1\", \"::1\"]\n").unwrap();
+        assert_eq!(c.sip.invite_rate.trusted.len(), 2);
+        let err = parse("[sip]\ntrusted = [\"trunk.example\"]\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config/qonyrau.toml:2: sip.trusted = \"trunk.example\": must be an IP address"
         );
     }
 

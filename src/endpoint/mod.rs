@@ -33,7 +33,9 @@ use crate::media::dtmf::parse_info;
 use crate::media::engine::MediaEngine;
 use crate::media::prompt::PromptLibrary;
 use crate::registrar::actor::RegisterJob;
+use crate::registrar::qualify::{self, Probe, ProbeResult};
 use crate::sip::message::{Message, Method};
+use crate::sip::rate_limit::{Admission, InviteRateLimiter};
 use crate::sip::registrar::Reach;
 use crate::sip::response::{response_for, response_target, stamp_via};
 use crate::sip::screen::{screen, Framing, Screened, ACCEPT, ALLOW};
@@ -86,7 +88,19 @@ struct ServerEntry {
 
 struct ClientEntry {
     tx: ClientNonInviteTx,
-    call: u64,
+    owner: ClientOwner,
+}
+
+/// Whose non-INVITE client transaction it is.
+enum ClientOwner {
+    /// A call's BYE to the caller.
+    Call(u64),
+    /// An OPTIONS probe of a registered contact, sent there.
+    Qualify {
+        probe: Probe,
+        via: Via,
+        dest: SocketAddr,
+    },
 }
 
 pub struct Endpoint {
@@ -100,6 +114,7 @@ pub struct Endpoint {
     legs: HashMap<(u64, LegId), outbound::LegKey>,
     /// INVITEs to extensions waiting for the registrar's authentication.
     pending_auth: HashMap<TxKey, (Message, Route)>,
+    invite_limiter: InviteRateLimiter,
     heap: TimerHeap,
     next_call: u64,
     cmd_tx: mpsc::Sender<EndpointCommand>,
@@ -113,9 +128,14 @@ fn now() -> Instant {
 impl Endpoint {
     pub fn new(p: EndpointParams) -> Endpoint {
         let (cmd_tx, cmd_rx) = mpsc::channel(16_384);
+        let invite_limiter = InviteRateLimiter::new(p.config.sip.invite_rate.clone());
+        let timers = Timers {
+            t1: p.config.sip.t1,
+            ..Timers::default()
+        };
         Endpoint {
             p,
-            timers: Timers::default(),
+            timers,
             server: HashMap::new(),
             client: HashMap::new(),
             calls: HashMap::new(),
@@ -123,6 +143,7 @@ impl Endpoint {
             outbound: HashMap::new(),
             legs: HashMap::new(),
             pending_auth: HashMap::new(),
+            invite_limiter,
             heap: TimerHeap::default(),
             next_call: 1,
             cmd_tx,
@@ -137,6 +158,10 @@ impl Endpoint {
 
     pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, cancel: CancellationToken) {
         let mut commands = self.cmd_rx.take().expect("run once");
+        let every = self.p.config.registrar.qualify_every;
+        if !every.is_zero() {
+            self.heap.push(now() + every, TimerOwner::Qualify);
+        }
         loop {
             let deadline = self.heap.next();
             tokio::select! {
@@ -379,17 +404,20 @@ impl Endpoint {
     }
 
     async fn new_call(&mut self, req: Message, key: TxKey, route: Route) {
+        let admission = self.invite_limiter.check(now(), route.source.ip());
         let refuse = if self.p.calls_stop.is_cancelled() {
-            Some("shutting_down")
+            Some(("shutting_down", self.p.config.sip.retry_after))
+        } else if let Admission::Limited { retry_after } = admission {
+            Some(("rate_limited", retry_after.as_secs().max(1) as u32))
         } else if self.calls.len() >= self.p.config.sip.max_calls {
-            Some("overload")
+            Some(("overload", self.p.config.sip.retry_after))
         } else {
             None
         };
-        if let Some(reason) = refuse {
+        if let Some((reason, retry_after)) = refuse {
             metrics::counter!(telemetry::CALLS_REFUSED, "reason" => reason).increment(1);
             let mut resp = response_for(&req, 503, &dialog::new_tag());
-            resp.push_header("retry-after", self.p.config.sip.retry_after.to_string());
+            resp.push_header("retry-after", retry_after.to_string());
             self.respond_invite_tx(key, route, &req, None, resp, 503)
                 .await;
             return;
@@ -641,7 +669,13 @@ impl Endpoint {
                 let bytes = bye.to_bytes();
                 let tx = ClientNonInviteTx::new(now(), bytes, reliability(d.via), self.timers);
                 metrics::counter!(telemetry::SIP_REQUESTS_SENT, "method" => "BYE").increment(1);
-                self.client.insert(branch.clone(), ClientEntry { tx, call });
+                self.client.insert(
+                    branch.clone(),
+                    ClientEntry {
+                        tx,
+                        owner: ClientOwner::Call(call),
+                    },
+                );
                 self.drain_client(&branch).await;
             }
             EndpointCommand::PlaceLeg {
@@ -818,33 +852,91 @@ impl Endpoint {
         let Some(entry) = self.client.get_mut(branch) else {
             return;
         };
-        let call = entry.call;
         let mut sends = Vec::new();
-        let mut done = false;
+        let mut outcome = None;
         let mut terminated = false;
         while let Some(a) = entry.tx.poll_action() {
             match a {
                 TxAction::Send(b) => sends.push(b),
-                TxAction::Final(_) | TxAction::TimedOut => done = true,
+                TxAction::Final(code) => outcome = Some(ProbeResult::Answered(code)),
+                TxAction::TimedOut => outcome = Some(ProbeResult::TimedOut),
                 TxAction::Terminated => terminated = true,
                 TxAction::Provisional(_) => {}
             }
         }
         let next = entry.tx.poll_timeout();
+        let target = match &entry.owner {
+            ClientOwner::Call(call) => {
+                let call = *call;
+                if outcome.is_some() {
+                    if let Some(d) = self.calls.get(&call) {
+                        let _ = d.events.try_send(CallEvent::ByeCompleted);
+                    }
+                }
+                self.calls.get(&call).map(|d| (d.via, d.request_target()))
+            }
+            ClientOwner::Qualify { probe, via, dest } => {
+                if let Some(result) = outcome {
+                    let ok = qualify::reachable(result);
+                    if !ok {
+                        debug!(extension = %probe.extension, "contact did not answer OPTIONS: not called until it does");
+                    }
+                    self.p
+                        .links
+                        .location
+                        .set_reachable(&probe.extension, &probe.contact, ok);
+                }
+                Some((*via, *dest))
+            }
+        };
         if terminated {
             self.client.remove(branch);
         } else if let Some(at) = next {
             self.heap.push(at, TimerOwner::Client(branch.to_string()));
         }
-        if done {
-            if let Some(d) = self.calls.get(&call) {
-                let _ = d.events.try_send(CallEvent::ByeCompleted);
-            }
-        }
-        if let Some((via, dest)) = self.calls.get(&call).map(|d| (d.via, d.request_target())) {
+        if let Some((via, dest)) = target {
             for b in sends {
                 self.send(via, dest, b).await;
             }
+        }
+    }
+
+    /// Send an OPTIONS to every registered contact (`[registrar] qualify_every`).
+    async fn qualify_contacts(&mut self) {
+        let every = self.p.config.registrar.qualify_every;
+        if every.is_zero() {
+            return;
+        }
+        self.heap.push(now() + every, TimerOwner::Qualify);
+        let bindings = self.p.links.location.all(self.p.links.clock.now());
+        for (extension, b) in bindings {
+            let (via, dest) = match b.reach {
+                Reach::Udp(a) => (Via::Udp, a),
+                Reach::Tcp { source, conn } => (Via::Tcp(crate::transport::ConnId(conn)), source),
+            };
+            let probe = Probe {
+                extension,
+                contact: b.contact,
+                reach: b.reach,
+            };
+            let token = dialog::new_tag();
+            let req = qualify::options_request(
+                &probe,
+                self.p.local,
+                &token,
+                &self.p.config.sip.user_agent,
+            );
+            let branch = format!("z9hG4bKq{token}");
+            let tx = ClientNonInviteTx::new(now(), req.to_bytes(), reliability(via), self.timers);
+            metrics::counter!(telemetry::SIP_REQUESTS_SENT, "method" => "OPTIONS").increment(1);
+            self.client.insert(
+                branch.clone(),
+                ClientEntry {
+                    tx,
+                    owner: ClientOwner::Qualify { probe, via, dest },
+                },
+            );
+            self.drain_client(&branch).await;
         }
     }
 
@@ -871,6 +963,7 @@ impl Endpoint {
                     self.drain_server(&key).await;
                 }
                 TimerOwner::Outbound(key) => self.outbound_timer(key).await,
+                TimerOwner::Qualify => self.qualify_contacts().await,
                 TimerOwner::Client(branch) => {
                     let Some(entry) = self.client.get_mut(&branch) else {
                         continue;

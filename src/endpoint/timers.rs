@@ -15,6 +15,8 @@ pub enum TimerOwner {
     Retransmit2xx(u64),
     /// An outbound leg: (Call-ID, our From tag).
     Outbound((String, String)),
+    /// Time to send OPTIONS to every registered contact.
+    Qualify,
 }
 
 #[derive(Default)]

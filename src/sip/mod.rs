@@ -6,6 +6,7 @@
 pub mod digest;
 pub mod framing;
 pub mod message;
+pub mod rate_limit;
 pub mod registrar;
 pub mod response;
 pub mod screen;
