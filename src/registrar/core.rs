@@ -142,7 +142,7 @@ impl RegistrarCore {
         let lock = match self.authenticate(now, utc, req, reach, &parsed.extension, account, to_tag)
         {
             Ok((_proof, lock)) => lock,
-            Err(out) => return out,
+            Err(out) => return *out,
         };
         match parsed.apply(current, utc, reach, &self.policy.expiry) {
             Ok(bindings) => {
@@ -182,7 +182,7 @@ impl RegistrarCore {
         reach: Reach,
         account: Option<&mut SipAccount>,
         to_tag: &str,
-    ) -> Result<(String, LockChange), RegisterOutcome> {
+    ) -> Result<(String, LockChange), Box<RegisterOutcome>> {
         let caller = req
             .from()
             .and_then(|f| crate::sip::uri::SipUri::parse(&f.uri))
@@ -205,34 +205,39 @@ impl RegistrarCore {
         user: &str,
         account: Option<&mut SipAccount>,
         to_tag: &str,
-    ) -> Result<(DigestVerified, LockChange), RegisterOutcome> {
+    ) -> Result<(DigestVerified, LockChange), Box<RegisterOutcome>> {
         let source = reach.source().ip();
         if let Access::Throttled { until } = self.throttle.check(utc, source) {
             let mut out = self.refuse(req, 403, to_tag, Refusal::Throttled);
             let secs = (until.as_second() - utc.as_second()).max(1);
             out.response.push_header("retry-after", secs.to_string());
-            return Err(out);
+            return Err(Box::new(out));
         }
         let Some(auth) = req.header("authorization") else {
-            return Err(self.challenge(now, req, to_tag, false));
+            return Err(Box::new(self.challenge(now, req, to_tag, false)));
         };
         let creds = match Credentials::parse(auth) {
             Ok(c) => c,
-            Err(_) => return Err(self.refuse(req, 400, to_tag, Refusal::Malformed)),
+            Err(_) => return Err(Box::new(self.refuse(req, 400, to_tag, Refusal::Malformed))),
         };
         if creds.username != user {
             // Third-party registration is not offered: an operator registers their own line.
             self.throttle.fail(utc, source);
-            return Err(self.refuse(req, 403, to_tag, Refusal::WrongUser));
+            return Err(Box::new(self.refuse(req, 403, to_tag, Refusal::WrongUser)));
         }
         let Some(account) = account else {
             // The same answer as a wrong password: a scanner learns nothing.
             self.throttle.fail(utc, source);
-            return Err(self.refuse(req, 403, to_tag, Refusal::UnknownExtension));
+            return Err(Box::new(self.refuse(
+                req,
+                403,
+                to_tag,
+                Refusal::UnknownExtension,
+            )));
         };
         let was = account.lock;
         if let Access::Locked { .. } = account.lock.check(utc) {
-            return Err(self.refuse(req, 403, to_tag, Refusal::Locked));
+            return Err(Box::new(self.refuse(req, 403, to_tag, Refusal::Locked)));
         }
         let method = req
             .method()
@@ -260,7 +265,7 @@ impl RegistrarCore {
                     Some(until) => LockChange::Locked(until),
                     None => LockChange::Save,
                 };
-                Err(out)
+                Err(Box::new(out))
             }
             Err(e) => {
                 // Stale, replayed or foreign nonce, another realm or algorithm: a fresh
@@ -268,7 +273,7 @@ impl RegistrarCore {
                 tracing::debug!(error = %e, "digest not accepted; challenging again");
                 let mut out = self.challenge(now, req, to_tag, e.is_stale());
                 out.lock = lock_change(was, account.lock);
-                Err(out)
+                Err(Box::new(out))
             }
         }
     }
