@@ -121,7 +121,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::clone(&clock),
         Logins::new(LockoutPolicy::default(), config.desk.session_ttl),
         config.desk.cookie_secure,
-    );
+    )
+    .with_sip_realm(&config.registrar.realm);
     let sla_task = tokio::spawn(sla_job::run(
         desk,
         clock,

@@ -290,6 +290,19 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::registrar::store::SipAccountError> for ApiError {
+    fn from(e: crate::registrar::store::SipAccountError) -> ApiError {
+        use crate::registrar::store::SipAccountError as E;
+        match e {
+            E::BadExtension => ApiError::invalid("extension", e.to_string()),
+            E::WeakPassword => ApiError::invalid("password", e.to_string()),
+            E::NoStaff(_) => ApiError::new(Kind::NotFound).detail(e.to_string()),
+            E::Taken(_) => ApiError::new(Kind::Conflict).detail(e.to_string()),
+            E::Db(d) => d.into(),
+        }
+    }
+}
+
 impl From<StaffError> for ApiError {
     fn from(e: StaffError) -> ApiError {
         match e {

@@ -37,6 +37,8 @@ pub struct ApiState {
     /// database lookup. Entries live 30 s; logout and account changes remove them at once.
     pub sessions: Arc<Mutex<HashMap<String, (SessionInfo, Timestamp)>>>,
     pub cookie_secure: bool,
+    /// The digest realm SIP passwords are hashed under (`[registrar] realm`).
+    pub sip_realm: String,
 }
 
 impl ApiState {
@@ -52,7 +54,14 @@ impl ApiState {
             logins: Arc::new(logins),
             sessions: Arc::default(),
             cookie_secure,
+            sip_realm: "qonyrau".into(),
         }
+    }
+
+    /// SIP passwords set through the API are hashed under this realm.
+    pub fn with_sip_realm(mut self, realm: &str) -> ApiState {
+        self.sip_realm = realm.to_string();
+        self
     }
 
     pub fn db(&self) -> &Db {
@@ -154,6 +163,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/staff/{login}", get(staff::get_one).patch(staff::update))
         .route("/staff/{login}/reset", post(staff::reset))
         .route("/staff/{login}/unlock", post(staff::unlock))
+        .route(
+            "/staff/{login}/sip",
+            get(staff::get_sip).put(staff::set_sip),
+        )
         .route("/audit", get(audit::list))
         .fallback(not_found);
     Router::new()

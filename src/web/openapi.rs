@@ -16,6 +16,7 @@ use crate::web::{audit, auth, contacts, staff, tickets};
         tickets::close, tickets::add_note, tickets::link, tickets::history,
         contacts::create, contacts::search, contacts::get_one, contacts::update,
         staff::list, staff::create, staff::get_one, staff::update, staff::reset, staff::unlock,
+        staff::get_sip, staff::set_sip,
         audit::list,
     ),
     modifiers(&Security),

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
+use crate::registrar::store as sip;
 use crate::staff::password;
 use crate::staff::store::{self, NewStaff, StaffMember, StaffPatch};
 use crate::staff::{Language, Role};
@@ -171,7 +172,7 @@ pub async fn reset(
     Ok(Json(TemporaryPassword { temporary_password }))
 }
 
-/// Lift a lock after too many wrong passwords.
+/// Lift a lock after too many wrong passwords: the web login's and the SIP extension's.
 #[utoipa::path(post, path = "/api/v1/staff/{login}/unlock", tag = "staff",
     params(("login" = String, Path, description = "Login")),
     responses(
@@ -185,5 +186,83 @@ pub async fn unlock(
 ) -> Result<StatusCode, ApiError> {
     caller.require(ADMIN)?;
     store::unlock(state.db(), state.now(), caller.login(), &login).await?;
+    sip::unlock(state.db(), state.now(), caller.login(), &login).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SipAccountView {
+    pub login: String,
+    pub extension: String,
+    /// Set while five wrong digest answers in a row keep the extension locked.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub locked_until: Option<jiff::Timestamp>,
+}
+
+/// A staff member's SIP extension and its lock.
+#[utoipa::path(get, path = "/api/v1/staff/{login}/sip", tag = "staff",
+    params(("login" = String, Path, description = "Login")),
+    responses(
+        (status = 200, body = SipAccountView), (status = 400, body = ErrorBody),
+        (status = 404, description = "No such member, or no extension", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody),
+    ))]
+pub async fn get_sip(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(login): ApiPath<String>,
+) -> Result<Json<SipAccountView>, ApiError> {
+    caller.require(OVERSIGHT)?;
+    let login = login.trim().to_lowercase();
+    match sip::extension_of(state.db(), &login).await? {
+        Some((extension, locked_until)) => Ok(Json(SipAccountView {
+            login,
+            extension,
+            locked_until,
+        })),
+        None => Err(ApiError::from(sip::SipAccountError::NoStaff(login))),
+    }
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetSipAccount {
+    /// 2-15 digits, e.g. "2001".
+    pub extension: String,
+    /// 8-128 characters; stored only as digest HA1 values.
+    pub password: String,
+}
+
+/// Give a staff member a SIP extension and password for their softphone (replaces a
+/// previous one and lifts a SIP lock).
+#[utoipa::path(put, path = "/api/v1/staff/{login}/sip", tag = "staff", request_body = SetSipAccount,
+    params(("login" = String, Path, description = "Login")),
+    responses(
+        (status = 200, body = SipAccountView),
+        (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "The extension belongs to another member", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody),
+    ))]
+pub async fn set_sip(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(login): ApiPath<String>,
+    ApiJson(req): ApiJson<SetSipAccount>,
+) -> Result<Json<SipAccountView>, ApiError> {
+    caller.require(ADMIN)?;
+    sip::set_account(
+        state.db(),
+        state.now(),
+        caller.login(),
+        &login,
+        &req.extension,
+        &state.sip_realm,
+        &req.password,
+    )
+    .await?;
+    Ok(Json(SipAccountView {
+        login: login.trim().to_lowercase(),
+        extension: req.extension,
+        locked_until: None,
+    }))
 }

@@ -684,3 +684,79 @@ async fn the_sla_pass_records_breaches_once_and_closes_silent_tickets() {
         assert_eq!(page["total"], 1);
     }
 }
+
+#[tokio::test]
+async fn an_admin_gives_an_operator_a_sip_extension_and_unlock_lifts_its_sip_lock() {
+    for (db, _dir) in databases().await {
+        let api = api(db.clone()).await;
+        let (admin, op, sup) = (
+            api.token("admin").await,
+            api.token("op1").await,
+            api.token("sup1").await,
+        );
+        let body = json!({"extension": "2001", "password": "sip-secret-1"});
+        let (status, _) = api
+            .call(
+                "PUT",
+                "/api/v1/staff/op1/sip",
+                Some(&op),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, 403, "only an admin sets SIP accounts");
+        let (status, view) = api
+            .call("PUT", "/api/v1/staff/op1/sip", Some(&admin), Some(body))
+            .await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["extension"], "2001");
+        let (status, _) = api
+            .call(
+                "PUT",
+                "/api/v1/staff/sup1/sip",
+                Some(&admin),
+                Some(json!({"extension": "2001", "password": "sip-secret-2"})),
+            )
+            .await;
+        assert_eq!(status, 409, "an extension belongs to one member");
+        let (status, err) = api
+            .call(
+                "PUT",
+                "/api/v1/staff/sup1/sip",
+                Some(&admin),
+                Some(json!({"extension": "twenty", "password": "sip-secret-2"})),
+            )
+            .await;
+        assert_eq!(
+            (status, err["field"].as_str()),
+            (422, Some("extension")),
+            "{err}"
+        );
+        // A SIP lock shows, and the staff unlock lifts it with the web lock.
+        let mut acct = crate::registrar::store::account(&db, "2001", "qonyrau")
+            .await
+            .unwrap()
+            .unwrap();
+        acct.lock.failures = 5;
+        acct.lock.locked_until = Some(monday_noon() + SignedDuration::from_mins(10));
+        crate::registrar::store::save_lock(&db, monday_noon(), &acct, true)
+            .await
+            .unwrap();
+        let (status, view) = api
+            .call("GET", "/api/v1/staff/op1/sip", Some(&sup), None)
+            .await;
+        assert_eq!(status, 200);
+        assert!(view["locked_until"].is_string(), "{view}");
+        let (status, _) = api
+            .call("POST", "/api/v1/staff/op1/unlock", Some(&admin), None)
+            .await;
+        assert_eq!(status, 204);
+        let (_, view) = api
+            .call("GET", "/api/v1/staff/op1/sip", Some(&sup), None)
+            .await;
+        assert!(view["locked_until"].is_null(), "{view}");
+        let (status, _) = api
+            .call("GET", "/api/v1/staff/eng1/sip", Some(&sup), None)
+            .await;
+        assert_eq!(status, 404, "no extension");
+    }
+}
