@@ -6,7 +6,9 @@ set -euo pipefail
 out=${1:-sounds}
 declare -A EN=(
   [welcome]="Welcome to the Qonyrau contact center."
-  [menu]="For information about our services, press 1. For our working hours, press 2."
+  [menu]="For information about our services, press 1. For our working hours, press 2. To speak to an operator, press 0."
+  [connecting]="Please hold, we are connecting you to an operator."
+  [operators_unavailable]="Sorry, no operator can take your call right now. Please call again later."
   [invalid_key]="Sorry, that key is not valid."
   [no_input]="We did not receive your choice."
   [service_info]="Our center answers questions about public services by phone, e-mail and the web portal."
@@ -15,7 +17,9 @@ declare -A EN=(
 )
 declare -A RU=(
   [welcome]="Добро пожаловать в контакт-центр Коныр+ау."
-  [menu]="Чтобы узнать о наших услугах, нажмите один. Чтобы узнать часы работы, нажмите два."
+  [menu]="Чтобы узнать о наших услугах, нажмите один. Чтобы узнать часы работы, нажмите два. Чтобы поговорить с оператором, нажмите ноль."
+  [connecting]="Пожалуйста, оставайтесь на линии, мы соединяем вас с оператором."
+  [operators_unavailable]="Извините, сейчас ни один оператор не может ответить. Пожалуйста, позвоните позже."
   [invalid_key]="Извините, такой клавиши нет в меню."
   [no_input]="Мы не получили ваш выбор."
   [service_info]="Наш центр отвечает на вопросы о государственных услугах по телефону, электронной почте и через портал."
@@ -24,7 +28,9 @@ declare -A RU=(
 )
 declare -A KK=(
   [welcome]="Қоңырау байланыс орталығына қош келдіңіз."
-  [menu]="Қызметтеріміз туралы білу үшін бірді басыңыз. Жұмыс уақытын білу үшін екіні басыңыз."
+  [menu]="Қызметтеріміз туралы білу үшін бірді басыңыз. Жұмыс уақытын білу үшін екіні басыңыз. Операторға қосылу үшін нөлді басыңыз."
+  [connecting]="Күте тұрыңыз, сізді операторға қосып жатырмыз."
+  [operators_unavailable]="Кешіріңіз, қазір бірде-бір оператор жауап бере алмайды. Кейінірек қоңырау шалыңыз."
   [invalid_key]="Кешіріңіз, мұндай перне жоқ."
   [no_input]="Біз сіздің таңдауыңызды алмадық."
   [service_info]="Біздің орталық мемлекеттік қызметтер туралы сұрақтарға телефон, электрондық пошта және портал арқылы жауап береді."

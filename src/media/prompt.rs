@@ -151,9 +151,10 @@ impl PromptLibrary {
                 why: format!("cannot read the sounds directory: {e}"),
             }])
         })?;
+        // sounds/moh/ is music on hold (loaded by the media engine), not a language.
         let mut langs: Vec<PathBuf> = langs
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
+            .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "moh"))
             .collect();
         langs.sort();
         for lang_dir in langs {
