@@ -21,6 +21,10 @@ pub const SIP_REGISTRATIONS: &str = "qonyrau_sip_registrations_total"; // {resul
 pub const SIP_REGISTERED: &str = "qonyrau_sip_registered_extensions";
 pub const SIP_AUTH_FAILURES: &str = "qonyrau_sip_auth_failures_total"; // {reason}
 pub const SIP_LOCKOUTS: &str = "qonyrau_sip_lockouts_total";
+/// Packets relayed from one bridged leg to the other.
+pub const RTP_RELAYED: &str = "qonyrau_rtp_relayed_total";
+/// Packets received on a bridged leg and not relayed, by `reason` (bridge.rs `DropReason`).
+pub const RTP_RELAY_DROPPED: &str = "qonyrau_rtp_relay_dropped_total";
 pub const OPERATOR_LEGS: &str = "qonyrau_operator_legs_total"; // {outcome}
 pub const CALLS_BRIDGED: &str = "qonyrau_calls_bridged";
 
@@ -78,6 +82,11 @@ fn describe() {
         "Calls placed to operators' contacts, by outcome"
     );
     describe_gauge!(CALLS_BRIDGED, "Calls bridged to an operator now");
+    describe_counter!(RTP_RELAYED, "RTP packets relayed between bridged legs");
+    describe_counter!(
+        RTP_RELAY_DROPPED,
+        "RTP packets on bridged legs not relayed, by reason"
+    );
     describe_counter!(
         CALLS_REFUSED,
         "INVITEs refused before a call started, by reason"

@@ -191,7 +191,10 @@ fn cancel_before_answer_gets_200_and_487() {
     assert!(log.contains("SIP/2.0 487"), "{log}");
     let m = server.metrics();
     assert_eq!(
-        metric(&m, "qonyrau_calls_total{end=\"caller_cancelled\"}"),
+        metric(
+            &m,
+            "qonyrau_calls_total{end=\"caller_cancelled\",side=\"caller\"}"
+        ),
         Some(1.0),
         "{m}"
     );
@@ -331,7 +334,10 @@ fn sipp_builtin_uac_completes_twenty_calls() {
     assert_eq!(status.code(), Some(0), "server:\n{}", server.log_text());
     let m = server.metrics();
     assert_eq!(
-        metric(&m, "qonyrau_calls_total{end=\"caller\"}"),
+        metric(
+            &m,
+            "qonyrau_calls_total{end=\"caller_hung_up\",side=\"caller\"}"
+        ),
         Some(20.0),
         "{m}"
     );

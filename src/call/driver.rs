@@ -22,7 +22,6 @@ use crate::media::leg::LegEvent;
 use crate::media::prompt::PromptLibrary;
 use crate::registrar::Location;
 use crate::sip::uac::OutboundEvent;
-use crate::telemetry;
 
 /// What the endpoint tells a call.
 #[derive(Debug)]
@@ -185,7 +184,6 @@ impl CallTask {
                     Some(CallEvent::Bye) => self.core.handle_bye(),
                     Some(CallEvent::ReInvite(body)) => self.core.handle_reinvite(now(), body.as_deref()),
                     Some(CallEvent::InfoDigit(d)) => {
-                        metrics::counter!(telemetry::DTMF_DIGITS, "source" => DigitSource::Info.label()).increment(1);
                         debug!(digit = %d, "digit by SIP INFO");
                         self.core.handle_digit(now(), d, DigitSource::Info)
                     }

@@ -2,6 +2,7 @@
 //! ([`driver`]): dialog events, the media leg and the IVR meet here. Every call fact is
 //! published on the call event stream ([`events`]), which records and KPIs subscribe to.
 
+pub mod admission;
 pub mod core;
 pub mod dial;
 pub mod driver;

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info_span, warn, Instrument};
 
+use crate::call::admission::{admit, InfoAnswer};
 use crate::call::core::{CallCore, CallSetup};
 use crate::call::driver::{CallEvent, CallLinks, CallTask, EndpointCommand};
 use crate::call::events::LegId;
@@ -29,13 +30,12 @@ use crate::call::routing::{direct_call_flow, route_invite, InviteRoute};
 use crate::config::Config;
 use crate::http::Health;
 use crate::ivr::FlowSet;
-use crate::media::dtmf::parse_info;
 use crate::media::engine::MediaEngine;
 use crate::media::prompt::PromptLibrary;
 use crate::registrar::actor::RegisterJob;
 use crate::registrar::qualify::{self, Probe, ProbeResult};
 use crate::sip::message::{Message, Method};
-use crate::sip::rate_limit::{Admission, InviteRateLimiter};
+use crate::sip::rate_limit::InviteRateLimiter;
 use crate::sip::registrar::Reach;
 use crate::sip::response::{response_for, response_target, stamp_via};
 use crate::sip::screen::{screen, Framing, Screened, ACCEPT, ALLOW};
@@ -350,19 +350,12 @@ impl Endpoint {
                 self.respond_non_invite(key, route, &req, resp).await;
             }
             Method::Info => {
-                let digit = req
-                    .content_type()
-                    .and_then(|ct| req.body_text().and_then(|b| parse_info(&ct, b)));
-                let status = match (digit, req.body.is_empty()) {
-                    (Some(digit), _) => {
-                        let _ = d.events.try_send(CallEvent::InfoDigit(digit));
-                        200
-                    }
-                    (None, true) => 200, // an empty INFO is a keep-alive
-                    (None, false) => 415,
-                };
-                let mut resp = response_for(&req, status, &d.local_tag.clone());
-                if status == 415 {
+                let answer = InfoAnswer::of(&req);
+                if let InfoAnswer::Digit(digit) = answer {
+                    let _ = d.events.try_send(CallEvent::InfoDigit(digit));
+                }
+                let mut resp = response_for(&req, answer.status(), &d.local_tag.clone());
+                if answer == InfoAnswer::Unsupported {
                     resp.push_header("accept", ACCEPT);
                 }
                 self.respond_non_invite(key, route, &req, resp).await;
@@ -404,20 +397,18 @@ impl Endpoint {
     }
 
     async fn new_call(&mut self, req: Message, key: TxKey, route: Route) {
-        let admission = self.invite_limiter.check(now(), route.source.ip());
-        let refuse = if self.p.calls_stop.is_cancelled() {
-            Some(("shutting_down", self.p.config.sip.retry_after))
-        } else if let Admission::Limited { retry_after } = admission {
-            Some(("rate_limited", retry_after.as_secs().max(1) as u32))
-        } else if self.calls.len() >= self.p.config.sip.max_calls {
-            Some(("overload", self.p.config.sip.retry_after))
-        } else {
-            None
-        };
-        if let Some((reason, retry_after)) = refuse {
-            metrics::counter!(telemetry::CALLS_REFUSED, "reason" => reason).increment(1);
+        let rate = self.invite_limiter.check(now(), route.source.ip());
+        let admitted = admit(
+            self.p.calls_stop.is_cancelled(),
+            rate,
+            self.calls.len(),
+            self.p.config.sip.max_calls,
+            self.p.config.sip.retry_after,
+        );
+        if let Err(refusal) = admitted {
+            metrics::counter!(telemetry::CALLS_REFUSED, "reason" => refusal.reason).increment(1);
             let mut resp = response_for(&req, 503, &dialog::new_tag());
-            resp.push_header("retry-after", retry_after.to_string());
+            resp.push_header("retry-after", refusal.retry_after.to_string());
             self.respond_invite_tx(key, route, &req, None, resp, 503)
                 .await;
             return;

@@ -1,11 +1,11 @@
 //! The call metrics subscriber: turns call facts into `qonyrau_calls_total{end,side}`,
-//! operator-leg outcomes and the bridged-calls gauge. Pure counting in [`CallMetrics`]
+//! `qonyrau_dtmf_digits_total{source}`, operator-leg outcomes and the bridged-calls gauge. Pure counting in [`CallMetrics`]
 //! (testable without a bus); [`run`] feeds it from a lossy subscription (a lagging
 //! subscriber's skipped events are counted as `qonyrau_events_dropped_total{subscriber}`).
 
 use std::collections::HashSet;
 
-use crate::call::events::{CallEvent, CallFact, EventBus};
+use crate::call::events::{CallEvent, CallFact, DigitSource, EventBus};
 use crate::telemetry;
 
 /// What the subscriber keeps between events: which calls are bridged now.
@@ -23,6 +23,14 @@ impl CallMetrics {
                 if self.bridged.remove(&ev.call.0) {
                     self.gauge();
                 }
+            }
+            CallFact::Digit { source, .. } => {
+                let source = match source {
+                    DigitSource::Rfc4733 => "rfc4733",
+                    DigitSource::Info => "info",
+                    DigitSource::Inband => "inband",
+                };
+                metrics::counter!(telemetry::DTMF_DIGITS, "source" => source).increment(1);
             }
             CallFact::LegAnswered { .. } => {
                 metrics::counter!(telemetry::OPERATOR_LEGS, "outcome" => "answered").increment(1);

@@ -30,7 +30,6 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::ivr::PlayId;
 use crate::media::bridge::{DropReason, Relayed};
-use crate::media::dtmf::DigitSource;
 use crate::media::leg::{Leg, LegEvent, PACKET};
 use crate::media::prompt::{load_music_on_hold, Prompt, PromptLibrary};
 use crate::sdp::Negotiated;
@@ -40,10 +39,7 @@ use crate::telemetry;
 /// frame due and (usually) one packet waiting.
 const TICK: Duration = Duration::from_millis(20);
 
-/// Packets relayed from one bridged leg to the other.
-pub const RTP_RELAYED: &str = "qonyrau_rtp_relayed_total";
-/// Packets received on a bridged leg and not relayed, by `reason` (bridge.rs `DropReason`).
-pub const RTP_RELAY_DROPPED: &str = "qonyrau_rtp_relay_dropped_total";
+pub use crate::telemetry::{RTP_RELAYED, RTP_RELAY_DROPPED};
 
 /// `DropReason` labels, in the order of [`drop_index`].
 const DROP_REASONS: [&str; 5] = [
@@ -576,10 +572,6 @@ impl Worker {
                 };
                 leg.handle_tick(t);
                 while let Some(ev) = leg.poll_event() {
-                    if let LegEvent::Digit(_, source) = ev {
-                        metrics::counter!(telemetry::DTMF_DIGITS, "source" => source_label(source))
-                            .increment(1);
-                    }
                     let _ = slot.events.try_send(ev);
                 }
             }
@@ -685,10 +677,6 @@ impl Worker {
             }
         }
     }
-}
-
-fn source_label(s: DigitSource) -> &'static str {
-    s.label()
 }
 
 /// Drivers read tokio's clock (paused in tests); outside a runtime it is the OS clock.

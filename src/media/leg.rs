@@ -15,9 +15,12 @@
 //!
 //! A caller behind a NAT announces a private address in its SDP, and its packets arrive from
 //! the NAT's public one. So the first valid RTP packet after `Start` or `Update` fixes where
-//! we send: if it came from somewhere other than the SDP's address, we send there from then
-//! on. Only once per `Start`/`Update`: a later packet from another address (a stray, or
-//! someone racing the real peer) does not move the stream again.
+//! we send: if it came from another IP address than the SDP's, we send there (address and
+//! port) from then on. A first packet from the SDP's own IP keeps the SDP's address even when
+//! its port differs: the peer told the truth about where it is, and a host that sends from
+//! one port and listens on the announced one (test tools, some gateways) must keep
+//! receiving there. Only once per `Start`/`Update`: a later packet from another address (a
+//! stray, or someone racing the real peer) does not move the stream again.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -367,7 +370,9 @@ impl Leg {
         if let Some(source) = source {
             if !self.latched {
                 self.latched = true;
-                self.remote = source;
+                if source.ip() != self.remote.ip() {
+                    self.remote = source;
+                }
             }
         }
         self.stats.received += 1;
@@ -675,6 +680,14 @@ mod tests {
         leg.handle_rtp_from(t0, &p, n.remote);
         leg.handle_rtp_from(t0, &p, other);
         assert_eq!(leg.remote(), n.remote, "latched on the SDP's own address");
+        leg.update(&n);
+        let same_host = SocketAddr::new(n.remote.ip(), n.remote.port() + 100);
+        leg.handle_rtp_from(t0, &p, same_host);
+        assert_eq!(
+            leg.remote(),
+            n.remote,
+            "the SDP's own IP on another port keeps the SDP's port"
+        );
     }
 
     #[test]
