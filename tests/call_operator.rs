@@ -12,19 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::baresip::{Baresip, BaresipOptions};
 use common::rtp_peer::{best_tone_window, decode, Law, RtpPeer};
-use common::{best_match, metric, peer, sipp, wait_metric, wav_samples, Server, ServerOpts};
-
-const OPERATOR_FLOW: &str = "\
-start: connect
-nodes:
-  connect:
-    dial: \"2001\"
-    ring_timeout: 20s
-    on_no_answer: goodbye
-    next: goodbye
-  goodbye: { play: goodbye, next: bye }
-  bye: { hangup: true }
-";
+use common::{
+    best_match, metric, peer, sipp, wait_metric, wav_samples, Server, ServerOpts, OPERATOR_FLOW,
+};
 
 const IVR: &str = "[ivr.numbers]\n\"200\" = \"operator\"\n";
 
@@ -43,57 +33,7 @@ fn server() -> Server {
 /// op1 with extension 2001, and a baresip registered as 2001 that answers at once and
 /// says a 1 kHz tone.
 fn operator(server: &Server) -> Baresip {
-    let (ok, out) = server.cli(
-        &[
-            "users",
-            "add",
-            "op1",
-            "--role",
-            "operator",
-            "--language",
-            "en",
-        ],
-        "Operator2026!\n",
-    );
-    assert!(ok, "{out}");
-    let (ok, out) = server.cli(
-        &["users", "sip", "op1", "--extension", "2001"],
-        "sip-secret-2001\n",
-    );
-    assert!(ok, "{out}");
-    let dir = server.dir.path().join("op1");
-    std::fs::create_dir_all(&dir).unwrap();
-    let tone = dir.join("tone.wav");
-    let made = std::process::Command::new("sox")
-        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
-        .arg(&tone)
-        .args([
-            "synth",
-            "60",
-            "sine",
-            &OPERATOR_HZ.to_string(),
-            "vol",
-            "0.5",
-        ])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(made, "sox makes the operator's tone");
-    let mut op = Baresip::start(
-        &dir,
-        BaresipOptions::new(format!(
-            "<sip:2001@{}>;auth_pass=sip-secret-2001;regint=600",
-            server.sip
-        ))
-        .auto_answer()
-        .source(tone),
-    );
-    assert!(
-        op.wait_registered(Duration::from_secs(10)).is_some(),
-        "baresip registers; log:\n{}",
-        op.log_text()
-    );
-    op
+    softphone(server, "op1", "2001", OPERATOR_HZ, true)
 }
 
 #[test]
@@ -260,27 +200,10 @@ fn an_unregistered_extension_sends_the_caller_to_on_no_answer_at_once() {
     assert!(best_match(&decode(&caller.take()), &goodbye) > 0.8);
 }
 
-/// A second baresip, registered as 2002, saying `freq` Hz.
+/// A baresip registered as `ext` (made for `login`), saying a `freq` Hz tone.
 fn softphone(server: &Server, login: &str, ext: &str, freq: f64, auto_answer: bool) -> Baresip {
-    let (ok, out) = server.cli(
-        &[
-            "users",
-            "add",
-            login,
-            "--role",
-            "operator",
-            "--language",
-            "en",
-        ],
-        "Operator2026!\n",
-    );
-    assert!(ok, "{out}");
     let secret = format!("sip-secret-{ext}");
-    let (ok, out) = server.cli(
-        &["users", "sip", login, "--extension", ext],
-        &format!("{secret}\n"),
-    );
-    assert!(ok, "{out}");
+    server.add_operator(login, ext, &secret);
     let dir = server.dir.path().join(login);
     std::fs::create_dir_all(&dir).unwrap();
     let tone = dir.join("tone.wav");

@@ -24,24 +24,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// Staff member `login` (operator) with SIP extension `ext`, both through the CLI.
 fn operator_with_extension(server: &Server, login: &str, ext: &str) {
-    let (ok, out) = server.cli(
-        &[
-            "users",
-            "add",
-            login,
-            "--role",
-            "operator",
-            "--language",
-            "en",
-        ],
-        &format!("{WEB_PASSWORD}\n"),
-    );
-    assert!(ok, "users add {login}: {out}");
-    let (ok, out) = server.cli(
-        &["users", "sip", login, "--extension", ext],
-        &format!("{SIP_PASSWORD}\n"),
-    );
-    assert!(ok, "users sip {login} --extension {ext}: {out}");
+    server.add_operator(login, ext, SIP_PASSWORD);
 }
 
 /// A fresh directory for one SIPp run (its message log is named after the scenario).

@@ -9,19 +9,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::rtp_peer::{decode, Law, RtpPeer};
-use common::{best_match, metric, peer, sipp, wait_metric, wav_samples, Server, ServerOpts};
-
-const OPERATOR_FLOW: &str = "\
-start: connect
-nodes:
-  connect:
-    dial: \"2001\"
-    ring_timeout: 20s
-    on_no_answer: goodbye
-    next: goodbye
-  goodbye: { play: goodbye, next: bye }
-  bye: { hangup: true }
-";
+use common::{
+    best_match, metric, peer, sipp, wait_metric, wav_samples, Server, ServerOpts, OPERATOR_FLOW,
+};
 
 #[test]
 fn a_contact_that_stops_answering_options_is_not_rung() {
@@ -35,24 +25,7 @@ fn a_contact_that_stops_answering_options_is_not_rung() {
         flows: &[("operator", OPERATOR_FLOW)],
         ..ServerOpts::default()
     });
-    let (ok, out) = server.cli(
-        &[
-            "users",
-            "add",
-            "op1",
-            "--role",
-            "operator",
-            "--language",
-            "en",
-        ],
-        "Operator2026!\n",
-    );
-    assert!(ok, "{out}");
-    let (ok, out) = server.cli(
-        &["users", "sip", "op1", "--extension", "2001"],
-        "sip-secret-2001\n",
-    );
-    assert!(ok, "{out}");
+    server.add_operator("op1", "2001", "sip-secret-2001");
     // SIPp registers 2001 and exits: its contact's port is then closed, so OPTIONS go
     // unanswered.
     let (code, log) = sipp(

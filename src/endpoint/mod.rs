@@ -301,8 +301,7 @@ impl Endpoint {
             reach: reach_of(route),
         };
         if registrar.try_send(job).is_err() {
-            let mut resp = response_for(&req, 503, &dialog::new_tag());
-            resp.push_header("retry-after", self.p.config.sip.retry_after.to_string());
+            let resp = self.unavailable(&req, self.p.config.sip.retry_after);
             self.respond_non_invite(key, route, &req, resp).await;
             return;
         }
@@ -317,6 +316,13 @@ impl Endpoint {
                 call: None,
             },
         );
+    }
+
+    /// 503 Service Unavailable with Retry-After (overload, shutting down, rate, no media).
+    fn unavailable(&self, req: &Message, retry_after: u32) -> Message {
+        let mut resp = response_for(req, 503, &dialog::new_tag());
+        resp.push_header("retry-after", retry_after.to_string());
+        resp
     }
 
     fn find_dialog(&self, req: &Message) -> Option<u64> {
@@ -407,8 +413,7 @@ impl Endpoint {
         );
         if let Err(refusal) = admitted {
             metrics::counter!(telemetry::CALLS_REFUSED, "reason" => refusal.reason).increment(1);
-            let mut resp = response_for(&req, 503, &dialog::new_tag());
-            resp.push_header("retry-after", refusal.retry_after.to_string());
+            let resp = self.unavailable(&req, refusal.retry_after);
             self.respond_invite_tx(key, route, &req, None, resp, 503)
                 .await;
             return;
@@ -476,8 +481,7 @@ impl Endpoint {
             reach: reach_of(route),
         };
         if registrar.try_send(job).is_err() {
-            let mut resp = response_for(&req, 503, &dialog::new_tag());
-            resp.push_header("retry-after", self.p.config.sip.retry_after.to_string());
+            let resp = self.unavailable(&req, self.p.config.sip.retry_after);
             self.respond_server_invite(&key, resp, 503).await;
             return;
         }
@@ -531,8 +535,7 @@ impl Endpoint {
             Err(e) => {
                 warn!(error = %e, "no media for a new call");
                 metrics::counter!(telemetry::CALLS_REFUSED, "reason" => "no_media").increment(1);
-                let mut resp = response_for(&req, 503, &dialog::new_tag());
-                resp.push_header("retry-after", self.p.config.sip.retry_after.to_string());
+                let resp = self.unavailable(&req, self.p.config.sip.retry_after);
                 self.respond_invite_tx(key, route, &req, None, resp, 503)
                     .await;
                 return;

@@ -218,6 +218,10 @@ impl RegistrarCore {
         };
         let creds = match Credentials::parse(auth) {
             Ok(c) => c,
+            // A scheme we do not know is no credentials at all (RFC 4475 regaut01): challenge.
+            Err(DigestError::NotDigest { .. }) => {
+                return Err(Box::new(self.challenge(now, req, to_tag, false)))
+            }
             Err(_) => return Err(Box::new(self.refuse(req, 400, to_tag, Refusal::Malformed))),
         };
         if creds.username != user {
@@ -661,6 +665,17 @@ mod tests {
             .unwrap();
         assert_eq!(caller, "2001");
         assert_eq!(lock, LockChange::Save, "the failure count is reset");
+    }
+
+    #[test]
+    fn an_unknown_authorization_scheme_is_challenged_not_refused() {
+        let t0 = Instant::now();
+        let mut core = RegistrarCore::new(t0, [7; 32], policy());
+        let mut acct = account("secret");
+        let req = register(1, Some("NoOneKnowsThisScheme opaque-data=here".into()));
+        let out = core.handle_register(t0, utc(0), &req, reach(), Some(&mut acct), &[], "t");
+        assert_eq!(out.response.status(), Some(401));
+        assert!(out.response.header("www-authenticate").is_some());
     }
 
     #[test]

@@ -36,6 +36,21 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A flow that rings extension 2001 (ring time-out 20 s); nobody answering, and the
+/// operator hanging up, both lead to the goodbye prompt and our BYE. Tests map a number to
+/// it with `[ivr.numbers] "200" = "operator"`.
+pub const OPERATOR_FLOW: &str = "\
+start: connect
+nodes:
+  connect:
+    dial: \"2001\"
+    ring_timeout: 20s
+    on_no_answer: goodbye
+    next: goodbye
+  goodbye: { play: goodbye, next: bye }
+  bye: { hangup: true }
+";
+
 /// How to start a server beyond the defaults.
 #[derive(Default)]
 pub struct ServerOpts<'a> {
@@ -186,6 +201,29 @@ impl Server {
             String::from_utf8_lossy(&out.stderr)
         );
         (out.status.success(), text)
+    }
+
+    /// A staff member (operator, web password `Operator2026!`) with SIP extension `ext`
+    /// and SIP password `sip_password`, both made through the CLI.
+    pub fn add_operator(&self, login: &str, ext: &str, sip_password: &str) {
+        let (ok, out) = self.cli(
+            &[
+                "users",
+                "add",
+                login,
+                "--role",
+                "operator",
+                "--language",
+                "en",
+            ],
+            "Operator2026!\n",
+        );
+        assert!(ok, "users add {login}: {out}");
+        let (ok, out) = self.cli(
+            &["users", "sip", login, "--extension", ext],
+            &format!("{sip_password}\n"),
+        );
+        assert!(ok, "users sip {login} --extension {ext}: {out}");
     }
 
     pub fn log_text(&self) -> String {
