@@ -202,6 +202,18 @@ fn an_unregistered_extension_sends_the_caller_to_on_no_answer_at_once() {
 
 /// A baresip registered as `ext` (made for `login`), saying a `freq` Hz tone.
 fn softphone(server: &Server, login: &str, ext: &str, freq: f64, auto_answer: bool) -> Baresip {
+    softphone_over(server, login, ext, freq, auto_answer, "udp")
+}
+
+/// As [`softphone`], registering over `transport` ("udp" or "tcp").
+fn softphone_over(
+    server: &Server,
+    login: &str,
+    ext: &str,
+    freq: f64,
+    auto_answer: bool,
+    transport: &str,
+) -> Baresip {
     let secret = format!("sip-secret-{ext}");
     server.add_operator(login, ext, &secret);
     let dir = server.dir.path().join(login);
@@ -216,7 +228,7 @@ fn softphone(server: &Server, login: &str, ext: &str, freq: f64, auto_answer: bo
         .unwrap_or(false);
     assert!(made, "sox makes the tone");
     let mut opts = BaresipOptions::new(format!(
-        "<sip:{ext}@{}>;auth_pass={secret};regint=600",
+        "<sip:{ext}@{};transport={transport}>;auth_pass={secret};regint=600",
         server.sip
     ))
     .source(tone);
@@ -299,4 +311,44 @@ fn an_unauthenticated_invite_to_an_extension_is_challenged_not_put_through() {
                 .is_none(),
         "the operator's phone never rang"
     );
+}
+
+#[test]
+fn an_operator_registered_over_tcp_is_rung_on_its_own_connection() {
+    if !peer("sipp") || !peer("baresip") {
+        return;
+    }
+    let server = server();
+    let mut op = softphone_over(&server, "op1", "2001", OPERATOR_HZ, true, "tcp");
+    assert!(
+        op.log_text().contains("/TCP/v4} 200 OK"),
+        "baresip registered over TCP; log:\n{}",
+        op.log_text()
+    );
+    let caller = RtpPeer::start(Law::Pcmu, CALLER_HZ);
+    let sink = caller.port.to_string();
+    let sip = server.sip;
+    let dir = server.dir.path().to_path_buf();
+    let call = std::thread::spawn(move || {
+        sipp(
+            "call_operator_bye",
+            sip,
+            &["-s", "200", "-d", "3000", "-key", "sink_port", &sink],
+            &dir,
+        )
+    });
+    assert!(
+        op.wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
+            .is_some(),
+        // Its TCP source port listens for nothing else: only that connection reaches it.
+        "the INVITE reached baresip over its TCP connection; log:\n{}\nserver:\n{}",
+        op.log_text(),
+        server.log_text()
+    );
+    let (code, log) = call.join().unwrap();
+    assert_eq!(code, 0, "{log}");
+    assert!(op
+        .wait_event("CALL_CLOSED", Duration::from_secs(5))
+        .is_some());
+    assert!(best_tone_window(&decode(&caller.take()), OPERATOR_HZ) > 0.8);
 }
