@@ -3,11 +3,17 @@
 //! 481, 503) and routes the rest to call tasks; it also sends what calls ask for (1xx/2xx
 //! with 2xx retransmission until the ACK, BYE as a client transaction).
 //!
-//! All protocol decisions live in `crate::sip` (screening, transactions, responses) and
-//! `crate::call::core`; this file moves messages, keys tables and spawns tasks.
+//! All protocol decisions live in `crate::sip` (screening, transactions, responses, UAC
+//! legs), `crate::registrar` and `crate::call` (admission, routing, the call core); the
+//! endpoint moves messages, keys tables and spawns tasks. Files: this one (inbound
+//! dispatch, in-dialog requests, commands, sending, timers), `calls` (new calls, CANCEL),
+//! `registration` (REGISTER and INVITE authentication through the registrar task, OPTIONS
+//! qualification), `outbound` (legs we place to operators), `dialog`, `timers`.
 
+mod calls;
 mod dialog;
 mod outbound;
+mod registration;
 mod timers;
 
 use std::collections::HashMap;
@@ -20,13 +26,11 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info_span, warn, Instrument};
+use tracing::debug;
 
-use crate::call::admission::{admit, InfoAnswer};
-use crate::call::core::{CallCore, CallSetup};
-use crate::call::driver::{CallEvent, CallLinks, CallTask, EndpointCommand};
+use crate::call::admission::InfoAnswer;
+use crate::call::driver::{CallEvent, CallLinks, EndpointCommand};
 use crate::call::events::LegId;
-use crate::call::routing::{direct_call_flow, route_invite, InviteRoute};
 use crate::config::Config;
 use crate::http::Health;
 use crate::ivr::FlowSet;
@@ -36,13 +40,11 @@ use crate::registrar::actor::RegisterJob;
 use crate::registrar::qualify::{self, Probe, ProbeResult};
 use crate::sip::message::{Message, Method};
 use crate::sip::rate_limit::InviteRateLimiter;
-use crate::sip::registrar::Reach;
 use crate::sip::response::{response_for, response_target, stamp_via};
 use crate::sip::screen::{screen, Framing, Screened, ACCEPT, ALLOW};
 use crate::sip::transaction::{
     ClientNonInviteTx, Reliability, ServerInviteTx, ServerNonInviteTx, Timers, TxAction, TxKey,
 };
-use crate::sip::uri::SipUri;
 use crate::telemetry;
 use crate::transport::{Inbound, Transports, Via};
 
@@ -285,39 +287,6 @@ impl Endpoint {
         }
     }
 
-    /// Hand a REGISTER to the registrar task; its transaction stays open (absorbing
-    /// retransmissions) until the answer comes back as `RespondRequest`.
-    async fn register(&mut self, req: Message, key: TxKey, route: Route) {
-        let Some(registrar) = self.p.registrar.clone() else {
-            // No registrar in this endpoint: RFC 3261 §8.2.1, 405 with Allow.
-            let mut resp = response_for(&req, 405, &dialog::new_tag());
-            resp.push_header("allow", ALLOW);
-            self.respond_non_invite(key, route, &req, resp).await;
-            return;
-        };
-        let job = RegisterJob {
-            key: key.clone(),
-            request: req.clone(),
-            reach: reach_of(route),
-        };
-        if registrar.try_send(job).is_err() {
-            let resp = self.unavailable(&req, self.p.config.sip.retry_after);
-            self.respond_non_invite(key, route, &req, resp).await;
-            return;
-        }
-        let tx = ServerNonInviteTx::new(now(), reliability(route.via), self.timers);
-        let dest = response_dest(&req, route);
-        self.server.insert(
-            key,
-            ServerEntry {
-                tx: ServerTx::NonInvite(tx),
-                route,
-                dest,
-                call: None,
-            },
-        );
-    }
-
     /// 503 Service Unavailable with Retry-After (overload, shutting down, rate, no media).
     fn unavailable(&self, req: &Message, retry_after: u32) -> Message {
         let mut resp = response_for(req, 503, &dialog::new_tag());
@@ -398,222 +367,6 @@ impl Endpoint {
                 let mut resp = response_for(&req, 405, &d.local_tag.clone());
                 resp.push_header("allow", ALLOW);
                 self.respond_non_invite(key, route, &req, resp).await;
-            }
-        }
-    }
-
-    async fn new_call(&mut self, req: Message, key: TxKey, route: Route) {
-        let rate = self.invite_limiter.check(now(), route.source.ip());
-        let admitted = admit(
-            self.p.calls_stop.is_cancelled(),
-            rate,
-            self.calls.len(),
-            self.p.config.sip.max_calls,
-            self.p.config.sip.retry_after,
-        );
-        if let Err(refusal) = admitted {
-            metrics::counter!(telemetry::CALLS_REFUSED, "reason" => refusal.reason).increment(1);
-            let resp = self.unavailable(&req, refusal.retry_after);
-            self.respond_invite_tx(key, route, &req, None, resp, 503)
-                .await;
-            return;
-        }
-        let number = req
-            .request_uri()
-            .and_then(SipUri::parse)
-            .and_then(|u| u.user_number().map(str::to_string))
-            .unwrap_or_default();
-        let registered = !self
-            .p
-            .links
-            .location
-            .lookup(&number, self.p.links.clock.now())
-            .is_empty();
-        let flow = match route_invite(
-            &number,
-            &self.p.config.ivr.numbers,
-            &self.p.config.ivr.default_flow,
-            registered,
-        ) {
-            InviteRoute::Flow(name) => match self.p.flows.get(&name) {
-                Some(flow) => flow,
-                None => {
-                    warn!(flow = %name, "flow missing");
-                    let resp = response_for(&req, 500, &dialog::new_tag());
-                    self.respond_invite_tx(key, route, &req, None, resp, 500)
-                        .await;
-                    return;
-                }
-            },
-            InviteRoute::Extension(_) => {
-                self.authenticate_invite(req, key, route).await;
-                return;
-            }
-        };
-        self.start_call(req, key, route, number, flow, None).await;
-    }
-
-    /// Hold an INVITE to an extension (100 Trying, its transaction open) while the
-    /// registrar authenticates the caller; `InviteAuthenticated` continues it.
-    async fn authenticate_invite(&mut self, req: Message, key: TxKey, route: Route) {
-        let Some(registrar) = self.p.registrar.clone() else {
-            let resp = response_for(&req, 404, &dialog::new_tag());
-            self.respond_invite_tx(key, route, &req, None, resp, 404)
-                .await;
-            return;
-        };
-        let tx = ServerInviteTx::new(now(), reliability(route.via), self.timers);
-        let dest = response_dest(&req, route);
-        self.server.insert(
-            key.clone(),
-            ServerEntry {
-                tx: ServerTx::Invite(tx),
-                route,
-                dest,
-                call: None,
-            },
-        );
-        self.respond_server_invite(&key, response_for(&req, 100, ""), 100)
-            .await;
-        let job = RegisterJob {
-            key: key.clone(),
-            request: req.clone(),
-            reach: reach_of(route),
-        };
-        if registrar.try_send(job).is_err() {
-            let resp = self.unavailable(&req, self.p.config.sip.retry_after);
-            self.respond_server_invite(&key, resp, 503).await;
-            return;
-        }
-        self.pending_auth.insert(key, (req, route));
-    }
-
-    /// The registrar's verdict on a held INVITE.
-    async fn invite_authenticated(&mut self, key: TxKey, result: Result<String, Message>) {
-        let Some((req, route)) = self.pending_auth.remove(&key) else {
-            return;
-        };
-        match result {
-            Err(resp) => {
-                let status = resp.status().unwrap_or(403);
-                self.respond_server_invite(&key, resp, status).await;
-            }
-            Ok(caller) => {
-                let number = req
-                    .request_uri()
-                    .and_then(SipUri::parse)
-                    .and_then(|u| u.user_number().map(str::to_string))
-                    .unwrap_or_default();
-                match direct_call_flow(&number) {
-                    Ok(flow) => {
-                        self.start_call(req, key, route, number, flow, Some(caller))
-                            .await
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "direct call flow");
-                        let resp = response_for(&req, 500, &dialog::new_tag());
-                        self.respond_server_invite(&key, resp, 500).await;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Create the call (media leg, dialog, call task) for an admitted INVITE.
-    async fn start_call(
-        &mut self,
-        req: Message,
-        key: TxKey,
-        route: Route,
-        number: String,
-        flow: Arc<crate::ivr::Flow>,
-        caller_extension: Option<String>,
-    ) {
-        let flow_name = flow.name.clone();
-        let leg = match self.p.media.allocate_leg() {
-            Ok(leg) => leg,
-            Err(e) => {
-                warn!(error = %e, "no media for a new call");
-                metrics::counter!(telemetry::CALLS_REFUSED, "reason" => "no_media").increment(1);
-                let resp = self.unavailable(&req, self.p.config.sip.retry_after);
-                self.respond_invite_tx(key, route, &req, None, resp, 503)
-                    .await;
-                return;
-            }
-        };
-        let id = self.next_call;
-        self.next_call += 1;
-        let (events_tx, events_rx) = mpsc::channel(64);
-        let dialog = Dialog::new(&req, route.via, route.source, key.clone(), events_tx);
-        let call_id = req.call_id().unwrap_or_default().to_string();
-        self.by_dialog
-            .insert((call_id.clone(), dialog.remote_tag.clone()), id);
-        // 100 Trying at once: the call core decides ringing and answering.
-        let trying = response_for(&req, 100, "");
-        let tx = ServerInviteTx::new(now(), reliability(route.via), self.timers);
-        let dest = response_dest(&req, route);
-        self.server.insert(
-            key.clone(),
-            ServerEntry {
-                tx: ServerTx::Invite(tx),
-                route,
-                dest,
-                call: Some(id),
-            },
-        );
-        self.respond_server_invite(&key, trying, 100).await;
-        let caller = req
-            .from()
-            .and_then(|f| SipUri::parse(&f.uri))
-            .and_then(|u| u.user)
-            .unwrap_or_default();
-        let setup = CallSetup {
-            flow,
-            media_ip: self.p.media.ip(),
-            media_port: leg.local_port,
-            answer_after: self.p.config.ivr.answer_after,
-            session_id: id,
-            caller: caller.clone(),
-            dialled: number.clone(),
-        };
-        let core = CallCore::new(now(), setup, req.body_text().map(str::to_string));
-        self.calls.insert(id, dialog);
-        self.set_active();
-        let task = CallTask {
-            id,
-            core,
-            leg,
-            events: events_rx,
-            endpoint: self.cmd_tx.clone(),
-            prompts: Arc::clone(&self.p.prompts),
-            language: self.p.config.ivr.language.clone(),
-            stop: self.p.calls_stop.clone(),
-            links: self.p.links.clone(),
-            caller,
-            caller_extension: caller_extension.map(Arc::from),
-        };
-        let span = info_span!("call", id, call_id = %call_id, number = %number, flow = %flow_name);
-        self.p.tracker.spawn(task.run().instrument(span));
-    }
-
-    async fn cancel(&mut self, req: Message, key: TxKey, route: Route) {
-        let invite_key = TxKey::of_request(&req, "INVITE");
-        let target = invite_key
-            .as_ref()
-            .and_then(|k| self.server.get(k))
-            .and_then(|e| {
-                let answered = match &e.tx {
-                    ServerTx::Invite(tx) => tx.has_final(),
-                    ServerTx::NonInvite(_) => true,
-                };
-                Some((e.call?, answered))
-            });
-        let status = if target.is_some() { 200 } else { 481 };
-        let resp = response_for(&req, status, &dialog::new_tag());
-        self.respond_non_invite(key, route, &req, resp).await;
-        if let Some((call, false)) = target {
-            if let Some(d) = self.calls.get(&call) {
-                let _ = d.events.try_send(CallEvent::Cancel);
             }
         }
     }
@@ -895,45 +648,6 @@ impl Endpoint {
         }
     }
 
-    /// Send an OPTIONS to every registered contact (`[registrar] qualify_every`).
-    async fn qualify_contacts(&mut self) {
-        let every = self.p.config.registrar.qualify_every;
-        if every.is_zero() {
-            return;
-        }
-        self.heap.push(now() + every, TimerOwner::Qualify);
-        let bindings = self.p.links.location.all(self.p.links.clock.now());
-        for (extension, b) in bindings {
-            let (via, dest) = match b.reach {
-                Reach::Udp(a) => (Via::Udp, a),
-                Reach::Tcp { source, conn } => (Via::Tcp(crate::transport::ConnId(conn)), source),
-            };
-            let probe = Probe {
-                extension,
-                contact: b.contact,
-                reach: b.reach,
-            };
-            let token = dialog::new_tag();
-            let req = qualify::options_request(
-                &probe,
-                self.p.local,
-                &token,
-                &self.p.config.sip.user_agent,
-            );
-            let branch = format!("z9hG4bKq{token}");
-            let tx = ClientNonInviteTx::new(now(), req.to_bytes(), reliability(via), self.timers);
-            metrics::counter!(telemetry::SIP_REQUESTS_SENT, "method" => "OPTIONS").increment(1);
-            self.client.insert(
-                branch.clone(),
-                ClientEntry {
-                    tx,
-                    owner: ClientOwner::Qualify { probe, via, dest },
-                },
-            );
-            self.drain_client(&branch).await;
-        }
-    }
-
     async fn send(&self, via: Via, dest: SocketAddr, bytes: Bytes) {
         if let Err(e) = self.p.transports.send(via, dest, bytes).await {
             debug!(error = %e, %dest, "SIP send failed");
@@ -990,17 +704,6 @@ impl Endpoint {
                 }
             }
         }
-    }
-}
-
-/// Where a request really came from, as the registrar records it.
-fn reach_of(route: Route) -> Reach {
-    match route.via {
-        Via::Udp => Reach::Udp(route.source),
-        Via::Tcp(conn) => Reach::Tcp {
-            source: route.source,
-            conn: conn.0,
-        },
     }
 }
 

@@ -432,32 +432,42 @@ pub fn sipp(scenario: &str, target: SocketAddr, args: &[&str], dir: &Path) -> (i
     let msgs = dir.join(format!("{scenario}.msgs.log"));
     let errs = dir.join(format!("{scenario}.errs.log"));
     let scenario_path = repo().join("tests/sipp").join(format!("{scenario}.xml"));
-    let status = Command::new("sipp")
-        .arg("-sf")
-        .arg(&scenario_path)
-        .arg(target.to_string())
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "60s",
-            "-timeout_error",
-        ])
-        .args(["-trace_msg", "-message_file"])
-        .arg(&msgs)
-        .args(["-trace_err", "-error_file"])
-        .arg(&errs)
-        .args(default)
-        .args(sipp_ports(args))
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("run sipp");
+    // SIPp exits 254 when one of its ports was taken between our check and its bind (the
+    // server's RTP legs come and go): pick fresh ports and run it again.
+    let mut status = None;
+    for _ in 0..3 {
+        let s = Command::new("sipp")
+            .arg("-sf")
+            .arg(&scenario_path)
+            .arg(target.to_string())
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-m",
+                "1",
+                "-nostdin",
+                "-timeout",
+                "60s",
+                "-timeout_error",
+            ])
+            .args(["-trace_msg", "-message_file"])
+            .arg(&msgs)
+            .args(["-trace_err", "-error_file"])
+            .arg(&errs)
+            .args(default)
+            .args(sipp_ports(args))
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run sipp");
+        status = Some(s);
+        if s.code() != Some(SIPP_BIND_ERROR) {
+            break;
+        }
+    }
+    let status = status.expect("sipp ran");
     let mut log = std::fs::read_to_string(&msgs).unwrap_or_default();
     log.push_str(&std::fs::read_to_string(&errs).unwrap_or_default());
     (status.code().unwrap_or(-1), log)
@@ -520,6 +530,9 @@ pub fn best_match(hay: &[i16], needle: &[i16]) -> f64 {
     best
 }
 
+/// SIPp's exit code when it cannot bind one of its sockets.
+pub const SIPP_BIND_ERROR: i32 = 254;
+
 /// SIPp's own ports, free ones (with `-p 0` SIPp 3.6.1 binds 5060, and its control socket
 /// and media default to 8888 and 6000): SIP, control and media, unless `args` set them.
 pub fn sipp_ports(args: &[&str]) -> Vec<String> {
@@ -533,7 +546,7 @@ pub fn sipp_ports(args: &[&str]) -> Vec<String> {
     out
 }
 
-/// A UDP port free on 127.0.0.1 now (with the next one free too when `even`: RTP and RTCP).
+/// A UDP port free on 127.0.0.1 now (even, with the next three free too, when `even`).
 pub fn free_udp_port(even: bool) -> u16 {
     loop {
         let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
