@@ -473,7 +473,15 @@ impl CallCore {
         busy: bool,
         media_port: Option<u16>,
     ) {
-        if !matches!(self.state, State::Up) || !matches!(self.operator, Operator::None) {
+        // A new dial may follow an abandoned or ended one (the flow dials again): the old
+        // fork's legs are already cancelled or hung up, and their late answers end in the
+        // UAC core (ACK + BYE).
+        if !matches!(self.state, State::Up)
+            || matches!(
+                self.operator,
+                Operator::Dialing { .. } | Operator::Connected { .. }
+            )
+        {
             return;
         }
         let result = match (busy, media_port) {

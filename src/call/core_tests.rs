@@ -476,3 +476,30 @@ fn the_facts_of_a_call_come_in_order_from_arrival_to_end() {
         ]
     );
 }
+
+#[test]
+fn a_flow_can_dial_again_after_the_operator_hung_up() {
+    let again = "start: op\nnodes:\n  op:\n    dial: \"2001\"\n    on_no_answer: bye\n    next: op2\n  op2:\n    dial: \"2002\"\n    on_no_answer: bye\n    next: bye\n  bye: { hangup: true }\n";
+    let t0 = Instant::now();
+    let mut s = setup(Duration::ZERO);
+    s.flow = Arc::new(Flow::parse(Path::new("d.yaml"), again).unwrap());
+    let mut c = CallCore::new(t0, s, Some(OFFER.into()));
+    drain(&mut c);
+    c.handle_ack(t0, None);
+    drain(&mut c);
+    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
+    drain(&mut c);
+    c.handle_operator(t0, LegId(1), answered());
+    drain(&mut c);
+    c.handle_operator(t0, LegId(1), OutboundEvent::RemoteBye);
+    assert!(drain(&mut c).contains(&CallAction::Dial {
+        extension: Arc::from("2002")
+    }));
+    c.handle_dial_targets(t0, vec![target(5002)], false, Some(20102));
+    let a = drain(&mut c);
+    assert!(
+        a.iter()
+            .any(|x| matches!(x, CallAction::PlaceLeg { leg: LegId(2), .. })),
+        "the second dial rings on a new leg: {a:?}"
+    );
+}
