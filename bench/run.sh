@@ -61,6 +61,12 @@ trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do grep -q READY /tmp/qonyrau-bench.out && break; sleep 0.1; done
 kill -0 $SRV 2>/dev/null || { echo "server did not start:"; cat /tmp/qonyrau-bench.err; exit 1; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -r)"
+# QONYRAU_BENCH_PERF=FILE: profile the server during the load (perf record -g, cpu-clock).
+if [ -n "${QONYRAU_BENCH_PERF:-}" ]; then
+  perf record -e cpu-clock -F 999 -g -p $SRV -o "$QONYRAU_BENCH_PERF" 2>/tmp/qonyrau-perf.err &
+  PERF=$!
+  trap 'kill -INT $PERF 2>/dev/null || true; wait $PERF 2>/dev/null || true; kill $SRV 2>/dev/null; wait $SRV 2>/dev/null || true' EXIT
+fi
 echo "server pid $SRV, rss at start $(grep VmRSS /proc/$SRV/status | awk '{print $2}') KiB"
 case $mode in
   short)
