@@ -35,6 +35,8 @@ use crate::{
 };
 
 const MARK: &[u8; 4] = b"QBLG";
+/// Branches unique in this process (a server matches retransmissions by branch alone).
+static BRANCH: AtomicU64 = AtomicU64::new(1);
 const BUCKETS: u64 = 20; // 1 ms slots in a 20 ms packet period
 
 fn realtime_ns() -> i64 {
@@ -552,19 +554,25 @@ async fn register_once(
     cseq: &mut u32,
     rx: &mut mpsc::UnboundedReceiver<String>,
     totals: &SipTotals,
+    clear: bool,
 ) -> Result<(), String> {
     let uri = format!("sip:{}", sip.target);
     let l = sip.local;
+    let contact = if clear {
+        "Contact: *\r\nExpires: 0".to_string()
+    } else {
+        format!("Contact: <sip:{ext}@{l}>\r\nExpires: 3600")
+    };
     let base = |cseq: u32, branch: u64, auth: &str| {
         format!(
-            "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-r{ext}-{branch};rport\r\nFrom: <sip:{ext}@{t}>;tag=r{ext}\r\nTo: <sip:{ext}@{t}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{ext}@{l}>\r\nExpires: 3600\r\nMax-Forwards: 70\r\n{auth}Content-Length: 0\r\n\r\n",
+            "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-r{ext}-{branch};rport\r\nFrom: <sip:{ext}@{t}>;tag=r{ext}\r\nTo: <sip:{ext}@{t}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n{contact}\r\nMax-Forwards: 70\r\n{auth}Content-Length: 0\r\n\r\n",
             t = sip.target
         )
     };
     *cseq += 1;
     let m = sip
         .transact(
-            &base(*cseq, *cseq as u64, ""),
+            &base(*cseq, BRANCH.fetch_add(1, Ordering::Relaxed), ""),
             rx,
             final_for("REGISTER", *cseq),
             Duration::from_secs(32),
@@ -583,7 +591,7 @@ async fn register_once(
     *cseq += 1;
     let m = sip
         .transact(
-            &base(*cseq, *cseq as u64, &auth),
+            &base(*cseq, BRANCH.fetch_add(1, Ordering::Relaxed), &auth),
             rx,
             final_for("REGISTER", *cseq),
             Duration::from_secs(32),
@@ -602,6 +610,29 @@ pub async fn register_mode(args: &Args) {
     let n_ext = args.extensions.max(1) as u64;
     let total = args.calls;
     let pid = args.server_pid;
+    // Start from no bindings (earlier runs' contacts would pile up to the limit of ten per
+    // extension): `Contact: *`, `Expires: 0` for each extension, before the measured run.
+    let tc = Instant::now();
+    let mut clears = tokio::task::JoinSet::new();
+    for e in 0..n_ext.min(total) {
+        let (sip, totals, pw) = (sip.clone(), totals.clone(), args.sip_password.clone());
+        let ext = args.operator_base + e as u32;
+        let due = tc + Duration::from_secs_f64(e as f64 / 500.0);
+        clears.spawn(async move {
+            tokio::time::sleep_until(due).await;
+            let call_id = format!("clr-{ext}-{}@loadgen", std::process::id());
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            sip.routes.lock().unwrap().insert(call_id.clone(), tx);
+            let mut cseq = 0;
+            let r = register_once(&sip, ext, &pw, &call_id, &mut cseq, &mut rx, &totals, true).await;
+            sip.routes.lock().unwrap().remove(&call_id);
+            if let Err(e) = r {
+                totals.fail(format!("clearing bindings: {e}"));
+            }
+        });
+    }
+    while clears.join_next().await.is_some() {}
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let t0 = Instant::now();
     let cpu0 = pid.map(proc_cpu);
     let rss0 = pid.map(proc_rss_kib).unwrap_or(0);
@@ -621,7 +652,7 @@ pub async fn register_mode(args: &Args) {
             while k < total {
                 tokio::time::sleep_until(t0 + Duration::from_secs_f64(k as f64 / rate)).await;
                 let started = Instant::now();
-                match register_once(&sip, ext, &password, &call_id, &mut cseq, &mut rx, &totals)
+                match register_once(&sip, ext, &password, &call_id, &mut cseq, &mut rx, &totals, false)
                     .await
                 {
                     Ok(()) => {
@@ -875,7 +906,11 @@ pub async fn bridge_mode(args: &Args) {
             let (tx, mut rx) = mpsc::unbounded_channel();
             sip.routes.lock().unwrap().insert(call_id.clone(), tx);
             let mut cseq = 0;
-            let r = register_once(&sip, ext, &pw, &call_id, &mut cseq, &mut rx, &totals).await;
+            // Remove earlier runs' contacts first, so the server rings only this one.
+            let mut r = register_once(&sip, ext, &pw, &call_id, &mut cseq, &mut rx, &totals, true).await;
+            if r.is_ok() {
+                r = register_once(&sip, ext, &pw, &call_id, &mut cseq, &mut rx, &totals, false).await;
+            }
             sip.routes.lock().unwrap().remove(&call_id);
             match r {
                 Ok(()) => {
