@@ -8,6 +8,8 @@
 #                                                of [window] with every call bridged
 #   bench/run.sh register [extensions] [rate] [count]  authenticated REGISTERs (401 + 200)
 #   bench/run.sh direct  [pairs] [window]        RTP socket pairs without the server (reference)
+#   bench/run.sh idle    [seconds]               the bridge config's server doing nothing
+# QONYRAU_BENCH_CONFIG=FILE replaces bench/qonyrau-bridge.toml for `bridge`.
 # Prints the load generator's figures and the server's CPU and memory (from /proc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +50,8 @@ accounts() {
   echo "$want" > $dir/accounts
 }
 case $mode in
-  bridge) CFG=bench/qonyrau-bridge.toml; accounts "${2:-100}";;
+  bridge) CFG=${QONYRAU_BENCH_CONFIG:-bench/qonyrau-bridge.toml}; accounts "${2:-100}";;
+  idle) CFG=bench/qonyrau-bridge.toml;;
   register) CFG=bench/qonyrau-bridge.toml; accounts "${2:-1000}";;
   direct)
     $LG --mode direct --extensions "${2:-100}" --window "${3:-20s}"
@@ -96,6 +99,11 @@ case $mode in
     ext=${2:-1000}; rate=${3:-500}; count=${4:-$(echo "$rate*30/1" | bc)}
     $LG --mode register --target 127.0.0.1:25060 --extensions "$ext" --rate "$rate" \
         --calls "$count" --sip-password $PW --server-pid $SRV
+    ;;
+  idle)
+    secs=${2:-30}; c0=$(awk '{print $14+$15}' /proc/$SRV/stat); sleep "$secs"
+    c1=$(awk '{print $14+$15}' /proc/$SRV/stat)
+    echo "idle server: cpu_ms_per_s=$(echo "($c1-$c0)*10/$secs" | bc -l) over ${secs}s"
     ;;
   *) echo "usage: $0 short|sipp|media|bridge|register|direct [...]"; exit 2;;
 esac
