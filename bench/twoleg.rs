@@ -145,7 +145,10 @@ impl Sip {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(format!("{} timed out", msg.split(' ').next().unwrap_or("?")));
+                return Err(format!(
+                    "{} timed out",
+                    msg.split(' ').next().unwrap_or("?")
+                ));
             }
             interval = (interval * 2).min(Duration::from_secs(4));
         }
@@ -169,7 +172,12 @@ fn reply(req: &str, code: u16, reason: &str, to_tag: &str, extra: &str, body: &s
         if line.is_empty() {
             break;
         }
-        let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match name.as_str() {
             "via" | "v" | "from" | "f" | "call-id" | "i" | "cseq" => {
                 out.push_str(line);
@@ -586,7 +594,15 @@ async fn register_once(
     let cnonce = format!("{:08x}", rand::random::<u32>());
     let auth = format!(
         "Authorization: {}\r\n",
-        authorization(&ch, &ext.to_string(), password, "REGISTER", &uri, &cnonce, 1)
+        authorization(
+            &ch,
+            &ext.to_string(),
+            password,
+            "REGISTER",
+            &uri,
+            &cnonce,
+            1
+        )
     );
     *cseq += 1;
     let m = sip
@@ -600,7 +616,10 @@ async fn register_once(
         .await?;
     match status(&m) {
         Some(200) => Ok(()),
-        s => Err(format!("authenticated REGISTER answered {}", s.unwrap_or(0))),
+        s => Err(format!(
+            "authenticated REGISTER answered {}",
+            s.unwrap_or(0)
+        )),
     }
 }
 
@@ -624,7 +643,8 @@ pub async fn register_mode(args: &Args) {
             let (tx, mut rx) = mpsc::unbounded_channel();
             sip.routes.lock().unwrap().insert(call_id.clone(), tx);
             let mut cseq = 0;
-            let r = register_once(&sip, ext, &pw, &call_id, &mut cseq, &mut rx, &totals, true).await;
+            let r =
+                register_once(&sip, ext, &pw, &call_id, &mut cseq, &mut rx, &totals, true).await;
             sip.routes.lock().unwrap().remove(&call_id);
             if let Err(e) = r {
                 totals.fail(format!("clearing bindings: {e}"));
@@ -652,8 +672,10 @@ pub async fn register_mode(args: &Args) {
             while k < total {
                 tokio::time::sleep_until(t0 + Duration::from_secs_f64(k as f64 / rate)).await;
                 let started = Instant::now();
-                match register_once(&sip, ext, &password, &call_id, &mut cseq, &mut rx, &totals, false)
-                    .await
+                match register_once(
+                    &sip, ext, &password, &call_id, &mut cseq, &mut rx, &totals, false,
+                )
+                .await
                 {
                     Ok(()) => {
                         totals.ok.fetch_add(1, Ordering::Relaxed);
@@ -685,10 +707,7 @@ pub async fn register_mode(args: &Args) {
             "server_cpu_s={cpu:.3} server_cpu_ms_per_registration={:.4} (401 + 200 exchange)",
             cpu * 1000.0 / total.max(1) as f64
         );
-        println!(
-            "server_rss_kib start={rss0} end={}",
-            proc_rss_kib(pid)
-        );
+        println!("server_rss_kib start={rss0} end={}", proc_rss_kib(pid));
     }
 }
 
@@ -796,7 +815,13 @@ async fn caller(
     };
     let started = Instant::now();
     let m = sip
-        .transact(&invite(1, ""), &mut rx, final_for("INVITE", 1), setup_timeout, &totals.retrans)
+        .transact(
+            &invite(1, ""),
+            &mut rx,
+            final_for("INVITE", 1),
+            setup_timeout,
+            &totals.retrans,
+        )
         .await?;
     if status(&m) != Some(401) {
         return Err(format!("first INVITE answered {}", status(&m).unwrap_or(0)));
@@ -809,10 +834,19 @@ async fn caller(
         authorization(&ch, &ext.to_string(), &password, "INVITE", &uri, &cnonce, 1)
     );
     let m = sip
-        .transact(&invite(2, &auth), &mut rx, final_for("INVITE", 2), setup_timeout, &totals.retrans)
+        .transact(
+            &invite(2, &auth),
+            &mut rx,
+            final_for("INVITE", 2),
+            setup_timeout,
+            &totals.retrans,
+        )
         .await?;
     if status(&m) != Some(200) {
-        return Err(format!("authenticated INVITE answered {}", status(&m).unwrap_or(0)));
+        return Err(format!(
+            "authenticated INVITE answered {}",
+            status(&m).unwrap_or(0)
+        ));
     }
     totals
         .latency_us
@@ -855,7 +889,13 @@ async fn caller(
         "BYE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-c{n}-bye;rport\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 3 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     );
     let r = sip
-        .transact(&bye, &mut rx, final_for("BYE", 3), Duration::from_secs(32), &totals.retrans)
+        .transact(
+            &bye,
+            &mut rx,
+            final_for("BYE", 3),
+            Duration::from_secs(32),
+            &totals.retrans,
+        )
         .await;
     sip.routes.lock().unwrap().remove(&call_id);
     match status(&r?) {
@@ -889,7 +929,11 @@ pub async fn bridge_mode(args: &Args) {
     for i in 0..n {
         let ext = args.operator_base + i as u32;
         let (tx, rx) = mpsc::unbounded_channel();
-        ops_sip.operators.lock().unwrap().insert(ext.to_string(), tx);
+        ops_sip
+            .operators
+            .lock()
+            .unwrap()
+            .insert(ext.to_string(), tx);
         tokio::spawn(operator(
             ops_sip.clone(),
             ext,
@@ -898,7 +942,11 @@ pub async fn bridge_mode(args: &Args) {
             answered.clone(),
             call_totals.clone(),
         ));
-        let (sip, totals, pw) = (ops_sip.clone(), reg_totals.clone(), args.sip_password.clone());
+        let (sip, totals, pw) = (
+            ops_sip.clone(),
+            reg_totals.clone(),
+            args.sip_password.clone(),
+        );
         let due = t_reg + Duration::from_secs_f64(i as f64 / args.register_rate);
         regs.spawn(async move {
             tokio::time::sleep_until(due).await;
@@ -907,9 +955,11 @@ pub async fn bridge_mode(args: &Args) {
             sip.routes.lock().unwrap().insert(call_id.clone(), tx);
             let mut cseq = 0;
             // Remove earlier runs' contacts first, so the server rings only this one.
-            let mut r = register_once(&sip, ext, &pw, &call_id, &mut cseq, &mut rx, &totals, true).await;
+            let mut r =
+                register_once(&sip, ext, &pw, &call_id, &mut cseq, &mut rx, &totals, true).await;
             if r.is_ok() {
-                r = register_once(&sip, ext, &pw, &call_id, &mut cseq, &mut rx, &totals, false).await;
+                r = register_once(&sip, ext, &pw, &call_id, &mut cseq, &mut rx, &totals, false)
+                    .await;
             }
             sip.routes.lock().unwrap().remove(&call_id);
             match r {
@@ -995,7 +1045,7 @@ pub async fn bridge_mode(args: &Args) {
     let cpu1 = pid.map(proc_cpu);
     let rss_window = pid.map(proc_rss_kib).unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(500)).await; // in-flight packets arrive
-    // 5. Hang up (callers' BYEs spread at --rate/s) and finish.
+                                                          // 5. Hang up (callers' BYEs spread at --rate/s) and finish.
     let _ = hang_tx.send(true);
     while calls.join_next().await.is_some() {}
     tokio::time::sleep(Duration::from_millis(300)).await;
