@@ -554,6 +554,7 @@ impl SipTotals {
 }
 
 /// REGISTER (401) then REGISTER with Authorization (200); CSeq advances by two.
+#[allow(clippy::too_many_arguments)]
 async fn register_once(
     sip: &Sip,
     ext: u32,
