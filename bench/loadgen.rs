@@ -26,6 +26,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+mod twoleg;
+
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "qonyrau-loadgen",
@@ -69,6 +71,29 @@ struct Args {
     /// server's in-band DTMF detector working (it skips silence almost for free).
     #[arg(long, default_value = "sounds/en/menu.wav")]
     audio: std::path::PathBuf,
+    /// calls (one-leg calls to a flow, the default), bridge (two-leg direct calls to
+    /// registered operators), register (authenticated REGISTERs), direct (RTP socket pairs
+    /// with no server: the delay reference). See bench/twoleg.rs.
+    #[arg(long, default_value = "calls")]
+    mode: String,
+    /// bridge/register/direct: operator extensions (bridge: also callers; direct: pairs).
+    #[arg(long, default_value_t = 100)]
+    extensions: usize,
+    /// First caller extension (bridge).
+    #[arg(long, default_value_t = 30000)]
+    caller_base: u32,
+    /// First operator extension (bridge, register).
+    #[arg(long, default_value_t = 50000)]
+    operator_base: u32,
+    /// The SIP (digest) password of every bench extension.
+    #[arg(long, default_value = "sip-secret-bench")]
+    sip_password: String,
+    /// bridge/direct: the steady window with every call bridged.
+    #[arg(long, default_value = "30s")]
+    window: String,
+    /// bridge: operators' REGISTERs per second before the calls.
+    #[arg(long, default_value_t = 200.0)]
+    register_rate: f64,
 }
 
 fn dur(s: &str) -> Duration {
@@ -100,6 +125,13 @@ type Routes = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<String>>>>;
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    match args.mode.as_str() {
+        "calls" => {}
+        "bridge" => return twoleg::bridge_mode(&args).await,
+        "register" => return twoleg::register_mode(&args).await,
+        "direct" => return twoleg::direct_mode(&args).await,
+        other => panic!("unknown --mode {other}"),
+    }
     let hold = dur(&args.hold);
     let setup_timeout = dur(&args.setup_timeout);
     let sock = Arc::new(

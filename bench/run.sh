@@ -3,6 +3,13 @@
 #   bench/run.sh short   [calls] [rate]          short calls (INVITE..BYE) with qonyrau-loadgen
 #   bench/run.sh sipp    [calls] [rate]          the same with SIPp's built-in uac
 #   bench/run.sh media   [calls] [hold] [rate]   concurrent prompt calls with caller RTP
+#   bench/run.sh bridge  [calls] [window] [rate] two-leg direct calls to registered operators,
+#                                                RTP both ways; figures over a steady window
+#                                                of [window] with every call bridged
+#   bench/run.sh register [extensions] [rate] [count]  authenticated REGISTERs (401 + 200)
+#   bench/run.sh direct  [pairs] [window]        RTP socket pairs without the server (reference)
+#   bench/run.sh idle    [seconds]               the bridge config's server doing nothing
+# QONYRAU_BENCH_CONFIG=FILE replaces bench/qonyrau-bridge.toml for `bridge`.
 # Prints the load generator's figures and the server's CPU and memory (from /proc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,12 +18,58 @@ cargo build --release --bins --quiet
 BIN=target/release/qonyrau
 LG=target/release/qonyrau-loadgen
 ulimit -n 20000 || true
-$BIN --config bench/qonyrau-bench.toml serve > /tmp/qonyrau-bench.out 2> /tmp/qonyrau-bench.err &
+CFG=bench/qonyrau-bench.toml
+PW=sip-secret-bench
+# Staff accounts with SIP extensions, through the CLI (argon2 makes `users add` ~40 ms, so
+# they are made once per database and kept: callers c30000.., operators o50000..).
+accounts() {
+  local want=$1 dir=/tmp/qonyrau-bench
+  mkdir -p $dir
+  local have=$(cat $dir/accounts 2>/dev/null || echo 0)
+  [ "$have" -ge "$want" ] && return 0
+  echo "creating bench accounts $have..$((want-1)) (callers 3xxxx, operators 5xxxx) via the CLI"
+  # One account first (it runs the migrations), then two at a time; SQLite may answer
+  # "database is locked" to one of two concurrent writers, so each step is retried.
+  mk() {
+    local i=$1 kind p base ext login
+    for kind in c:30000 o:50000; do
+      p=${kind%%:*}; base=${kind#*:}; ext=$((base+i)); login=$p$ext
+      for _ in 1 2 3 4 5 6 7 8; do
+        out=$(echo "Operator2026!" | $BIN --config $CFG users add $login --role operator --language en 2>&1) && break
+        case $out in *"already"*|*"exists"*|*"taken"*) break;; esac; sleep 0.05
+      done
+      for _ in 1 2 3 4 5 6 7 8; do
+        echo "$PW" | $BIN --config $CFG users sip $login --extension $ext >/dev/null 2>&1 && break; sleep 0.05
+      done
+    done
+  }
+  export -f mk; export BIN CFG PW
+  [ "$have" -eq 0 ] && { mk 0; have=1; }
+  [ "$have" -lt "$want" ] && seq "$have" $((want-1)) | xargs -P 2 -I{} bash -c 'mk {}'
+  [ "$have" -lt "$want" ] || true
+  echo "$want" > $dir/accounts
+}
+case $mode in
+  bridge) CFG=${QONYRAU_BENCH_CONFIG:-bench/qonyrau-bridge.toml}; accounts "${2:-100}";;
+  idle) CFG=bench/qonyrau-bridge.toml;;
+  register) CFG=bench/qonyrau-bridge.toml; accounts "${2:-1000}";;
+  direct)
+    $LG --mode direct --extensions "${2:-100}" --window "${3:-20s}"
+    exit 0;;
+esac
+date -u +"date: %Y-%m-%dT%H:%M:%SZ"
+$BIN --config $CFG serve > /tmp/qonyrau-bench.out 2> /tmp/qonyrau-bench.err &
 SRV=$!
 trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do grep -q READY /tmp/qonyrau-bench.out && break; sleep 0.1; done
 kill -0 $SRV 2>/dev/null || { echo "server did not start:"; cat /tmp/qonyrau-bench.err; exit 1; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -r)"
+# QONYRAU_BENCH_PERF=FILE: profile the server during the load (perf record -g, cpu-clock).
+if [ -n "${QONYRAU_BENCH_PERF:-}" ]; then
+  perf record -e cpu-clock -F 999 -g -p $SRV -o "$QONYRAU_BENCH_PERF" 2>/tmp/qonyrau-perf.err &
+  PERF=$!
+  trap 'kill -INT $PERF 2>/dev/null || true; wait $PERF 2>/dev/null || true; kill $SRV 2>/dev/null; wait $SRV 2>/dev/null || true' EXIT
+fi
 echo "server pid $SRV, rss at start $(grep VmRSS /proc/$SRV/status | awk '{print $2}') KiB"
 case $mode in
   short)
@@ -37,6 +90,21 @@ case $mode in
     $LG --target 127.0.0.1:25060 --calls "$calls" --concurrent "$calls" --rate "$rate" --hold "$hold" \
         --rtp --sample 100 --server-pid $SRV --setup-timeout 60s
     ;;
-  *) echo "usage: $0 short|sipp|media [...]"; exit 2;;
+  bridge)
+    calls=${2:-100}; window=${3:-30s}; rate=${4:-100}
+    $LG --mode bridge --target 127.0.0.1:25060 --extensions "$calls" --window "$window" \
+        --rate "$rate" --register-rate 200 --sip-password $PW --setup-timeout 60s --server-pid $SRV
+    ;;
+  register)
+    ext=${2:-1000}; rate=${3:-500}; count=${4:-$(echo "$rate*30/1" | bc)}
+    $LG --mode register --target 127.0.0.1:25060 --extensions "$ext" --rate "$rate" \
+        --calls "$count" --sip-password $PW --server-pid $SRV
+    ;;
+  idle)
+    secs=${2:-30}; c0=$(awk '{print $14+$15}' /proc/$SRV/stat); sleep "$secs"
+    c1=$(awk '{print $14+$15}' /proc/$SRV/stat)
+    echo "idle server: cpu_ms_per_s=$(echo "($c1-$c0)*10/$secs" | bc -l) over ${secs}s"
+    ;;
+  *) echo "usage: $0 short|sipp|media|bridge|register|direct [...]"; exit 2;;
 esac
 grep -cE "ERROR|WARN" /tmp/qonyrau-bench.err | sed 's/^/server warnings+errors: /'
