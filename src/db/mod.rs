@@ -142,6 +142,16 @@ impl Db {
         }
     }
 
+    /// Queue behind other writers (SQLite) for one statement run on the pool outside a
+    /// transaction: a single autocommit statement is one round trip to the connection
+    /// instead of three (BEGIN, the statement, COMMIT).
+    pub async fn single_writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(Arc::clone(&self.write_gate).lock_owned().await),
+            Backend::Postgres => None,
+        }
+    }
+
     /// Begin a write transaction (queued behind other writers on SQLite).
     pub async fn write(&self) -> Result<WriteTx, DbError> {
         let gate = match self.backend {

@@ -90,12 +90,15 @@ impl Registrar {
         let utc = self.clock.now();
         let realm = self.core.policy().realm.clone();
         let ext = RegistrarCore::extension_of(&job.request);
-        let mut account = match &ext {
-            Some(e) => match store::account(&self.db, e, &realm).await {
+        // Without credentials the core only challenges: the account is not read for the 401
+        // (half of a registration's database round trips).
+        let has_credentials = job.request.header("authorization").is_some();
+        let mut account = match (&ext, has_credentials) {
+            (Some(e), true) => match store::account(&self.db, e, &realm).await {
                 Ok(a) => a,
                 Err(e) => return self.unavailable(&job.request, &e),
             },
-            None => None,
+            _ => None,
         };
         let current = ext
             .as_deref()
@@ -128,7 +131,7 @@ impl Registrar {
             debug!(reason = why.label(), source = %job.reach.source(), "REGISTER refused");
         }
         if let Some((ext, bindings)) = &out.store {
-            if let Err(e) = store::replace_bindings(&self.db, ext, bindings).await {
+            if let Err(e) = store::replace_bindings(&self.db, ext, &current, bindings).await {
                 return self.unavailable(&job.request, &e);
             }
             let before = current.len();
@@ -137,7 +140,12 @@ impl Registrar {
                 info!(extension = %ext, contacts = bindings.len(), "registration changed");
             }
             metrics::counter!(telemetry::SIP_REGISTRATIONS, "result" => "ok").increment(1);
-            metrics::gauge!(telemetry::SIP_REGISTERED).set(self.location.registered(utc) as f64);
+            if current.is_empty() != bindings.is_empty() {
+                // Only a first binding or a last unbinding changes the count (a refresh,
+                // the common case, does not rescan every extension).
+                metrics::gauge!(telemetry::SIP_REGISTERED)
+                    .set(self.location.registered(utc) as f64);
+            }
         }
         out.response
     }

@@ -232,32 +232,66 @@ pub async fn extension_of(
     .map_err(|e: sqlx::Error| DbError::from(e))
 }
 
-/// Replace an extension's bindings with `bindings` (the registrar core's complete set).
-pub async fn replace_bindings(db: &Db, ext: &str, bindings: &[Binding]) -> Result<(), DbError> {
+/// Make `bindings` (the registrar core's complete new set) the extension's bindings, given
+/// `before` (what the location cache held): contacts that left are deleted, the rest are
+/// upserted, in one transaction. A refresh is one statement.
+pub async fn replace_bindings(
+    db: &Db,
+    ext: &str,
+    before: &[Binding],
+    bindings: &[Binding],
+) -> Result<(), DbError> {
+    let gone: Vec<&Binding> = before
+        .iter()
+        .filter(|b| !bindings.iter().any(|n| n.contact == b.contact))
+        .collect();
+    if gone.is_empty() && bindings.len() == 1 {
+        // A refresh (the common case): one autocommit statement.
+        let _gate = db.single_writer().await;
+        upsert(&db.pool, ext, &bindings[0]).await?;
+        return Ok(());
+    }
     let mut tx = db.write().await?;
-    sqlx::query("DELETE FROM sip_registrations WHERE extension = $1")
-        .bind(ext.to_string())
-        .execute(tx.conn())
-        .await?;
-    for b in bindings {
-        let (source, conn) = match b.reach {
-            Reach::Udp(a) => (a, None),
-            Reach::Tcp { source, conn } => (source, Some(conn as i64)),
-        };
-        sqlx::query("INSERT INTO sip_registrations (extension, contact, expires_at, call_id, cseq, transport, source, conn, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+    for b in gone {
+        sqlx::query("DELETE FROM sip_registrations WHERE extension = $1 AND contact = $2")
             .bind(ext.to_string())
             .bind(b.contact.clone())
-            .bind(millis(b.expires_at))
-            .bind(b.call_id.clone())
-            .bind(i64::from(b.cseq))
-            .bind(b.reach.transport())
-            .bind(source.to_string())
-            .bind(conn)
-            .bind(b.user_agent.clone())
             .execute(tx.conn())
             .await?;
     }
+    for b in bindings {
+        upsert(tx.conn(), ext, b).await?;
+    }
     tx.commit().await?;
+    Ok(())
+}
+
+async fn upsert<'c, E>(exec: E, ext: &str, b: &Binding) -> Result<(), DbError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let (source, conn) = match b.reach {
+        Reach::Udp(a) => (a, None),
+        Reach::Tcp { source, conn } => (source, Some(conn as i64)),
+    };
+    sqlx::query(
+            "INSERT INTO sip_registrations (extension, contact, expires_at, call_id, cseq, transport, source, conn, user_agent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (extension, contact) DO UPDATE SET expires_at = excluded.expires_at, call_id = excluded.call_id, \
+             cseq = excluded.cseq, transport = excluded.transport, source = excluded.source, conn = excluded.conn, \
+             user_agent = excluded.user_agent",
+        )
+        .bind(ext.to_string())
+        .bind(b.contact.clone())
+        .bind(millis(b.expires_at))
+        .bind(b.call_id.clone())
+        .bind(i64::from(b.cseq))
+        .bind(b.reach.transport())
+        .bind(source.to_string())
+        .bind(conn)
+        .bind(b.user_agent.clone())
+        .execute(exec)
+        .await?;
     Ok(())
 }
 
@@ -352,12 +386,31 @@ mod tests {
                 },
                 user_agent: Some("baresip".into()),
             };
-            replace_bindings(&db, "2001", std::slice::from_ref(&b))
+            replace_bindings(&db, "2001", &[], std::slice::from_ref(&b))
                 .await
                 .unwrap();
             assert_eq!(
                 all_bindings(&db, now()).await.unwrap(),
-                vec![("2001".to_string(), b)]
+                vec![("2001".to_string(), b.clone())]
+            );
+            // A refresh updates in place; a contact that left is deleted.
+            let mut refreshed = b.clone();
+            refreshed.cseq = 3;
+            let other = Binding {
+                contact: "sip:2001@127.0.0.1:25092".into(),
+                ..b.clone()
+            };
+            let both = [refreshed.clone(), other];
+            replace_bindings(&db, "2001", std::slice::from_ref(&b), &both)
+                .await
+                .unwrap();
+            assert_eq!(all_bindings(&db, now()).await.unwrap().len(), 2);
+            replace_bindings(&db, "2001", &both, std::slice::from_ref(&refreshed))
+                .await
+                .unwrap();
+            assert_eq!(
+                all_bindings(&db, now()).await.unwrap(),
+                vec![("2001".to_string(), refreshed)]
             );
             let later = Timestamp::from_second(1_800_000_601).unwrap();
             assert!(

@@ -248,8 +248,21 @@ impl RegisterRequest {
                         None => bindings.push(binding),
                     }
                 }
-                if bindings.len() > MAX_CONTACTS {
-                    return Err(RegisterError::TooManyContacts(MAX_CONTACTS));
+                // A phone that restarts registers from a new port while its old contact
+                // lingers: at the limit the soonest to expire go, never this request's own.
+                while bindings.len() > MAX_CONTACTS {
+                    let oldest = bindings
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, b)| b.call_id != self.call_id || b.cseq != self.cseq)
+                        .min_by_key(|(_, b)| b.expires_at)
+                        .map(|(i, _)| i);
+                    match oldest {
+                        Some(i) => {
+                            bindings.remove(i);
+                        }
+                        None => return Err(RegisterError::TooManyContacts(MAX_CONTACTS)),
+                    }
                 }
             }
         }
@@ -404,6 +417,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(b[0].expires_at, t(3600));
+    }
+
+    #[test]
+    fn past_the_contact_limit_the_soonest_to_expire_makes_room() {
+        let mut b = Vec::new();
+        for i in 0..MAX_CONTACTS {
+            b = apply(
+                &b,
+                &format!("Contact: <sip:2001@h:{}>\r\n", 6000 + i),
+                &format!("c{i}"),
+                1,
+                t(i as i64),
+            )
+            .unwrap();
+        }
+        let b = apply(&b, "Contact: <sip:2001@h:7000>\r\n", "new", 1, t(100)).unwrap();
+        assert_eq!(b.len(), MAX_CONTACTS);
+        assert!(
+            b.iter().any(|x| x.contact == "sip:2001@h:7000"),
+            "the new contact is bound"
+        );
+        assert!(
+            !b.iter().any(|x| x.contact == "sip:2001@h:6000"),
+            "the oldest made room"
+        );
     }
 
     #[test]
