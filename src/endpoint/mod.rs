@@ -717,7 +717,8 @@ fn reliability(via: Via) -> Reliability {
 /// UDP responses follow Via/received/rport; TCP responses go back on the connection.
 fn response_dest(req: &Message, route: Route) -> SocketAddr {
     match route.via {
-        Via::Udp => response_target(&response_for(req, 100, ""), route.source),
+        // A response carries the request's (stamped) top Via: read it from the request.
+        Via::Udp => response_target(req, route.source),
         Via::Tcp(_) => route.source,
     }
 }

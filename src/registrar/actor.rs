@@ -89,10 +89,12 @@ impl Registrar {
     async fn handle(&mut self, job: &RegisterJob) -> Message {
         let utc = self.clock.now();
         let realm = self.core.policy().realm.clone();
-        let ext = RegistrarCore::extension_of(&job.request);
-        // Without credentials the core only challenges: the account is not read for the 401
-        // (half of a registration's database round trips).
+        // Without credentials the core only challenges: neither the account nor the bindings
+        // are looked up for the 401 (half of a registration's database round trips).
         let has_credentials = job.request.header("authorization").is_some();
+        let ext = has_credentials
+            .then(|| RegistrarCore::extension_of(&job.request))
+            .flatten();
         let mut account = match (&ext, has_credentials) {
             (Some(e), true) => match store::account(&self.db, e, &realm).await {
                 Ok(a) => a,

@@ -117,9 +117,13 @@ impl RegistrarCore {
         &self.policy
     }
 
-    /// The extension named by a REGISTER (so the driver can load its account and bindings).
+    /// The extension named by a REGISTER's To (so the driver can load its account and
+    /// bindings); the same user part `RegisterRequest::parse` takes.
     pub fn extension_of(req: &Message) -> Option<String> {
-        RegisterRequest::parse(req).ok().map(|r| r.extension)
+        req.to()
+            .and_then(|to| crate::sip::uri::SipUri::parse(&to.uri))
+            .and_then(|u| u.user)
+            .filter(|u| !u.is_empty())
     }
 
     /// Decide a REGISTER. `account` is the To user's account, if there is one; its lock is

@@ -114,7 +114,8 @@ pub fn stamp_via(request: &mut Message, source: SocketAddr) {
 }
 
 /// Where an unreliable-transport response goes (RFC 3261 §18.2.2, RFC 3581 §4): the
-/// `received` address (or the source) and the `rport`, else the Via port, else 5060.
+/// `received` address (or the source) and the `rport`, else the Via port, else 5060. Takes
+/// the response, or the request it answers (after `stamp_via`): both have the same top Via.
 pub fn response_target(response: &Message, source: SocketAddr) -> SocketAddr {
     let Some(via) = response.top_via() else {
         return source;
