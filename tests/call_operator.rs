@@ -352,3 +352,45 @@ fn an_operator_registered_over_tcp_is_rung_on_its_own_connection() {
         .is_some());
     assert!(best_tone_window(&decode(&caller.take()), OPERATOR_HZ) > 0.8);
 }
+
+#[test]
+fn in_the_bundled_flow_key_0_puts_the_caller_through_to_extension_2001() {
+    if !peer("sipp") || !peer("baresip") {
+        return;
+    }
+    let server = Server::start("");
+    let mut op = operator(&server);
+    let caller = RtpPeer::start(Law::Pcmu, CALLER_HZ);
+    let sink = caller.port.to_string();
+    let sip = server.sip;
+    let dir = server.dir.path().to_path_buf();
+    let call = std::thread::spawn(move || {
+        sipp(
+            "ivr_info_operator",
+            sip,
+            &["-s", "100", "-key", "sink_port", &sink],
+            &dir,
+        )
+    });
+    assert!(
+        op.wait_event("CALL_ESTABLISHED", Duration::from_secs(30))
+            .is_some(),
+        "key 0 rang 2001; log:\n{}\nserver:\n{}",
+        op.log_text(),
+        server.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    op.cmd("hangup", "");
+    let (code, log) = call.join().unwrap();
+    assert_eq!(code, 0, "our BYE after the goodbye; sipp:\n{log}");
+    let heard = decode(&caller.take());
+    let connecting = wav_samples(&common::repo().join("sounds/en/connecting.wav"));
+    assert!(
+        best_match(&heard, &connecting) > 0.8,
+        "the caller heard \"connecting\""
+    );
+    assert!(
+        best_tone_window(&heard, OPERATOR_HZ) > 0.8,
+        "then the operator"
+    );
+}
