@@ -118,6 +118,10 @@ impl Db {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(2))
+            // A ping before each acquire is a round trip to sqlx's SQLite worker thread and
+            // checks nothing a local file can lose; PostgreSQL keeps it (a server restart
+            // leaves dead connections in the pool).
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
