@@ -388,6 +388,36 @@ mod tests {
         Message::parse(text.as_bytes()).unwrap()
     }
 
+    /// A REGISTER without credentials, and the Authorization value answering its challenge
+    /// with `password`.
+    fn challenge_answer(
+        core: &mut RegistrarCore,
+        now: Instant,
+        acct: &mut SipAccount,
+        password: &str,
+    ) -> String {
+        let ch = core.handle_register(
+            now,
+            utc(0),
+            &register(1, None),
+            reach(),
+            Some(acct),
+            &[],
+            "t",
+        );
+        assert_eq!(ch.response.status(), Some(401));
+        let challenge = Challenge::parse(ch.response.header("www-authenticate").unwrap()).unwrap();
+        authorization(
+            &challenge,
+            "2001",
+            password,
+            "REGISTER",
+            "sip:127.0.0.1",
+            "cn",
+            1,
+        )
+    }
+
     /// Challenge, then answer it with `password`.
     fn attempt(
         core: &mut RegistrarCore,
@@ -578,25 +608,7 @@ mod tests {
         let t0 = Instant::now();
         let mut core = RegistrarCore::new(t0, [7; 32], policy());
         let mut acct = account("secret");
-        let ch = core.handle_register(
-            t0,
-            utc(0),
-            &register(1, None),
-            reach(),
-            Some(&mut acct),
-            &[],
-            "t",
-        );
-        let challenge = Challenge::parse(ch.response.header("www-authenticate").unwrap()).unwrap();
-        let auth = authorization(
-            &challenge,
-            "2001",
-            "secret",
-            "REGISTER",
-            "sip:127.0.0.1",
-            "cn",
-            1,
-        );
+        let auth = challenge_answer(&mut core, t0, &mut acct, "secret");
         let later = t0 + Duration::from_secs(301);
         let out = core.handle_register(
             later,
@@ -687,25 +699,7 @@ mod tests {
         let t0 = Instant::now();
         let mut core = RegistrarCore::new(t0, [7; 32], policy());
         let mut acct = account("secret");
-        let ch = core.handle_register(
-            t0,
-            utc(0),
-            &register(1, None),
-            reach(),
-            Some(&mut acct),
-            &[],
-            "t",
-        );
-        let challenge = Challenge::parse(ch.response.header("www-authenticate").unwrap()).unwrap();
-        let auth = authorization(
-            &challenge,
-            "2001",
-            "secret",
-            "REGISTER",
-            "sip:127.0.0.1",
-            "cn",
-            1,
-        );
+        let auth = challenge_answer(&mut core, t0, &mut acct, "secret");
         let text = String::from_utf8(register(2, Some(auth)).to_bytes().to_vec())
             .unwrap()
             .replace("Expires: 600", "Expires: 10");
