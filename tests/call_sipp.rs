@@ -342,3 +342,49 @@ fn sipp_builtin_uac_completes_twenty_calls() {
         "{m}"
     );
 }
+
+#[test]
+fn a_reinvite_without_sdp_gets_our_offer_and_the_media_moves_to_the_acks_port() {
+    if !peer("sipp") {
+        return;
+    }
+    let server = Server::start(CONFIG);
+    let first = RtpSink::bind();
+    let second = RtpSink::bind();
+    let (code, log) = sipp(
+        "reinvite_no_sdp",
+        server.sip,
+        &[
+            "-s",
+            "100",
+            "-key",
+            "sink_port",
+            &first.port.to_string(),
+            "-key",
+            "sink2_port",
+            &second.port.to_string(),
+        ],
+        server.dir.path(),
+    );
+    assert_eq!(
+        code,
+        0,
+        "SIPp failed; messages:\n{log}\nserver:\n{}",
+        server.log_text()
+    );
+    let before = first.packets().len();
+    let after: Vec<_> = second.packets();
+    assert!(
+        before > 50,
+        "the greeting went to the first port: {before} packets"
+    );
+    assert!(
+        after.len() > 50,
+        "after the ACK's answer the audio went to the new port: {} packets",
+        after.len()
+    );
+    assert!(
+        after.iter().all(|p| p.pt == 0),
+        "in the answer's codec, PCMU"
+    );
+}

@@ -171,6 +171,8 @@ pub struct CallCore {
     offer: Option<String>,
     negotiated: Option<Negotiated>,
     sdp_version: u64,
+    /// We offered in the 200 to an offerless re-INVITE: its ACK carries the answer.
+    reoffer_pending: bool,
     ivr: Option<IvrSession>,
     /// The node last published, so each entry is published once.
     ivr_node: Option<String>,
@@ -204,6 +206,7 @@ impl CallCore {
             offer,
             negotiated: None,
             sdp_version: 1,
+            reoffer_pending: false,
             ivr: None,
             ivr_node: None,
             operator: Operator::None,
@@ -267,6 +270,11 @@ impl CallCore {
 
     /// The ACK for our 2xx, with the SDP answer when we made the offer.
     pub fn handle_ack(&mut self, now: Instant, body: Option<&str>) {
+        if matches!(self.state, State::Up) && self.reoffer_pending {
+            self.reoffer_pending = false;
+            self.handle_reoffer_answer(body);
+            return;
+        }
         if !matches!(self.state, State::Answered) {
             return; // a retransmitted ACK
         }
@@ -291,6 +299,20 @@ impl CallCore {
             .push_back(CallAction::Media(MediaCommand::Start(n)));
         self.ivr = Some(IvrSession::new(now, Arc::clone(&self.setup.flow)));
         self.drain_ivr();
+    }
+
+    /// The ACK to our 200 for an offerless re-INVITE: its answer moves the media (a new
+    /// address, codec or direction). Without a usable answer the session cannot go on
+    /// (RFC 3264 §5): we hang up.
+    fn handle_reoffer_answer(&mut self, body: Option<&str>) {
+        match body.map(sdp::parse_answer) {
+            Some(Ok(n)) => {
+                self.negotiated = Some(n.clone());
+                self.out
+                    .push_back(CallAction::Media(MediaCommand::Update(n)));
+            }
+            _ => self.leave(HangupCause::NoCommonCodec),
+        }
     }
 
     /// CANCEL matched our INVITE server transaction.
@@ -344,9 +366,11 @@ impl CallCore {
             return;
         }
         let Some(body) = body else {
-            // An offerless re-INVITE: offer again what we have (RFC 3264 §8.4 allows it).
+            // An offerless re-INVITE: offer again what we have (RFC 3264 §8.4 allows it);
+            // the answer comes in the ACK (RFC 3261 §14.2).
             self.sdp_version += 1;
             let sdp = self.our_offer();
+            self.reoffer_pending = matches!(self.state, State::Up);
             self.out.push_back(CallAction::AnswerReinvite { sdp });
             return;
         };

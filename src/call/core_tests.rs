@@ -163,6 +163,43 @@ fn hold_is_answered_recvonly_and_the_leg_updated() {
 }
 
 #[test]
+fn an_offerless_reinvite_gets_our_offer_and_the_acks_answer_moves_the_media() {
+    let t0 = Instant::now();
+    let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
+    drain(&mut c);
+    c.handle_ack(t0, None);
+    drain(&mut c);
+    c.handle_reinvite(t0, None);
+    let a = drain(&mut c);
+    assert!(
+        matches!(&a[..], [CallAction::AnswerReinvite { sdp }] if sdp.contains("RTP/AVP 0 8 101"))
+    );
+    let moved = OFFER.replace("m=audio 30000", "m=audio 30400");
+    c.handle_ack(t0, Some(&moved));
+    let a = drain(&mut c);
+    assert!(
+        matches!(&a[..], [CallAction::Media(MediaCommand::Update(n))] if n.remote.port() == 30400),
+        "{a:?}"
+    );
+    // A retransmitted ACK changes nothing more.
+    c.handle_ack(t0, Some(&moved));
+    assert!(drain(&mut c).is_empty());
+}
+
+#[test]
+fn an_ack_without_the_answer_to_our_reoffer_ends_the_call() {
+    let t0 = Instant::now();
+    let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
+    drain(&mut c);
+    c.handle_ack(t0, None);
+    drain(&mut c);
+    c.handle_reinvite(t0, None);
+    drain(&mut c);
+    c.handle_ack(t0, None);
+    assert!(drain(&mut c).contains(&CallAction::SendBye));
+}
+
+#[test]
 fn the_caller_hanging_up_ends_the_call_and_stops_the_ivr() {
     let t0 = Instant::now();
     let mut c = CallCore::new(t0, setup(Duration::ZERO), Some(OFFER.into()));
