@@ -188,6 +188,20 @@ fn cancel_before_answer_gets_200_and_487() {
         "SIPp failed; messages:\n{log}\nserver:\n{}",
         server.log_text()
     );
+    // Every response (100, 180, 200 to CANCEL, 487) names the server the same way.
+    let statuses = log
+        .lines()
+        .filter(|l| l.trim_start().starts_with("SIP/2.0 "))
+        .count();
+    let servers = log
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Server: Qonyrau/"))
+        .count();
+    assert!(statuses >= 4, "{log}");
+    assert_eq!(
+        statuses, servers,
+        "a Server header on every response:\n{log}"
+    );
     assert!(log.contains("SIP/2.0 487"), "{log}");
     let m = server.metrics();
     assert_eq!(

@@ -287,6 +287,13 @@ impl Endpoint {
         }
     }
 
+    /// Every response we send names us the same way (`sip.user_agent`).
+    fn stamp_server(&self, resp: &mut Message) {
+        if resp.header("server").is_none() {
+            resp.push_header("server", self.p.config.sip.user_agent.clone());
+        }
+    }
+
     /// 503 Service Unavailable with Retry-After (overload, shutting down, rate, no media).
     fn unavailable(&self, req: &Message, retry_after: u32) -> Message {
         let mut resp = response_for(req, 503, &dialog::new_tag());
@@ -495,7 +502,14 @@ impl Endpoint {
 
     // ---------------------------------------------------------------- sending
 
-    async fn respond_non_invite(&mut self, key: TxKey, route: Route, req: &Message, resp: Message) {
+    async fn respond_non_invite(
+        &mut self,
+        key: TxKey,
+        route: Route,
+        req: &Message,
+        mut resp: Message,
+    ) {
+        self.stamp_server(&mut resp);
         let status = resp.status().unwrap_or(0);
         count_response(req, status);
         let mut tx = ServerNonInviteTx::new(now(), reliability(route.via), self.timers);
@@ -537,7 +551,8 @@ impl Endpoint {
         self.respond_server_invite(&key, resp, status).await;
     }
 
-    async fn respond_server_invite(&mut self, key: &TxKey, resp: Message, status: u16) {
+    async fn respond_server_invite(&mut self, key: &TxKey, mut resp: Message, status: u16) {
+        self.stamp_server(&mut resp);
         let Some(entry) = self.server.get_mut(key) else {
             return;
         };
@@ -549,7 +564,8 @@ impl Endpoint {
     }
 
     /// Answer a request that failed screening, without keeping a transaction.
-    async fn send_stateless(&mut self, req: &Message, resp: Message, route: Route) {
+    async fn send_stateless(&mut self, req: &Message, mut resp: Message, route: Route) {
+        self.stamp_server(&mut resp);
         count_response(req, resp.status().unwrap_or(0));
         let dest = response_dest(req, route);
         self.send(route.via, dest, resp.to_bytes()).await;

@@ -59,6 +59,14 @@ pub fn response_for(request: &Message, code: u16, to_tag: &str) -> Message {
             });
         }
     }
+    if code == 488 {
+        // RFC 3261 §21.4.26: 488 SHOULD say why in a Warning; 305 is "Incompatible media
+        // format" (§20.43), the only reason we send 488.
+        headers.push(Header {
+            name: "warning".into(),
+            value: "305 qonyrau \"Incompatible media format\"".into(),
+        });
+    }
     Message {
         start: StartLine::Response {
             version: "SIP/2.0".into(),
@@ -157,6 +165,18 @@ mod tests {
         assert_eq!(r.header("contact"), None);
         let trying = response_for(&invite(), 100, "srv1");
         assert_eq!(trying.to().unwrap().tag(), None);
+    }
+
+    #[test]
+    fn a_488_says_why_in_a_warning() {
+        let r = response_for(&invite(), 488, "t");
+        assert_eq!(
+            r.header("warning"),
+            Some("305 qonyrau \"Incompatible media format\"")
+        );
+        assert!(response_for(&invite(), 486, "t")
+            .header("warning")
+            .is_none());
     }
 
     #[test]
