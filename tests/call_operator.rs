@@ -394,3 +394,68 @@ fn in_the_bundled_flow_key_0_puts_the_caller_through_to_extension_2001() {
         "then the operator"
     );
 }
+
+#[test]
+fn the_operator_holds_and_the_caller_hears_music_then_the_operator_again() {
+    if !peer("sipp") || !peer("baresip") {
+        return;
+    }
+    let server = server();
+    let mut op = operator(&server);
+    let caller = RtpPeer::start(Law::Pcmu, CALLER_HZ);
+    let sink = caller.port.to_string();
+    let sip = server.sip;
+    let dir = server.dir.path().to_path_buf();
+    let call = std::thread::spawn(move || {
+        sipp(
+            "call_operator",
+            sip,
+            &["-s", "200", "-key", "sink_port", &sink],
+            &dir,
+        )
+    });
+    assert!(
+        op.wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
+            .is_some(),
+        "answered; log:\n{}",
+        op.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let talk = caller.take();
+    let r = op.cmd("hold", "");
+    assert_eq!(r["ok"], true, "baresip holds: {r}");
+    std::thread::sleep(Duration::from_secs(3));
+    let held = caller.take();
+    let r = op.cmd("resume", "");
+    assert_eq!(r["ok"], true, "baresip resumes: {r}");
+    std::thread::sleep(Duration::from_secs(2));
+    let resumed = caller.take();
+    op.cmd("hangup", "");
+    let (code, log) = call.join().unwrap();
+    assert_eq!(code, 0, "{log}");
+
+    assert!(
+        best_tone_window(&decode(&talk), OPERATOR_HZ) > 0.8,
+        "the operator before hold"
+    );
+    // On hold: music on hold (the bundled melody), not the operator's tone.
+    let moh = wav_samples(&common::repo().join("sounds/moh/default.wav"));
+    let held_audio = decode(&held);
+    let music = best_match(&held_audio, &moh[..8000 * 2]);
+    assert!(music > 0.8, "the caller heard music on hold: {music:.2}");
+    assert!(
+        best_tone_window(&held_audio[8000..], OPERATOR_HZ) < 0.5,
+        "no operator while held"
+    );
+    assert!(
+        best_tone_window(&decode(&resumed), OPERATOR_HZ) > 0.8,
+        "the operator again"
+    );
+    let ssrcs: std::collections::BTreeSet<u32> = talk
+        .iter()
+        .chain(&held)
+        .chain(&resumed)
+        .map(|p| p.ssrc)
+        .collect();
+    assert_eq!(ssrcs.len(), 1, "one stream towards the caller throughout");
+}

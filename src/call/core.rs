@@ -87,6 +87,13 @@ pub enum MediaCommand {
     Unbridge,
     /// The operator's media leg is no longer needed.
     ReleaseOperator,
+    /// The operator's phone renegotiated (hold, resume, new address).
+    UpdateOperator(Negotiated),
+    /// The operator holds: stop relaying, the caller hears music on hold (the operator
+    /// stays in the call, and busy).
+    HoldCaller,
+    /// The operator resumed: relay again.
+    ResumeBridge,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +128,12 @@ pub enum CallAction {
         leg: LegId,
         target: DialTarget,
         sdp: String,
+    },
+    /// Answer the operator's pending re-INVITE (200 with our SDP answer, or an error).
+    AnswerOperatorReinvite {
+        leg: LegId,
+        status: u16,
+        sdp: Option<String>,
     },
     /// CANCEL a ringing operator leg.
     CancelLeg(LegId),
@@ -190,7 +203,13 @@ enum Operator {
     /// Ringing the contacts of a `dial` node; `media_port` is the operator leg's RTP port.
     Dialing { fork: Fork, media_port: u16 },
     /// Bridged to `leg`; the fork stays to hang up late answers.
-    Connected { fork: Fork, leg: LegId },
+    Connected {
+        fork: Fork,
+        leg: LegId,
+        media_port: u16,
+        /// The operator's phone holds (re-INVITE sendonly/inactive): the caller hears music.
+        held: bool,
+    },
     /// The dial was given up (ring time-out) or lost; legs still ending are hung up.
     Abandoned { fork: Fork },
 }
@@ -596,6 +615,79 @@ impl CallCore {
         }
     }
 
+    /// A re-INVITE from the operator's phone: hold (sendonly/inactive: the caller hears
+    /// music on hold), resume (sendrecv: bridged again), or a new address or codec. `None`
+    /// body: an offerless re-INVITE, answered 488 for now (phones hold with an offer).
+    pub fn handle_operator_reinvite(&mut self, _now: Instant, leg: LegId, body: Option<&str>) {
+        let Operator::Connected {
+            leg: bridged,
+            media_port,
+            held,
+            ..
+        } = self.operator
+        else {
+            self.out.push_back(CallAction::AnswerOperatorReinvite {
+                leg,
+                status: 491,
+                sdp: None,
+            });
+            return;
+        };
+        let negotiated = match body.map(sdp::negotiate) {
+            Some(Ok(n)) if bridged == leg => n,
+            Some(Err(e)) => {
+                self.out.push_back(CallAction::AnswerOperatorReinvite {
+                    leg,
+                    status: sdp_status(&e),
+                    sdp: None,
+                });
+                return;
+            }
+            _ => {
+                self.out.push_back(CallAction::AnswerOperatorReinvite {
+                    leg,
+                    status: 488,
+                    sdp: None,
+                });
+                return;
+            }
+        };
+        self.sdp_version += 1;
+        let answer = sdp::build_answer(
+            &negotiated,
+            self.setup.media_ip,
+            media_port,
+            self.setup.session_id + leg.0,
+            self.sdp_version,
+        );
+        let holds = !negotiated.direction.we_send();
+        self.out.push_back(CallAction::AnswerOperatorReinvite {
+            leg,
+            status: 200,
+            sdp: Some(answer),
+        });
+        self.out
+            .push_back(CallAction::Media(MediaCommand::UpdateOperator(negotiated)));
+        match (holds, held) {
+            (true, false) => {
+                self.out
+                    .push_back(CallAction::Media(MediaCommand::HoldCaller));
+                self.out
+                    .push_back(CallAction::Publish(CallFact::Held { leg }));
+            }
+            (false, true) => {
+                self.out
+                    .push_back(CallAction::Media(MediaCommand::ResumeBridge));
+                self.out
+                    .push_back(CallAction::Publish(CallFact::Resumed { leg }));
+            }
+            _ => {}
+        }
+        if let Operator::Connected { held, .. } = &mut self.operator {
+            *held = holds;
+        }
+    }
+
     /// The operator's media leg saw no RTP for the configured time: end that leg only.
     pub fn handle_operator_media_timeout(&mut self, now: Instant) {
         if let Operator::Connected { leg, .. } = self.operator {
@@ -647,14 +739,20 @@ impl CallCore {
                 ForkAction::Cancel(leg) => self.out.push_back(CallAction::CancelLeg(leg)),
                 ForkAction::Bye(leg) => self.out.push_back(CallAction::ByeLeg(leg)),
                 ForkAction::Won(leg) => {
-                    let Operator::Dialing { fork, .. } = std::mem::take(&mut self.operator) else {
+                    let Operator::Dialing { fork, media_port } = std::mem::take(&mut self.operator)
+                    else {
                         continue;
                     };
                     let target = fork
                         .target(leg)
                         .map(|t| t.contact.clone())
                         .unwrap_or_default();
-                    self.operator = Operator::Connected { fork, leg };
+                    self.operator = Operator::Connected {
+                        fork,
+                        leg,
+                        media_port,
+                        held: false,
+                    };
                     self.out
                         .push_back(CallAction::Publish(CallFact::LegAnswered { leg, target }));
                     self.out.push_back(CallAction::Media(MediaCommand::Bridge));
@@ -710,7 +808,7 @@ impl CallCore {
     /// The operator's leg ended (they hung up, or their media died): unbridge, and the
     /// caller goes on in the flow.
     fn operator_left(&mut self, now: Instant, cause: EndCause, side: Side) {
-        let Operator::Connected { fork, leg } = std::mem::take(&mut self.operator) else {
+        let Operator::Connected { fork, leg, .. } = std::mem::take(&mut self.operator) else {
             return;
         };
         self.operator = Operator::Abandoned { fork };

@@ -540,3 +540,60 @@ fn a_flow_can_dial_again_after_the_operator_hung_up() {
         "the second dial rings on a new leg: {a:?}"
     );
 }
+
+#[test]
+fn the_operator_holding_plays_music_to_the_caller_and_resuming_bridges_again() {
+    let t0 = Instant::now();
+    let mut c = dialling_call(t0);
+    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
+    drain(&mut c);
+    c.handle_operator(t0, LegId(1), answered());
+    drain(&mut c);
+    let hold = format!("{OPERATOR_ANSWER}a=sendonly\r\n");
+    c.handle_operator_reinvite(t0, LegId(1), Some(&hold));
+    let a = drain_all(&mut c);
+    assert!(
+        matches!(&a[0], CallAction::AnswerOperatorReinvite { leg: LegId(1), status: 200, sdp: Some(sdp) } if sdp.contains("a=recvonly") && sdp.contains("m=audio 20100")),
+        "{a:?}"
+    );
+    assert!(a.contains(&CallAction::Media(MediaCommand::HoldCaller)));
+    assert!(facts(&a).contains(&CallFact::Held { leg: LegId(1) }));
+    assert!(
+        !a.contains(&CallAction::Media(MediaCommand::Unbridge)),
+        "hold keeps the operator in the call (and busy)"
+    );
+    let resume = format!("{OPERATOR_ANSWER}a=sendrecv\r\n");
+    c.handle_operator_reinvite(t0, LegId(1), Some(&resume));
+    let a = drain_all(&mut c);
+    assert!(a.contains(&CallAction::Media(MediaCommand::ResumeBridge)));
+    assert!(facts(&a).contains(&CallFact::Resumed { leg: LegId(1) }));
+    // A re-INVITE that changes nothing about hold just answers.
+    c.handle_operator_reinvite(t0, LegId(1), Some(&resume));
+    let a = drain(&mut c);
+    assert_eq!(a.len(), 2, "the 200 and the media update only: {a:?}");
+}
+
+#[test]
+fn an_operator_reinvite_without_a_bridge_gets_491_and_one_without_codecs_488() {
+    let t0 = Instant::now();
+    let mut c = dialling_call(t0);
+    c.handle_operator_reinvite(t0, LegId(1), Some(OPERATOR_ANSWER));
+    assert_eq!(
+        drain(&mut c),
+        [CallAction::AnswerOperatorReinvite {
+            leg: LegId(1),
+            status: 491,
+            sdp: None
+        }]
+    );
+    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
+    drain(&mut c);
+    c.handle_operator(t0, LegId(1), answered());
+    drain(&mut c);
+    let g729 = OPERATOR_ANSWER.replace("RTP/AVP 8 101", "RTP/AVP 18");
+    c.handle_operator_reinvite(t0, LegId(1), Some(&g729));
+    assert!(matches!(
+        drain(&mut c)[..],
+        [CallAction::AnswerOperatorReinvite { status: 488, .. }]
+    ));
+}

@@ -42,6 +42,11 @@ pub enum CallEvent {
         leg: LegId,
         event: OutboundEvent,
     },
+    /// The operator's phone sent a re-INVITE (hold, resume…) with this body.
+    OperatorReinvite {
+        leg: LegId,
+        body: Option<String>,
+    },
 }
 
 /// What a call asks of the endpoint. `call` identifies the dialog.
@@ -74,6 +79,13 @@ pub enum EndpointCommand {
     CancelLeg {
         call: u64,
         leg: LegId,
+    },
+    /// Answer the operator's pending re-INVITE on `leg`.
+    RespondOperatorReinvite {
+        call: u64,
+        leg: LegId,
+        status: u16,
+        sdp: Option<String>,
     },
     ByeLeg {
         call: u64,
@@ -190,6 +202,7 @@ impl CallTask {
                     Some(CallEvent::ByeCompleted) => self.core.handle_bye_completed(),
                     Some(CallEvent::AckTimeout) => self.core.handle_ack_timeout(),
                     Some(CallEvent::Operator { leg, event }) => self.core.handle_operator(now(), leg, event),
+                    Some(CallEvent::OperatorReinvite { leg, body }) => self.core.handle_operator_reinvite(now(), leg, body.as_deref()),
                     None => {
                         // The endpoint is gone (shutdown): nothing more can be signalled.
                         return;
@@ -242,6 +255,14 @@ impl CallTask {
                 caller: self.caller.clone(),
             },
             CallAction::CancelLeg(leg) => EndpointCommand::CancelLeg { call, leg },
+            CallAction::AnswerOperatorReinvite { leg, status, sdp } => {
+                EndpointCommand::RespondOperatorReinvite {
+                    call,
+                    leg,
+                    status,
+                    sdp,
+                }
+            }
             CallAction::ByeLeg(leg) => EndpointCommand::ByeLeg { call, leg },
             CallAction::Publish(fact) => {
                 self.publish(fact);
@@ -354,7 +375,21 @@ impl CallTask {
                 *operator = OperatorMedia::default();
                 return;
             }
-            MediaCommand::MusicOnHold => LegCommand::MusicOnHold,
+            MediaCommand::MusicOnHold | MediaCommand::HoldCaller => LegCommand::MusicOnHold,
+            MediaCommand::ResumeBridge => {
+                let Some(other) = operator.leg.as_ref().map(|l| l.id) else {
+                    return;
+                };
+                LegCommand::Bridge { other }
+            }
+            MediaCommand::UpdateOperator(n) => {
+                if let Some(leg) = &operator.leg {
+                    if leg.send(LegCommand::Update(n)).is_err() {
+                        warn!("media engine overloaded; command dropped");
+                    }
+                }
+                return;
+            }
             MediaCommand::Start(n) => LegCommand::Start(n),
             MediaCommand::Update(n) => LegCommand::Update(n),
             MediaCommand::StopPlayback => LegCommand::Stop,

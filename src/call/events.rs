@@ -97,6 +97,14 @@ pub enum CallFact {
         a: LegId,
         b: LegId,
     },
+    /// The operator put the caller on hold (the caller hears music on hold).
+    Held {
+        leg: LegId,
+    },
+    /// The operator took the caller off hold (bridged again).
+    Resumed {
+        leg: LegId,
+    },
     LegEnded {
         leg: LegId,
         cause: EndCause,

@@ -440,6 +440,12 @@ impl Endpoint {
                 caller,
             } => self.place_leg(call, leg, target, sdp, caller).await,
             EndpointCommand::CancelLeg { call, leg } => self.cancel_leg(call, leg).await,
+            EndpointCommand::RespondOperatorReinvite {
+                call,
+                leg,
+                status,
+                sdp,
+            } => self.answer_operator_reinvite(call, leg, status, sdp).await,
             EndpointCommand::ByeLeg { call, leg } => self.bye_leg(call, leg).await,
             EndpointCommand::InviteAuthenticated { key, result } => {
                 self.invite_authenticated(key, result).await

@@ -24,7 +24,8 @@ use crate::transport::{ConnId, Via};
 
 use super::dialog::new_tag;
 use super::timers::TimerOwner;
-use super::{now, Endpoint, Route};
+use super::{now, reliability, response_dest, Endpoint, Route, ServerEntry, ServerTx};
+use crate::sip::transaction::ServerInviteTx;
 
 /// (Call-ID, our From tag): how responses and the operator's requests find a leg.
 pub(super) type LegKey = (String, String);
@@ -35,6 +36,10 @@ pub(super) struct OutboundLeg {
     leg: LegId,
     via: Via,
     dest: SocketAddr,
+    /// The operator's re-INVITE waiting for the call's answer.
+    pending_reinvite: Option<(TxKey, Message)>,
+    /// Our Contact, for the 200 to a re-INVITE.
+    contact: String,
 }
 
 impl Endpoint {
@@ -81,6 +86,7 @@ impl Endpoint {
             from_tag: new_tag(),
         };
         let key: LegKey = (params.call_id.clone(), params.from_tag.clone());
+        let contact = params.contact.clone();
         let core = OutboundCall::new(now(), params, self.timers);
         metrics::counter!(telemetry::SIP_REQUESTS_SENT, "method" => "INVITE").increment(1);
         self.outbound.insert(
@@ -91,6 +97,8 @@ impl Endpoint {
                 leg,
                 via,
                 dest,
+                pending_reinvite: None,
+                contact,
             },
         );
         self.legs.insert((call, leg), key.clone());
@@ -105,6 +113,35 @@ impl Endpoint {
             l.core.cancel(now());
         }
         self.drain_outbound(&key).await;
+    }
+
+    /// The call's answer to the operator's pending re-INVITE on `leg`.
+    pub(super) async fn answer_operator_reinvite(
+        &mut self,
+        call: u64,
+        leg: LegId,
+        status: u16,
+        sdp: Option<String>,
+    ) {
+        let Some(key) = self.legs.get(&(call, leg)).cloned() else {
+            return;
+        };
+        let Some((tx_key, req)) = self
+            .outbound
+            .get_mut(&key)
+            .and_then(|l| l.pending_reinvite.take().map(|p| (p, l.contact.clone())))
+            .map(|((k, r), contact)| (k, (r, contact)))
+        else {
+            return;
+        };
+        let (req, contact) = req;
+        let mut resp = response_for(&req, status, &key.1);
+        if let Some(sdp) = sdp {
+            resp.push_header("contact", contact);
+            resp.push_header("content-type", "application/sdp");
+            resp.body = bytes::Bytes::from(sdp);
+        }
+        self.respond_server_invite(&tx_key, resp, status).await;
     }
 
     pub(super) async fn bye_leg(&mut self, call: u64, leg: LegId) {
@@ -144,7 +181,9 @@ impl Endpoint {
         let Some(l) = self.outbound.get_mut(&leg_key) else {
             return false;
         };
-        match l.core.handle_request(now(), req) {
+        let verdict = l.core.handle_request(now(), req);
+        let l = &*l;
+        match verdict {
             InDialog::NotOurs => return false,
             InDialog::Respond(resp) => {
                 self.drain_outbound(&leg_key).await;
@@ -156,9 +195,39 @@ impl Endpoint {
                 match req.method().map(|m| m.as_str()) {
                     Some("ACK") => {}
                     Some("INVITE") => {
-                        let resp = response_for(req, 488, &leg_key.1);
-                        self.respond_invite_tx(key.clone(), route, req, None, resp, 488)
-                            .await;
+                        // Hold, resume or a new address: the call decides; the answer comes
+                        // back as `RespondOperatorReinvite`.
+                        let (call, leg) = (l.call, l.leg);
+                        let Some(d) = self.calls.get(&call) else {
+                            let resp = response_for(req, 481, &leg_key.1);
+                            self.respond_invite_tx(key.clone(), route, req, None, resp, 481)
+                                .await;
+                            return true;
+                        };
+                        let body = req.body_text().map(str::to_string);
+                        if d.events
+                            .try_send(CallEvent::OperatorReinvite { leg, body })
+                            .is_err()
+                        {
+                            let resp = response_for(req, 500, &leg_key.1);
+                            self.respond_invite_tx(key.clone(), route, req, None, resp, 500)
+                                .await;
+                            return true;
+                        }
+                        let tx = ServerInviteTx::new(now(), reliability(route.via), self.timers);
+                        let dest = response_dest(req, route);
+                        self.server.insert(
+                            key.clone(),
+                            ServerEntry {
+                                tx: ServerTx::Invite(tx),
+                                route,
+                                dest,
+                                call: None,
+                            },
+                        );
+                        if let Some(l) = self.outbound.get_mut(&leg_key) {
+                            l.pending_reinvite = Some((key.clone(), req.clone()));
+                        }
                     }
                     _ => {
                         let resp = response_for(req, 488, &leg_key.1);
