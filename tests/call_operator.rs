@@ -30,6 +30,25 @@ fn server() -> Server {
     })
 }
 
+/// A SIPp caller running `scenario` in a thread, its RTP end answering with a 600 Hz tone
+/// in `law`; `args` are extra SIPp arguments.
+fn sipp_caller(
+    server: &Server,
+    law: Law,
+    scenario: &'static str,
+    args: &[&str],
+) -> (RtpPeer, std::thread::JoinHandle<(i32, String)>) {
+    let caller = RtpPeer::start(law, CALLER_HZ);
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    args.extend(["-key".into(), "sink_port".into(), caller.port.to_string()]);
+    let (sip, dir) = (server.sip, server.dir.path().to_path_buf());
+    let call = std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sipp(scenario, sip, &args, &dir)
+    });
+    (caller, call)
+}
+
 /// op1 with extension 2001, and a baresip registered as 2001 that answers at once and
 /// says a 1 kHz tone.
 fn operator(server: &Server) -> Baresip {
@@ -43,18 +62,7 @@ fn a_caller_reaches_the_operator_through_a_dial_node_with_two_way_transcoded_aud
     }
     let server = server();
     let mut op = operator(&server);
-    let caller = RtpPeer::start(Law::Pcma, CALLER_HZ);
-    let sink = caller.port.to_string();
-    let sip = server.sip;
-    let dir = server.dir.path().to_path_buf();
-    let call = std::thread::spawn(move || {
-        sipp(
-            "call_operator",
-            sip,
-            &["-s", "200", "-key", "sink_port", &sink],
-            &dir,
-        )
-    });
+    let (caller, call) = sipp_caller(&server, Law::Pcma, "call_operator", &["-s", "200"]);
     let answered = op.wait_event("CALL_ESTABLISHED", Duration::from_secs(15));
     assert!(
         answered.is_some(),
@@ -138,18 +146,12 @@ fn the_callers_bye_ends_the_operators_leg() {
     }
     let server = server();
     let mut op = operator(&server);
-    let caller = RtpPeer::start(Law::Pcmu, CALLER_HZ);
-    let sink = caller.port.to_string();
-    let sip = server.sip;
-    let dir = server.dir.path().to_path_buf();
-    let call = std::thread::spawn(move || {
-        sipp(
-            "call_operator_bye",
-            sip,
-            &["-s", "200", "-d", "4000", "-key", "sink_port", &sink],
-            &dir,
-        )
-    });
+    let (caller, call) = sipp_caller(
+        &server,
+        Law::Pcmu,
+        "call_operator_bye",
+        &["-s", "200", "-d", "4000"],
+    );
     assert!(
         op.wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
             .is_some(),
@@ -325,18 +327,12 @@ fn an_operator_registered_over_tcp_is_rung_on_its_own_connection() {
         "baresip registered over TCP; log:\n{}",
         op.log_text()
     );
-    let caller = RtpPeer::start(Law::Pcmu, CALLER_HZ);
-    let sink = caller.port.to_string();
-    let sip = server.sip;
-    let dir = server.dir.path().to_path_buf();
-    let call = std::thread::spawn(move || {
-        sipp(
-            "call_operator_bye",
-            sip,
-            &["-s", "200", "-d", "3000", "-key", "sink_port", &sink],
-            &dir,
-        )
-    });
+    let (caller, call) = sipp_caller(
+        &server,
+        Law::Pcmu,
+        "call_operator_bye",
+        &["-s", "200", "-d", "3000"],
+    );
     assert!(
         op.wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
             .is_some(),
@@ -360,18 +356,7 @@ fn in_the_bundled_flow_key_0_puts_the_caller_through_to_extension_2001() {
     }
     let server = Server::start("");
     let mut op = operator(&server);
-    let caller = RtpPeer::start(Law::Pcmu, CALLER_HZ);
-    let sink = caller.port.to_string();
-    let sip = server.sip;
-    let dir = server.dir.path().to_path_buf();
-    let call = std::thread::spawn(move || {
-        sipp(
-            "ivr_info_operator",
-            sip,
-            &["-s", "100", "-key", "sink_port", &sink],
-            &dir,
-        )
-    });
+    let (caller, call) = sipp_caller(&server, Law::Pcmu, "ivr_info_operator", &["-s", "100"]);
     assert!(
         op.wait_event("CALL_ESTABLISHED", Duration::from_secs(30))
             .is_some(),
@@ -402,18 +387,7 @@ fn the_operator_holds_and_the_caller_hears_music_then_the_operator_again() {
     }
     let server = server();
     let mut op = operator(&server);
-    let caller = RtpPeer::start(Law::Pcmu, CALLER_HZ);
-    let sink = caller.port.to_string();
-    let sip = server.sip;
-    let dir = server.dir.path().to_path_buf();
-    let call = std::thread::spawn(move || {
-        sipp(
-            "call_operator",
-            sip,
-            &["-s", "200", "-key", "sink_port", &sink],
-            &dir,
-        )
-    });
+    let (caller, call) = sipp_caller(&server, Law::Pcmu, "call_operator", &["-s", "200"]);
     assert!(
         op.wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
             .is_some(),

@@ -276,6 +276,16 @@ fn dialling_call(t0: Instant) -> CallCore {
     c
 }
 
+/// A call in the dial flow whose one operator leg (leg 1, contact port 5001) answered.
+fn bridged_call(t0: Instant) -> CallCore {
+    let mut c = dialling_call(t0);
+    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
+    drain(&mut c);
+    c.handle_operator(t0, LegId(1), answered());
+    drain(&mut c);
+    c
+}
+
 fn placed(actions: &[CallAction]) -> Vec<LegId> {
     actions
         .iter()
@@ -354,11 +364,7 @@ fn a_dial_rings_every_contact_with_music_on_hold_and_bridges_the_first_answer() 
 #[test]
 fn the_operators_bye_ends_only_that_leg_and_the_caller_goes_on_in_the_flow() {
     let t0 = Instant::now();
-    let mut c = dialling_call(t0);
-    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
-    drain(&mut c);
-    c.handle_operator(t0, LegId(1), answered());
-    drain(&mut c);
+    let mut c = bridged_call(t0);
     c.handle_operator(t0, LegId(1), OutboundEvent::RemoteBye);
     let a = drain_all(&mut c);
     assert!(a.contains(&CallAction::Media(MediaCommand::Unbridge)));
@@ -382,11 +388,7 @@ fn the_operators_bye_ends_only_that_leg_and_the_caller_goes_on_in_the_flow() {
 #[test]
 fn the_callers_bye_ends_the_call_and_hangs_up_the_operator() {
     let t0 = Instant::now();
-    let mut c = dialling_call(t0);
-    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
-    drain(&mut c);
-    c.handle_operator(t0, LegId(1), answered());
-    drain(&mut c);
+    let mut c = bridged_call(t0);
     c.handle_bye();
     let a = drain_all(&mut c);
     assert!(a.contains(&CallAction::ByeLeg(LegId(1))), "{a:?}");
@@ -544,11 +546,7 @@ fn a_flow_can_dial_again_after_the_operator_hung_up() {
 #[test]
 fn the_operator_holding_plays_music_to_the_caller_and_resuming_bridges_again() {
     let t0 = Instant::now();
-    let mut c = dialling_call(t0);
-    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
-    drain(&mut c);
-    c.handle_operator(t0, LegId(1), answered());
-    drain(&mut c);
+    let mut c = bridged_call(t0);
     let hold = format!("{OPERATOR_ANSWER}a=sendonly\r\n");
     c.handle_operator_reinvite(t0, LegId(1), Some(&hold));
     let a = drain_all(&mut c);
