@@ -4,7 +4,8 @@
 #   scripts/pg-test.sh stop    stops it and removes its directory
 #   scripts/pg-test.sh pause   stops the server, keeping its data (fault tests)
 #   scripts/pg-test.sh resume  starts it again on the same port
-# State is kept in $QONYRAU_PG_STATE (default /tmp/qonyrau-pg-test).
+# State is kept in $QONYRAU_PG_STATE (default /tmp/qonyrau-pg-test); scripts/test.sh gives
+# each run a directory of its own.
 set -euo pipefail
 state=${QONYRAU_PG_STATE:-/tmp/qonyrau-pg-test}
 bin=/usr/lib/postgresql/15/bin

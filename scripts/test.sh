@@ -32,6 +32,10 @@ fi
 have schemathesis || { python3 -m pip install -q schemathesis && { command -v pyenv >/dev/null && pyenv rehash || true; }; }
 
 if [ -x scripts/pg-test.sh ]; then
+  # A cluster of this run's own (two runs at once must not share one); the fault tests'
+  # pause/resume find it through the same variable.
+  QONYRAU_PG_STATE=${QONYRAU_PG_STATE:-$(mktemp -d /tmp/qonyrau-pg.XXXXXX)}
+  export QONYRAU_PG_STATE
   QONYRAU_TEST_PG_URL=$(scripts/pg-test.sh start)
   export QONYRAU_TEST_PG_URL
   trap 'scripts/pg-test.sh stop >/dev/null 2>&1 || true' EXIT
