@@ -139,3 +139,32 @@ fn a_source_dialling_too_fast_gets_503_with_retry_after_over_its_rate() {
         "at 100/s against 5/s most of 30 are refused: {limited}\n{m}"
     );
 }
+
+#[test]
+fn a_request_retried_over_tcp_is_answered_on_that_connection() {
+    use std::io::{Read, Write};
+    let server = Server::start("");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let options = format!(
+        "OPTIONS sip:{addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKretry1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=r1\r\nTo: <sip:{addr}>\r\nCall-ID: retry-1\r\n\
+         CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        addr = server.sip
+    );
+    udp.send_to(options.as_bytes(), server.sip).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = udp.recv_from(&mut buf).expect("the UDP copy is answered");
+    assert!(buf[..n].starts_with(b"SIP/2.0 200"));
+    // The same bytes (same branch: the same transaction) over TCP.
+    let mut tcp = std::net::TcpStream::connect(server.sip).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    tcp.write_all(options.as_bytes()).unwrap();
+    let n = tcp.read(&mut buf).expect("an answer on the TCP connection");
+    assert!(
+        buf[..n].starts_with(b"SIP/2.0 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}

@@ -256,7 +256,13 @@ impl Endpoint {
             return; // screening guarantees a Via; nothing to answer without one
         };
         if let Some(entry) = self.server.get_mut(&key) {
-            // A retransmission: the transaction resends its last response.
+            // A retransmission: the transaction resends its last response — over the
+            // transport and connection this copy came on (a client that gave up on UDP and
+            // retried over TCP must hear back on TCP).
+            if entry.route.via != route.via {
+                entry.route = route;
+                entry.dest = response_dest(&req, route);
+            }
             match &mut entry.tx {
                 ServerTx::Invite(tx) => tx.handle_retransmission(now()),
                 ServerTx::NonInvite(tx) => tx.handle_retransmission(now()),
