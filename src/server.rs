@@ -173,7 +173,6 @@ pub fn registrar_policy(config: &Config) -> RegistrarPolicy {
             source_window: r.source_window,
         },
         nonce_lifetime: r.nonce_lifetime,
-        user_agent: config.sip.user_agent.clone(),
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::call::dial::{DialTarget, Fork, ForkAction};
-use crate::call::events::{self, CallFact, EndCause, LegId, Side};
+use crate::call::events::{CallFact, EndCause, LegId, Side};
 use crate::ivr::{DialResult, Flow, FlowEnd, IvrAction, IvrSession, PlayId};
 use crate::media::dtmf::{Digit, DigitSource};
 use crate::sdp::{self, Negotiated, SdpError};
@@ -415,11 +415,7 @@ impl CallCore {
         }
         self.out.push_back(CallAction::Publish(CallFact::Digit {
             digit: digit.as_char(),
-            source: match source {
-                DigitSource::Rfc4733 => events::DigitSource::Rfc4733,
-                DigitSource::Info => events::DigitSource::Info,
-                DigitSource::Inband => events::DigitSource::Inband,
-            },
+            source: source.into(),
         }));
         if let Some(ivr) = self.ivr.as_mut() {
             ivr.handle_digit(now, digit);

@@ -128,6 +128,28 @@ pub enum DigitSource {
     Inband,
 }
 
+impl From<crate::media::dtmf::DigitSource> for DigitSource {
+    fn from(s: crate::media::dtmf::DigitSource) -> DigitSource {
+        use crate::media::dtmf::DigitSource as Media;
+        match s {
+            Media::Rfc4733 => DigitSource::Rfc4733,
+            Media::Info => DigitSource::Info,
+            Media::Inband => DigitSource::Inband,
+        }
+    }
+}
+
+impl DigitSource {
+    /// The `qonyrau_dtmf_digits_total{source}` label (as `media::dtmf::DigitSource::label`).
+    pub fn label(self) -> &'static str {
+        match self {
+            DigitSource::Rfc4733 => "rfc4733",
+            DigitSource::Info => "info",
+            DigitSource::Inband => "inband",
+        }
+    }
+}
+
 /// Who ended a call or a leg (the abandoned and short-abandon KPIs depend on it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -12,13 +12,12 @@ use crate::call::core::{CallCore, CallSetup};
 use crate::call::driver::{CallEvent, CallTask};
 use crate::call::routing::{route_invite, InviteRoute};
 use crate::sip::message::Message;
-use crate::sip::response::response_for;
-use crate::sip::transaction::{ServerInviteTx, TxKey};
-use crate::sip::uri::SipUri;
+use crate::sip::response::{response_for, unavailable};
+use crate::sip::transaction::TxKey;
 use crate::telemetry;
 
 use super::dialog::{self, Dialog};
-use super::{now, reliability, response_dest, Endpoint, Route, ServerEntry, ServerTx};
+use super::{now, Endpoint, Route, ServerTx, TxKind};
 
 impl Endpoint {
     pub(super) async fn new_call(&mut self, req: Message, key: TxKey, route: Route) {
@@ -32,16 +31,12 @@ impl Endpoint {
         );
         if let Err(refusal) = admitted {
             metrics::counter!(telemetry::CALLS_REFUSED, "reason" => refusal.reason).increment(1);
-            let resp = self.unavailable(&req, refusal.retry_after);
+            let resp = unavailable(&req, refusal.retry_after);
             self.respond_invite_tx(key, route, &req, None, resp, 503)
                 .await;
             return;
         }
-        let number = req
-            .request_uri()
-            .and_then(SipUri::parse)
-            .and_then(|u| u.user_number().map(str::to_string))
-            .unwrap_or_default();
+        let number = req.dialled_number().unwrap_or_default();
         let registered = !self
             .p
             .links
@@ -88,7 +83,7 @@ impl Endpoint {
             Err(e) => {
                 warn!(error = %e, "no media for a new call");
                 metrics::counter!(telemetry::CALLS_REFUSED, "reason" => "no_media").increment(1);
-                let resp = self.unavailable(&req, self.p.config.sip.retry_after);
+                let resp = unavailable(&req, self.p.config.sip.retry_after);
                 self.respond_invite_tx(key, route, &req, None, resp, 503)
                     .await;
                 return;
@@ -103,23 +98,9 @@ impl Endpoint {
             .insert((call_id.clone(), dialog.remote_tag.clone()), id);
         // 100 Trying at once: the call core decides ringing and answering.
         let trying = response_for(&req, 100, "");
-        let tx = ServerInviteTx::new(now(), reliability(route.via), self.timers);
-        let dest = response_dest(&req, route);
-        self.server.insert(
-            key.clone(),
-            ServerEntry {
-                tx: ServerTx::Invite(tx),
-                route,
-                dest,
-                call: Some(id),
-            },
-        );
+        self.open_transaction(key.clone(), &req, route, TxKind::Invite, Some(id));
         self.respond_server_invite(&key, trying, 100).await;
-        let caller = req
-            .from()
-            .and_then(|f| SipUri::parse(&f.uri))
-            .and_then(|u| u.user)
-            .unwrap_or_default();
+        let caller = req.from_user().unwrap_or_default();
         let setup = CallSetup {
             flow,
             media_ip: self.p.media.ip(),

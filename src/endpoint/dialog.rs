@@ -15,10 +15,7 @@ use crate::sip::transaction::{Timers, TxKey};
 use crate::sip::uri::{NameAddr, SipUri};
 use crate::transport::Via;
 
-/// A random token for tags and branches.
-pub fn new_tag() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
+pub use crate::sip::response::new_tag;
 
 pub enum Retransmit {
     Send(Bytes),

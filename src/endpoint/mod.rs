@@ -67,6 +67,13 @@ pub struct EndpointParams {
     pub links: CallLinks,
 }
 
+/// Which server transaction a request opens (RFC 3261 §17.2).
+#[derive(Clone, Copy)]
+enum TxKind {
+    Invite,
+    NonInvite,
+}
+
 enum ServerTx {
     Invite(ServerInviteTx),
     NonInvite(ServerNonInviteTx),
@@ -285,7 +292,6 @@ impl Endpoint {
                 resp.push_header("allow", ALLOW);
                 resp.push_header("accept", ACCEPT);
                 resp.push_header("supported", "");
-                resp.push_header("server", self.p.config.sip.user_agent.clone());
                 self.respond_non_invite(key, route, &req, resp).await;
             }
             Method::Register => self.register(req, key, route).await,
@@ -293,18 +299,42 @@ impl Endpoint {
         }
     }
 
+    /// A server transaction for `req`, kept under `key` until it terminates; its responses
+    /// go back the way the request came (`route`).
+    fn open_transaction(
+        &mut self,
+        key: TxKey,
+        req: &Message,
+        route: Route,
+        kind: TxKind,
+        call: Option<u64>,
+    ) {
+        let reliability = reliability(route.via);
+        let tx = match kind {
+            TxKind::Invite => {
+                ServerTx::Invite(ServerInviteTx::new(now(), reliability, self.timers))
+            }
+            TxKind::NonInvite => {
+                ServerTx::NonInvite(ServerNonInviteTx::new(now(), reliability, self.timers))
+            }
+        };
+        let dest = response_dest(req, route);
+        self.server.insert(
+            key,
+            ServerEntry {
+                tx,
+                route,
+                dest,
+                call,
+            },
+        );
+    }
+
     /// Every response we send names us the same way (`sip.user_agent`).
     fn stamp_server(&self, resp: &mut Message) {
         if resp.header("server").is_none() {
             resp.push_header("server", self.p.config.sip.user_agent.clone());
         }
-    }
-
-    /// 503 Service Unavailable with Retry-After (overload, shutting down, rate, no media).
-    fn unavailable(&self, req: &Message, retry_after: u32) -> Message {
-        let mut resp = response_for(req, 503, &dialog::new_tag());
-        resp.push_header("retry-after", retry_after.to_string());
-        resp
     }
 
     fn find_dialog(&self, req: &Message) -> Option<u64> {
@@ -358,17 +388,7 @@ impl Endpoint {
                 let body = req.body_text().map(str::to_string);
                 d.pending_reinvite = Some((key.clone(), req.clone(), route.source));
                 let _ = d.events.try_send(CallEvent::ReInvite(body));
-                let tx = ServerInviteTx::new(now(), reliability(route.via), self.timers);
-                let dest = response_dest(&req, route);
-                self.server.insert(
-                    key,
-                    ServerEntry {
-                        tx: ServerTx::Invite(tx),
-                        route,
-                        dest,
-                        call: Some(call),
-                    },
-                );
+                self.open_transaction(key, &req, route, TxKind::Invite, Some(call));
             }
             Method::Options => {
                 let mut resp = response_for(&req, 200, &d.local_tag.clone());
@@ -456,7 +476,8 @@ impl Endpoint {
             EndpointCommand::InviteAuthenticated { key, result } => {
                 self.invite_authenticated(key, result).await
             }
-            EndpointCommand::RespondRequest { key, response } => {
+            EndpointCommand::RespondRequest { key, mut response } => {
+                self.stamp_server(&mut response);
                 let Some(entry) = self.server.get_mut(&key) else {
                     return; // the transaction is gone (shutdown)
                 };
@@ -524,18 +545,14 @@ impl Endpoint {
         self.stamp_server(&mut resp);
         let status = resp.status().unwrap_or(0);
         count_response(req, status);
-        let mut tx = ServerNonInviteTx::new(now(), reliability(route.via), self.timers);
-        tx.respond(now(), status, resp.to_bytes());
-        let dest = response_dest(req, route);
-        self.server.insert(
-            key.clone(),
-            ServerEntry {
-                tx: ServerTx::NonInvite(tx),
-                route,
-                dest,
-                call: None,
-            },
-        );
+        self.open_transaction(key.clone(), req, route, TxKind::NonInvite, None);
+        if let Some(ServerEntry {
+            tx: ServerTx::NonInvite(tx),
+            ..
+        }) = self.server.get_mut(&key)
+        {
+            tx.respond(now(), status, resp.to_bytes());
+        }
         self.drain_server(&key).await;
     }
 
@@ -549,17 +566,7 @@ impl Endpoint {
         resp: Message,
         status: u16,
     ) {
-        let tx = ServerInviteTx::new(now(), reliability(route.via), self.timers);
-        let dest = response_dest(req, route);
-        self.server.insert(
-            key.clone(),
-            ServerEntry {
-                tx: ServerTx::Invite(tx),
-                route,
-                dest,
-                call,
-            },
-        );
+        self.open_transaction(key.clone(), req, route, TxKind::Invite, call);
         self.respond_server_invite(&key, resp, status).await;
     }
 

@@ -24,8 +24,7 @@ use crate::transport::{ConnId, Via};
 
 use super::dialog::new_tag;
 use super::timers::TimerOwner;
-use super::{now, reliability, response_dest, Endpoint, Route, ServerEntry, ServerTx};
-use crate::sip::transaction::ServerInviteTx;
+use super::{now, Endpoint, Route, TxKind};
 
 /// (Call-ID, our From tag): how responses and the operator's requests find a leg.
 pub(super) type LegKey = (String, String);
@@ -214,17 +213,7 @@ impl Endpoint {
                                 .await;
                             return true;
                         }
-                        let tx = ServerInviteTx::new(now(), reliability(route.via), self.timers);
-                        let dest = response_dest(req, route);
-                        self.server.insert(
-                            key.clone(),
-                            ServerEntry {
-                                tx: ServerTx::Invite(tx),
-                                route,
-                                dest,
-                                call: None,
-                            },
-                        );
+                        self.open_transaction(key.clone(), req, route, TxKind::Invite, None);
                         if let Some(l) = self.outbound.get_mut(&leg_key) {
                             l.pending_reinvite = Some((key.clone(), req.clone()));
                         }

@@ -7,20 +7,16 @@ use crate::registrar::actor::RegisterJob;
 use crate::registrar::qualify::{self, Probe};
 use crate::sip::message::Message;
 use crate::sip::registrar::Reach;
-use crate::sip::response::response_for;
+use crate::sip::response::{response_for, unavailable};
 use crate::sip::screen::ALLOW;
-use crate::sip::transaction::{ClientNonInviteTx, ServerInviteTx, ServerNonInviteTx, TxKey};
-use crate::sip::uri::SipUri;
+use crate::sip::transaction::{ClientNonInviteTx, TxKey};
 use crate::telemetry;
 use crate::transport::Via;
 use tracing::warn;
 
 use super::dialog;
 use super::timers::TimerOwner;
-use super::{
-    now, reliability, response_dest, ClientEntry, ClientOwner, Endpoint, Route, ServerEntry,
-    ServerTx,
-};
+use super::{now, reliability, ClientEntry, ClientOwner, Endpoint, Route, TxKind};
 
 impl Endpoint {
     /// Hand a REGISTER to the registrar task; its transaction stays open (absorbing
@@ -39,21 +35,11 @@ impl Endpoint {
             reach: reach_of(route),
         };
         if registrar.try_send(job).is_err() {
-            let resp = self.unavailable(&req, self.p.config.sip.retry_after);
+            let resp = unavailable(&req, self.p.config.sip.retry_after);
             self.respond_non_invite(key, route, &req, resp).await;
             return;
         }
-        let tx = ServerNonInviteTx::new(now(), reliability(route.via), self.timers);
-        let dest = response_dest(&req, route);
-        self.server.insert(
-            key,
-            ServerEntry {
-                tx: ServerTx::NonInvite(tx),
-                route,
-                dest,
-                call: None,
-            },
-        );
+        self.open_transaction(key, &req, route, TxKind::NonInvite, None);
     }
 
     /// Hold an INVITE to an extension (100 Trying, its transaction open) while the
@@ -65,17 +51,7 @@ impl Endpoint {
                 .await;
             return;
         };
-        let tx = ServerInviteTx::new(now(), reliability(route.via), self.timers);
-        let dest = response_dest(&req, route);
-        self.server.insert(
-            key.clone(),
-            ServerEntry {
-                tx: ServerTx::Invite(tx),
-                route,
-                dest,
-                call: None,
-            },
-        );
+        self.open_transaction(key.clone(), &req, route, TxKind::Invite, None);
         self.respond_server_invite(&key, response_for(&req, 100, ""), 100)
             .await;
         let job = RegisterJob {
@@ -84,7 +60,7 @@ impl Endpoint {
             reach: reach_of(route),
         };
         if registrar.try_send(job).is_err() {
-            let resp = self.unavailable(&req, self.p.config.sip.retry_after);
+            let resp = unavailable(&req, self.p.config.sip.retry_after);
             self.respond_server_invite(&key, resp, 503).await;
             return;
         }
@@ -106,11 +82,7 @@ impl Endpoint {
                 self.respond_server_invite(&key, resp, status).await;
             }
             Ok(caller) => {
-                let number = req
-                    .request_uri()
-                    .and_then(SipUri::parse)
-                    .and_then(|u| u.user_number().map(str::to_string))
-                    .unwrap_or_default();
+                let number = req.dialled_number().unwrap_or_default();
                 match direct_call_flow(&number) {
                     Ok(flow) => {
                         self.start_call(req, key, route, number, flow, Some(caller))

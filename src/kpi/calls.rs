@@ -5,7 +5,8 @@
 
 use std::collections::HashSet;
 
-use crate::call::events::{CallEvent, CallFact, DigitSource, EventBus};
+use crate::call::events::{CallEvent, CallFact, EventBus};
+use crate::sip::uac::Outcome;
 use crate::telemetry;
 
 /// What the subscriber keeps between events: which calls are bridged now.
@@ -25,12 +26,7 @@ impl CallMetrics {
                 }
             }
             CallFact::Digit { source, .. } => {
-                let source = match source {
-                    DigitSource::Rfc4733 => "rfc4733",
-                    DigitSource::Info => "info",
-                    DigitSource::Inband => "inband",
-                };
-                metrics::counter!(telemetry::DTMF_DIGITS, "source" => source).increment(1);
+                metrics::counter!(telemetry::DTMF_DIGITS, "source" => source.label()).increment(1);
             }
             CallFact::LegAnswered { .. } => {
                 metrics::counter!(telemetry::OPERATOR_LEGS, "outcome" => "answered").increment(1);
@@ -62,16 +58,7 @@ impl CallMetrics {
 
 /// Bounded label values: an unexpected outcome string is counted as `other`.
 fn leg_outcome_label(outcome: &str) -> &'static str {
-    const KNOWN: [&str; 7] = [
-        "busy",
-        "declined",
-        "no_answer",
-        "cancelled",
-        "redirected",
-        "unavailable",
-        "rejected",
-    ];
-    KNOWN
+    Outcome::LABELS
         .iter()
         .find(|k| **k == outcome)
         .copied()

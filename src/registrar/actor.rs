@@ -13,11 +13,11 @@ use tracing::{debug, info, warn};
 use crate::call::driver::EndpointCommand;
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::registrar::core::{LockChange, RegistrarCore};
+use crate::registrar::core::{LockChange, Refusal, RegistrarCore, SipAccount};
 use crate::registrar::{store, Location};
 use crate::sip::message::Message;
 use crate::sip::registrar::Reach;
-use crate::sip::response::response_for;
+use crate::sip::response::{new_tag, unavailable};
 use crate::sip::transaction::TxKey;
 use crate::telemetry;
 
@@ -92,9 +92,7 @@ impl Registrar {
         // Without credentials the core only challenges: neither the account nor the bindings
         // are looked up for the 401 (half of a registration's database round trips).
         let has_credentials = job.request.header("authorization").is_some();
-        let ext = has_credentials
-            .then(|| RegistrarCore::extension_of(&job.request))
-            .flatten();
+        let ext = has_credentials.then(|| job.request.to_user()).flatten();
         let mut account = match (&ext, has_credentials) {
             (Some(e), true) => match store::account(&self.db, e, &realm).await {
                 Ok(a) => a,
@@ -106,7 +104,7 @@ impl Registrar {
             .as_deref()
             .map(|e| self.location.lookup(e, utc))
             .unwrap_or_default();
-        let tag = format!("{:016x}", rand::random::<u64>());
+        let tag = new_tag();
         let out = self.core.handle_register(
             now(),
             utc,
@@ -116,22 +114,10 @@ impl Registrar {
             &current,
             &tag,
         );
-        if let Some(a) = &account {
-            if out.lock != LockChange::None {
-                let locked = matches!(out.lock, LockChange::Locked(_));
-                if let Err(e) = store::save_lock(&self.db, utc, a, locked).await {
-                    return self.unavailable(&job.request, &e);
-                }
-                if let LockChange::Locked(until) = out.lock {
-                    warn!(extension = %a.extension, %until, "SIP extension locked after wrong digest answers");
-                    metrics::counter!(telemetry::SIP_LOCKOUTS).increment(1);
-                }
-            }
+        if let Err(e) = self.save_lock(utc, account.as_ref(), out.lock).await {
+            return self.unavailable(&job.request, &e);
         }
-        if let Some(why) = out.refused {
-            metrics::counter!(telemetry::SIP_AUTH_FAILURES, "reason" => why.label()).increment(1);
-            debug!(reason = why.label(), source = %job.reach.source(), "REGISTER refused");
-        }
+        count_refusal(out.refused, job);
         if let Some((ext, bindings)) = &out.store {
             if let Err(e) = store::replace_bindings(&self.db, ext, &current, bindings).await {
                 return self.unavailable(&job.request, &e);
@@ -156,17 +142,12 @@ impl Registrar {
     async fn handle_invite(&mut self, job: &RegisterJob) -> Result<String, Message> {
         let utc = self.clock.now();
         let realm = self.core.policy().realm.clone();
-        let from = job
-            .request
-            .from()
-            .and_then(|f| crate::sip::uri::SipUri::parse(&f.uri))
-            .and_then(|u| u.user)
-            .unwrap_or_default();
+        let from = job.request.from_user().unwrap_or_default();
         let mut account = match store::account(&self.db, &from, &realm).await {
             Ok(a) => a,
             Err(e) => return Err(self.unavailable(&job.request, &e)),
         };
-        let tag = format!("{:016x}", rand::random::<u64>());
+        let tag = new_tag();
         let result = self.core.authenticate_invite(
             now(),
             utc,
@@ -179,33 +160,47 @@ impl Registrar {
             Ok((_, lock)) => *lock,
             Err(out) => out.lock,
         };
-        if let (Some(a), true) = (&account, lock != LockChange::None) {
-            if let Err(e) =
-                store::save_lock(&self.db, utc, a, matches!(lock, LockChange::Locked(_))).await
-            {
-                return Err(self.unavailable(&job.request, &e));
-            }
-            if matches!(lock, LockChange::Locked(_)) {
-                metrics::counter!(telemetry::SIP_LOCKOUTS).increment(1);
-            }
+        if let Err(e) = self.save_lock(utc, account.as_ref(), lock).await {
+            return Err(self.unavailable(&job.request, &e));
         }
         match result {
             Ok((ext, _)) => Ok(ext),
             Err(out) => {
-                if let Some(why) = out.refused {
-                    metrics::counter!(telemetry::SIP_AUTH_FAILURES, "reason" => why.label())
-                        .increment(1);
-                }
+                count_refusal(out.refused, job);
                 Err(out.response)
             }
         }
     }
 
+    /// Save what the core did to the account's SIP lock (and say so when it locked).
+    async fn save_lock(
+        &self,
+        utc: jiff::Timestamp,
+        account: Option<&SipAccount>,
+        lock: LockChange,
+    ) -> Result<(), crate::db::DbError> {
+        let Some(a) = account.filter(|_| lock != LockChange::None) else {
+            return Ok(());
+        };
+        let locked = matches!(lock, LockChange::Locked(_));
+        store::save_lock(&self.db, utc, a, locked).await?;
+        if let LockChange::Locked(until) = lock {
+            warn!(extension = %a.extension, %until, "SIP extension locked after wrong digest answers");
+            metrics::counter!(telemetry::SIP_LOCKOUTS).increment(1);
+        }
+        Ok(())
+    }
+
     fn unavailable(&self, req: &Message, e: &crate::db::DbError) -> Message {
         warn!(error = %e, "registrar database unavailable; REGISTER answered 503");
         metrics::counter!(telemetry::SIP_REGISTRATIONS, "result" => "db_unavailable").increment(1);
-        let mut r = response_for(req, 503, &format!("{:016x}", rand::random::<u64>()));
-        r.push_header("retry-after", self.retry_after.to_string());
-        r
+        unavailable(req, self.retry_after)
+    }
+}
+
+fn count_refusal(refused: Option<Refusal>, job: &RegisterJob) {
+    if let Some(why) = refused {
+        metrics::counter!(telemetry::SIP_AUTH_FAILURES, "reason" => why.label()).increment(1);
+        debug!(reason = why.label(), source = %job.reach.source(), "request refused");
     }
 }

@@ -49,7 +49,6 @@ pub struct RegistrarPolicy {
     pub expiry: ExpiryPolicy,
     pub lockout: LockoutPolicy,
     pub nonce_lifetime: Duration,
-    pub user_agent: String,
 }
 
 /// What happened to the extension's lock, for the driver to save and audit.
@@ -117,15 +116,6 @@ impl RegistrarCore {
         &self.policy
     }
 
-    /// The extension named by a REGISTER's To (so the driver can load its account and
-    /// bindings); the same user part `RegisterRequest::parse` takes.
-    pub fn extension_of(req: &Message) -> Option<String> {
-        req.to()
-            .and_then(|to| crate::sip::uri::SipUri::parse(&to.uri))
-            .and_then(|u| u.user)
-            .filter(|u| !u.is_empty())
-    }
-
     /// Decide a REGISTER. `account` is the To user's account, if there is one; its lock is
     /// updated here. `current` are the extension's bindings.
     #[allow(clippy::too_many_arguments)]
@@ -150,7 +140,7 @@ impl RegistrarCore {
         };
         match parsed.apply(current, utc, reach, &self.policy.expiry) {
             Ok(bindings) => {
-                let mut response = self.response(req, 200, to_tag);
+                let mut response = response_for(req, 200, to_tag);
                 for v in contact_values(&bindings, utc) {
                     response.push_header("contact", v);
                 }
@@ -187,11 +177,7 @@ impl RegistrarCore {
         account: Option<&mut SipAccount>,
         to_tag: &str,
     ) -> Result<(String, LockChange), Box<RegisterOutcome>> {
-        let caller = req
-            .from()
-            .and_then(|f| crate::sip::uri::SipUri::parse(&f.uri))
-            .and_then(|u| u.user)
-            .unwrap_or_default();
+        let caller = req.from_user().unwrap_or_default();
         let (_proof, lock) = self.authenticate(now, utc, req, reach, &caller, account, to_tag)?;
         Ok((caller, lock))
     }
@@ -298,7 +284,7 @@ impl RegistrarCore {
         to_tag: &str,
         stale: bool,
     ) -> RegisterOutcome {
-        let mut response = self.response(req, 401, to_tag);
+        let mut response = response_for(req, 401, to_tag);
         let nonce = self.nonces.issue(now);
         for alg in &self.policy.algorithms {
             let ch = Challenge {
@@ -320,17 +306,11 @@ impl RegistrarCore {
 
     fn refuse(&self, req: &Message, status: u16, to_tag: &str, why: Refusal) -> RegisterOutcome {
         RegisterOutcome {
-            response: self.response(req, status, to_tag),
+            response: response_for(req, status, to_tag),
             store: None,
             lock: LockChange::None,
             refused: Some(why),
         }
-    }
-
-    fn response(&self, req: &Message, status: u16, to_tag: &str) -> Message {
-        let mut r = response_for(req, status, to_tag);
-        r.push_header("server", self.policy.user_agent.clone());
-        r
     }
 }
 
@@ -357,7 +337,6 @@ mod tests {
             expiry: ExpiryPolicy::default(),
             lockout: LockoutPolicy::default(),
             nonce_lifetime: Duration::from_secs(300),
-            user_agent: "Qonyrau/test".into(),
         }
     }
 

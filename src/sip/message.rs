@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 
-use crate::sip::uri::{NameAddr, Via};
+use crate::sip::uri::{NameAddr, SipUri, Via};
 
 /// The start line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -287,6 +287,28 @@ impl Message {
 
     pub fn to(&self) -> Option<NameAddr> {
         self.header("to").and_then(NameAddr::parse)
+    }
+
+    /// The user part of the From URI (the caller's number or extension).
+    pub fn from_user(&self) -> Option<String> {
+        self.from()
+            .and_then(|f| SipUri::parse(&f.uri))
+            .and_then(|u| u.user)
+    }
+
+    /// The user part of the To URI (a REGISTER's extension).
+    pub fn to_user(&self) -> Option<String> {
+        self.to()
+            .and_then(|t| SipUri::parse(&t.uri))
+            .and_then(|u| u.user)
+            .filter(|u| !u.is_empty())
+    }
+
+    /// The number a request is for: the Request-URI's user part without its parameters.
+    pub fn dialled_number(&self) -> Option<String> {
+        self.request_uri()
+            .and_then(SipUri::parse)
+            .and_then(|u| u.user_number().map(str::to_string))
     }
 
     pub fn content_type(&self) -> Option<String> {

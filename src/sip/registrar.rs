@@ -137,12 +137,7 @@ pub const MAX_CONTACTS: usize = 10;
 
 impl RegisterRequest {
     pub fn parse(req: &Message) -> Result<RegisterRequest, RegisterError> {
-        let extension = req
-            .to()
-            .and_then(|to| SipUri::parse(&to.uri))
-            .and_then(|u| u.user)
-            .filter(|u| !u.is_empty())
-            .ok_or(RegisterError::NoExtension)?;
+        let extension = req.to_user().ok_or(RegisterError::NoExtension)?;
         let expires = req.header("expires").and_then(|v| v.trim().parse().ok());
         let values: Vec<&str> = req
             .header_values("contact")

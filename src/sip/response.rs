@@ -40,6 +40,19 @@ pub fn reason(code: u16) -> &'static str {
     }
 }
 
+/// A random token for To tags (and anything else that must be unique).
+pub fn new_tag() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// 503 Service Unavailable with Retry-After (overload, shutting down, a source's rate, no
+/// media, a database that does not answer).
+pub fn unavailable(request: &Message, retry_after: u32) -> Message {
+    let mut resp = response_for(request, 503, &new_tag());
+    resp.push_header("retry-after", retry_after.to_string());
+    resp
+}
+
 /// A response to `request`: every Via, From, To, Call-ID and CSeq copied (§8.2.6.2); a To
 /// tag added when the request had none and the code is above 100.
 pub fn response_for(request: &Message, code: u16, to_tag: &str) -> Message {

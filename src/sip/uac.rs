@@ -135,6 +135,17 @@ impl Outcome {
     }
 
     /// A metric label.
+    /// Every value [`Outcome::label`] gives (bounded metric labels).
+    pub const LABELS: [&'static str; 7] = [
+        "busy",
+        "declined",
+        "no_answer",
+        "cancelled",
+        "redirected",
+        "unavailable",
+        "rejected",
+    ];
+
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Busy => "busy",

@@ -456,3 +456,21 @@ fn outcomes_map_statuses_and_labels() {
     assert_eq!(Outcome::NoAnswer.status(), None);
     assert_eq!(Outcome::NoAnswer.label(), "no_answer");
 }
+
+#[test]
+fn every_outcome_label_is_among_the_labels() {
+    for o in [
+        Outcome::Busy,
+        Outcome::Declined,
+        Outcome::NoAnswer,
+        Outcome::Cancelled,
+        Outcome::Redirected {
+            status: 302,
+            contacts: vec![],
+        },
+        Outcome::Unavailable,
+        Outcome::Rejected { status: 404 },
+    ] {
+        assert!(Outcome::LABELS.contains(&o.label()), "{}", o.label());
+    }
+}
