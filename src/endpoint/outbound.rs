@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crate::call::dial::DialTarget;
 use crate::call::driver::CallEvent;
 use crate::call::events::LegId;
-use crate::sip::message::Message;
+use crate::sip::message::{Message, Method};
 use crate::sip::registrar::Reach;
 use crate::sip::response::response_for;
 use crate::sip::transaction::TxKey;
@@ -189,38 +189,30 @@ impl Endpoint {
                 self.respond_non_invite(key.clone(), route, req, resp).await;
             }
             InDialog::PassUp => {
-                // Re-INVITEs (hold) and INFO from the operator's side are the next issue's
-                // work (#9): refuse them cleanly so the phone keeps its current session.
-                match req.method().map(|m| m.as_str()) {
-                    Some("ACK") => {}
-                    Some("INVITE") => {
-                        // Hold, resume or a new address: the call decides; the answer comes
-                        // back as `RespondOperatorReinvite`.
-                        let (call, leg) = (l.call, l.leg);
-                        let Some(d) = self.calls.get(&call) else {
-                            let resp = response_for(req, 481, &leg_key.1);
-                            self.respond_invite_tx(key.clone(), route, req, None, resp, 481)
-                                .await;
-                            return true;
-                        };
-                        let body = req.body_text().map(str::to_string);
-                        if d.events
-                            .try_send(CallEvent::OperatorReinvite { leg, body })
-                            .is_err()
-                        {
-                            let resp = response_for(req, 500, &leg_key.1);
-                            self.respond_invite_tx(key.clone(), route, req, None, resp, 500)
-                                .await;
-                            return true;
-                        }
-                        self.open_transaction(key.clone(), req, route, TxKind::Invite, None);
-                        if let Some(l) = self.outbound.get_mut(&leg_key) {
-                            l.pending_reinvite = Some((key.clone(), req.clone()));
-                        }
+                // The re-INVITE is the call's to answer; an ACK to our 200 needs nothing.
+                if req.method() == Some(&Method::Invite) {
+                    // Hold, resume or a new address: the call decides; the answer comes
+                    // back as `RespondOperatorReinvite`.
+                    let (call, leg) = (l.call, l.leg);
+                    let Some(d) = self.calls.get(&call) else {
+                        let resp = response_for(req, 481, &leg_key.1);
+                        self.respond_invite_tx(key.clone(), route, req, None, resp, 481)
+                            .await;
+                        return true;
+                    };
+                    let body = req.body_text().map(str::to_string);
+                    if d.events
+                        .try_send(CallEvent::OperatorReinvite { leg, body })
+                        .is_err()
+                    {
+                        let resp = response_for(req, 500, &leg_key.1);
+                        self.respond_invite_tx(key.clone(), route, req, None, resp, 500)
+                            .await;
+                        return true;
                     }
-                    _ => {
-                        let resp = response_for(req, 488, &leg_key.1);
-                        self.respond_non_invite(key.clone(), route, req, resp).await;
+                    self.open_transaction(key.clone(), req, route, TxKind::Invite, None);
+                    if let Some(l) = self.outbound.get_mut(&leg_key) {
+                        l.pending_reinvite = Some((key.clone(), req.clone()));
                     }
                 }
             }

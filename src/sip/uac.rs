@@ -189,7 +189,7 @@ pub enum InDialog {
     /// Answer with this response through the request's server transaction (200 to a BYE,
     /// 500 to an out-of-order CSeq, 400 to a missing one).
     Respond(Message),
-    /// Ours and in order, but for the owner to handle (re-INVITE, ACK, INFO, OPTIONS…).
+    /// Ours and in order, but for the owner to handle (re-INVITE, ACK, CANCEL).
     PassUp,
 }
 
@@ -363,8 +363,12 @@ impl OutboundCall {
             return InDialog::Respond(self.answer(req, 500));
         }
         self.remote_cseq = Some(cseq);
-        if *method != Method::Bye {
-            return InDialog::PassUp;
+        match method {
+            Method::Bye => {}
+            Method::Invite => return InDialog::PassUp,
+            // INFO, UPDATE, REFER… are not handled on an operator's leg yet (issue #9): a
+            // clean refusal keeps the phone's session as it is.
+            _ => return InDialog::Respond(self.answer(req, 488)),
         }
         // Crossing BYEs: ours will end with ByeDone, so RemoteBye would be a second end.
         let our_bye_pending = self.byes.iter().any(|b| b.owners);

@@ -474,3 +474,14 @@ fn every_outcome_label_is_among_the_labels() {
         assert!(Outcome::LABELS.contains(&o.label()), "{}", o.label());
     }
 }
+
+#[test]
+fn in_dialog_requests_other_than_bye_and_reinvite_are_refused_488() {
+    let t0 = Instant::now();
+    let (mut call, _) = answered(t0);
+    let info = peer_request("INFO", 5, "peer");
+    let InDialog::Respond(resp) = call.handle_request(t0, &info) else {
+        panic!("a response")
+    };
+    assert_eq!(resp.status(), Some(488));
+}
