@@ -103,6 +103,9 @@ pub struct IvrConfig {
     pub numbers: BTreeMap<String, String>,
     /// Ring (180) this long before answering; 0 answers at once.
     pub answer_after: Duration,
+    /// How long the target of an operator's transfer (REFER) rings before the caller goes
+    /// back to the operator.
+    pub transfer_ring_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -262,6 +265,11 @@ impl Config {
                 "ivr.answer_after",
                 &raw.ivr.answer_after,
                 Duration::ZERO..=Duration::from_secs(30),
+            ),
+            transfer_ring_timeout: v.duration(
+                "ivr.transfer_ring_timeout",
+                &raw.ivr.transfer_ring_timeout,
+                Duration::from_secs(5)..=Duration::from_secs(300),
             ),
         };
         let registrar = v.registrar(&raw.registrar);
@@ -693,6 +701,7 @@ struct RawIvr {
     language: Spanned<String>,
     numbers: BTreeMap<String, String>,
     answer_after: Spanned<String>,
+    transfer_ring_timeout: Spanned<String>,
 }
 
 impl Default for RawIvr {
@@ -704,6 +713,7 @@ impl Default for RawIvr {
             language: spanned("en".into()),
             numbers: BTreeMap::new(),
             answer_after: spanned("0s".into()),
+            transfer_ring_timeout: spanned("30s".into()),
         }
     }
 }

@@ -22,9 +22,11 @@ use std::time::{Duration, Instant};
 
 use crate::call::dial::{DialTarget, Fork, ForkAction};
 use crate::call::events::{CallFact, EndCause, LegId, Side};
+use crate::call::routing;
 use crate::ivr::{DialResult, Flow, FlowEnd, IvrAction, IvrSession, PlayId};
 use crate::media::dtmf::{Digit, DigitSource};
 use crate::sdp::{self, Negotiated, SdpError};
+use crate::sip::refer::ReferTo;
 use crate::sip::uac::{OutboundEvent, Outcome};
 
 /// The caller's inbound leg.
@@ -94,6 +96,14 @@ pub enum MediaCommand {
     HoldCaller,
     /// The operator resumed: relay again.
     ResumeBridge,
+    /// The operator asked for a transfer: their media leg is set aside (unbridged, kept),
+    /// the caller hears music on hold; the next dial gets a new operator media leg.
+    ParkOperator,
+    /// The transfer failed while the operator is still there: their set-aside leg becomes
+    /// the operator's media leg again (any other is released).
+    UnparkOperator,
+    /// The set-aside leg is no longer needed (the transfer succeeded or they hung up).
+    ReleaseParked,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -139,6 +149,12 @@ pub enum CallAction {
     CancelLeg(LegId),
     /// BYE an answered operator leg.
     ByeLeg(LegId),
+    /// Report a transfer's progress or outcome to the operator leg that asked for it
+    /// (a NOTIFY with this status as sipfrag; ≥ 200 is the last).
+    NotifyLeg {
+        leg: LegId,
+        status: u16,
+    },
     Media(MediaCommand),
     /// A fact for the call event stream (the driver adds the time and the call's id).
     Publish(CallFact),
@@ -160,6 +176,8 @@ pub struct CallSetup {
     /// The caller's number (From user) and the number dialled (Request-URI user).
     pub caller: String,
     pub dialled: String,
+    /// How long an operator's transfer target rings before the caller goes back.
+    pub transfer_ring_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -192,7 +210,26 @@ pub struct CallCore {
     operator: Operator,
     /// The next free leg number (0 is the caller's).
     next_leg: u64,
+    /// A blind transfer the bridged operator asked for, while its target rings.
+    transfer: Option<Transfer>,
     out: VecDeque<CallAction>,
+}
+
+/// A blind transfer (REFER from the operator's phone, RFC 3515): the operator's leg is set
+/// aside, unbridged, while the target rings; the caller hears music on hold. The target
+/// answers → bridged to the caller, the operator's leg ends. The target fails → back to the
+/// operator (or, if they have hung up meanwhile, on in the flow).
+#[derive(Debug)]
+struct Transfer {
+    /// The operator's leg that sent the REFER, and its dial.
+    from: LegId,
+    fork: Fork,
+    media_port: u16,
+    held: bool,
+    /// The operator hung up during the transfer.
+    gone: bool,
+    /// Stop ringing the target at.
+    give_up_at: Instant,
 }
 
 /// The operator side of the call.
@@ -230,6 +267,7 @@ impl CallCore {
             ivr_node: None,
             operator: Operator::None,
             next_leg: 1,
+            transfer: None,
             out: VecDeque::new(),
         };
         core.out.push_back(CallAction::Publish(CallFact::Arrived {
@@ -265,7 +303,11 @@ impl CallCore {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
             State::Ringing { answer_at } => Some(*answer_at),
-            State::Up => self.ivr.as_ref().and_then(IvrSession::poll_timeout),
+            State::Up => {
+                let transfer = self.transfer.as_ref().map(|t| t.give_up_at);
+                let ivr = self.ivr.as_ref().and_then(IvrSession::poll_timeout);
+                ivr.into_iter().chain(transfer).min()
+            }
             _ => None,
         }
     }
@@ -278,6 +320,10 @@ impl CallCore {
         match self.state {
             State::Ringing { answer_at } if now >= answer_at => self.answer(now),
             State::Up => {
+                if self.transfer.as_ref().is_some_and(|t| now >= t.give_up_at) {
+                    self.abandon_dial();
+                    self.transfer_failed(now, 480);
+                }
                 if let Some(ivr) = self.ivr.as_mut() {
                     ivr.handle_timeout(now);
                 }
@@ -548,6 +594,10 @@ impl CallCore {
 
     /// Something happened on operator leg `leg`.
     pub fn handle_operator(&mut self, now: Instant, leg: LegId, event: OutboundEvent) {
+        if self.transfer.as_ref().is_some_and(|t| t.from == leg) {
+            self.handle_transferor(event);
+            return;
+        }
         let Some(target) = self
             .fork()
             .and_then(|f| f.target(leg))
@@ -607,8 +657,167 @@ impl CallCore {
                     }
                 }
             }
+            OutboundEvent::Refer { target } => self.handle_refer(now, leg, target),
             OutboundEvent::ByeDone => {}
         }
+    }
+
+    // ------------------------------------------------------------ transfer
+
+    /// The bridged operator's phone sent REFER (already answered 202 with NOTIFY 100): ring
+    /// the target while the caller hears music on hold.
+    fn handle_refer(&mut self, now: Instant, leg: LegId, target: ReferTo) {
+        let refusal = match (&self.operator, &self.state) {
+            _ if target.replaces => Some(501), // attended transfer (Replaces): not supported
+            (Operator::Connected { leg: bridged, .. }, State::Up) if *bridged == leg => None,
+            _ => Some(403),
+        };
+        let extension = target.user.as_deref().and_then(routing::transfer_target);
+        let (status, extension) = match (refusal, extension) {
+            (Some(status), _) => (status, None),
+            (None, None) => (404, None),
+            (None, Some(ext)) => (0, Some(ext)),
+        };
+        let Some(extension) = extension else {
+            self.out.push_back(CallAction::NotifyLeg { leg, status });
+            return;
+        };
+        let Operator::Connected {
+            fork,
+            media_port,
+            held,
+            ..
+        } = std::mem::take(&mut self.operator)
+        else {
+            return;
+        };
+        self.transfer = Some(Transfer {
+            from: leg,
+            fork,
+            media_port,
+            held,
+            gone: false,
+            give_up_at: now + self.setup.transfer_ring_timeout,
+        });
+        self.out
+            .push_back(CallAction::Media(MediaCommand::ParkOperator));
+        self.out.push_back(CallAction::Publish(CallFact::Unbridged {
+            a: CALLER_LEG,
+            b: leg,
+        }));
+        self.out
+            .push_back(CallAction::Publish(CallFact::TransferRequested {
+                leg,
+                target: extension.clone(),
+            }));
+        self.out.push_back(CallAction::Dial {
+            extension: extension.into(),
+        });
+    }
+
+    /// Something happened on the leg of the operator whose transfer is running.
+    fn handle_transferor(&mut self, event: OutboundEvent) {
+        let Some(t) = self.transfer.as_mut() else {
+            return;
+        };
+        if matches!(event, OutboundEvent::RemoteBye) && !t.gone {
+            // A blind transfer: the operator may hang up at once. The transfer goes on.
+            t.gone = true;
+            let leg = t.from;
+            self.out
+                .push_back(CallAction::Media(MediaCommand::ReleaseParked));
+            self.out.push_back(CallAction::Publish(CallFact::LegEnded {
+                leg,
+                cause: EndCause::OperatorHungUp,
+                side: Side::Operator,
+            }));
+        }
+    }
+
+    /// The target answered: the operator's leg ends (NOTIFY 200, BYE), the caller is
+    /// bridged to the target by the caller of this function.
+    fn transfer_succeeded(&mut self) {
+        let Some(t) = self.transfer.take() else {
+            return;
+        };
+        if !t.gone {
+            self.out.push_back(CallAction::NotifyLeg {
+                leg: t.from,
+                status: 200,
+            });
+            self.out.push_back(CallAction::ByeLeg(t.from));
+            self.out
+                .push_back(CallAction::Media(MediaCommand::ReleaseParked));
+            self.out.push_back(CallAction::Publish(CallFact::LegEnded {
+                leg: t.from,
+                cause: EndCause::Transferred,
+                side: Side::Operator,
+            }));
+        }
+    }
+
+    /// The target did not answer, was busy or failed (`status` as the operator's phone
+    /// will read it): back to the operator, or on in the flow if they have gone.
+    fn transfer_failed(&mut self, now: Instant, status: u16) {
+        let Some(t) = self.transfer.take() else {
+            return;
+        };
+        self.out
+            .push_back(CallAction::Publish(CallFact::TransferFailed {
+                leg: t.from,
+                status,
+            }));
+        if t.gone {
+            if let Some(ivr) = self.ivr.as_mut() {
+                ivr.handle_operator_hangup(now);
+            }
+            self.drain_ivr();
+            return;
+        }
+        self.out.push_back(CallAction::NotifyLeg {
+            leg: t.from,
+            status,
+        });
+        self.out
+            .push_back(CallAction::Media(MediaCommand::UnparkOperator));
+        self.operator = Operator::Connected {
+            fork: t.fork,
+            leg: t.from,
+            media_port: t.media_port,
+            held: t.held,
+        };
+        if t.held {
+            self.out
+                .push_back(CallAction::Media(MediaCommand::HoldCaller));
+        } else {
+            self.out.push_back(CallAction::Media(MediaCommand::Bridge));
+            self.out.push_back(CallAction::Publish(CallFact::Bridged {
+                a: CALLER_LEG,
+                b: t.from,
+            }));
+        }
+    }
+
+    /// The call ends during a transfer: the operator's set-aside leg ends too.
+    fn end_transfer(&mut self, cause: EndCause, side: Side) {
+        let Some(t) = self.transfer.take() else {
+            return;
+        };
+        if t.gone {
+            return;
+        }
+        self.out.push_back(CallAction::NotifyLeg {
+            leg: t.from,
+            status: 487,
+        });
+        self.out.push_back(CallAction::ByeLeg(t.from));
+        self.out
+            .push_back(CallAction::Media(MediaCommand::ReleaseParked));
+        self.out.push_back(CallAction::Publish(CallFact::LegEnded {
+            leg: t.from,
+            cause,
+            side,
+        }));
     }
 
     /// A re-INVITE from the operator's phone: hold (sendonly/inactive: the caller hears
@@ -751,11 +960,16 @@ impl CallCore {
                     };
                     self.out
                         .push_back(CallAction::Publish(CallFact::LegAnswered { leg, target }));
+                    let transferred = self.transfer.is_some();
+                    self.transfer_succeeded();
                     self.out.push_back(CallAction::Media(MediaCommand::Bridge));
                     self.out.push_back(CallAction::Publish(CallFact::Bridged {
                         a: CALLER_LEG,
                         b: leg,
                     }));
+                    if transferred {
+                        continue; // the flow is still where the first operator answered
+                    }
                     if let Some(ivr) = self.ivr.as_mut() {
                         ivr.handle_dial_result(now, DialResult::Answered);
                     }
@@ -774,6 +988,14 @@ impl CallCore {
     }
 
     fn dial_result(&mut self, now: Instant, result: DialResult) {
+        if self.transfer.is_some() {
+            let status = match result {
+                DialResult::Busy => 486,
+                _ => 480,
+            };
+            self.transfer_failed(now, status);
+            return;
+        }
         if let Some(ivr) = self.ivr.as_mut() {
             ivr.handle_dial_result(now, result);
         }
@@ -824,8 +1046,10 @@ impl CallCore {
         self.drain_ivr();
     }
 
-    /// The call ends: cancel ringing operator legs, hang up the bridged one.
+    /// The call ends: cancel ringing operator legs, hang up the bridged one (and an
+    /// operator whose transfer was running).
     fn end_operator(&mut self, cause: EndCause, side: Side) {
+        self.end_transfer(cause, side);
         match std::mem::take(&mut self.operator) {
             Operator::Dialing { mut fork, .. } => {
                 fork.abandon();

@@ -8,7 +8,7 @@ use std::path::Path;
 const FLOW: &str = "start: hello\nnodes:\n  hello: { play: welcome, next: menu }\n  menu:\n    menu: { prompt: menu, options: { \"1\": bye }, timeout: 5s, retries: 0, on_failure: bye }\n  bye: { hangup: true }\n";
 const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
-fn setup(answer_after: Duration) -> CallSetup {
+pub(super) fn setup(answer_after: Duration) -> CallSetup {
     CallSetup {
         flow: Arc::new(Flow::parse(Path::new("t.yaml"), FLOW).unwrap()),
         media_ip: IpAddr::from([127, 0, 0, 1]),
@@ -17,22 +17,23 @@ fn setup(answer_after: Duration) -> CallSetup {
         session_id: 1,
         caller: "+77011234567".into(),
         dialled: "100".into(),
+        transfer_ring_timeout: Duration::from_secs(30),
     }
 }
 
 /// Actions other than published facts (see `drain_all` for those).
-fn drain(c: &mut CallCore) -> Vec<CallAction> {
+pub(super) fn drain(c: &mut CallCore) -> Vec<CallAction> {
     drain_all(c)
         .into_iter()
         .filter(|a| !matches!(a, CallAction::Publish(_)))
         .collect()
 }
 
-fn drain_all(c: &mut CallCore) -> Vec<CallAction> {
+pub(super) fn drain_all(c: &mut CallCore) -> Vec<CallAction> {
     std::iter::from_fn(|| c.poll_action()).collect()
 }
 
-fn facts(actions: &[CallAction]) -> Vec<CallFact> {
+pub(super) fn facts(actions: &[CallAction]) -> Vec<CallFact> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -251,7 +252,7 @@ fn a_missing_ack_ends_the_call_with_ack_timeout() {
 const DIAL_FLOW: &str = "start: op\nnodes:\n  op:\n    dial: \"2001\"\n    ring_timeout: 20s\n    on_no_answer: sorry\n    on_busy: busy\n    next: thanks\n  sorry: { play: sorry, next: bye }\n  busy: { play: busy, next: bye }\n  thanks: { play: thanks, next: bye }\n  bye: { hangup: true }\n";
 const OPERATOR_ANSWER: &str = "v=0\r\no=- 7 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
 
-fn target(port: u16) -> DialTarget {
+pub(super) fn target(port: u16) -> DialTarget {
     DialTarget {
         extension: "2001".into(),
         contact: format!("sip:2001@127.0.0.1:{port}"),
@@ -277,7 +278,7 @@ fn dialling_call(t0: Instant) -> CallCore {
 }
 
 /// A call in the dial flow whose one operator leg (leg 1, contact port 5001) answered.
-fn bridged_call(t0: Instant) -> CallCore {
+pub(super) fn bridged_call(t0: Instant) -> CallCore {
     let mut c = dialling_call(t0);
     c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
     drain(&mut c);
@@ -286,7 +287,7 @@ fn bridged_call(t0: Instant) -> CallCore {
     c
 }
 
-fn placed(actions: &[CallAction]) -> Vec<LegId> {
+pub(super) fn placed(actions: &[CallAction]) -> Vec<LegId> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -299,13 +300,13 @@ fn placed(actions: &[CallAction]) -> Vec<LegId> {
         .collect()
 }
 
-fn answered() -> OutboundEvent {
+pub(super) fn answered() -> OutboundEvent {
     OutboundEvent::Answered {
         sdp: Some(OPERATOR_ANSWER.into()),
     }
 }
 
-fn prompts_of(actions: &[CallAction]) -> Vec<String> {
+pub(super) fn prompts_of(actions: &[CallAction]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -595,3 +596,6 @@ fn an_operator_reinvite_without_a_bridge_gets_491_and_one_without_codecs_488() {
         [CallAction::AnswerOperatorReinvite { status: 488, .. }]
     ));
 }
+
+#[path = "core_transfer_tests.rs"]
+mod transfer;

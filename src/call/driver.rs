@@ -91,6 +91,12 @@ pub enum EndpointCommand {
         call: u64,
         leg: LegId,
     },
+    /// NOTIFY the operator's phone on `leg` of its transfer's progress (sipfrag `status`).
+    NotifyLeg {
+        call: u64,
+        leg: LegId,
+        status: u16,
+    },
     Ended {
         call: u64,
         cause: HangupCause,
@@ -136,12 +142,14 @@ pub struct CallLinks {
     pub clock: Arc<dyn Clock>,
 }
 
-/// The operator side's media leg and the extension it reaches.
+/// The operator side's media leg and the extension it reaches; `parked` is the leg of an
+/// operator whose transfer runs (kept, unbridged, until it succeeds or fails).
 #[derive(Default)]
 struct OperatorMedia {
     leg: Option<LegHandle>,
     extension: Option<Arc<str>>,
     busy: Option<PresenceGuard>,
+    parked: Option<Box<OperatorMedia>>,
 }
 
 fn now() -> Instant {
@@ -264,6 +272,9 @@ impl CallTask {
                 }
             }
             CallAction::ByeLeg(leg) => EndpointCommand::ByeLeg { call, leg },
+            CallAction::NotifyLeg { leg, status } => {
+                EndpointCommand::NotifyLeg { call, leg, status }
+            }
             CallAction::Publish(fact) => {
                 self.publish(fact);
                 return None;
@@ -372,7 +383,27 @@ impl CallTask {
             }
             MediaCommand::ReleaseOperator => {
                 // Dropping the handle closes the leg (and unlinks a bridge).
-                *operator = OperatorMedia::default();
+                let parked = operator.parked.take();
+                *operator = OperatorMedia {
+                    parked,
+                    ..OperatorMedia::default()
+                };
+                return;
+            }
+            MediaCommand::ParkOperator => {
+                // The caller's music on hold unlinks the bridge; the operator's leg stays.
+                let current = std::mem::take(operator);
+                operator.parked = Some(Box::new(current));
+                LegCommand::MusicOnHold
+            }
+            MediaCommand::UnparkOperator => {
+                if let Some(parked) = operator.parked.take() {
+                    *operator = *parked;
+                }
+                return;
+            }
+            MediaCommand::ReleaseParked => {
+                operator.parked = None;
                 return;
             }
             MediaCommand::MusicOnHold | MediaCommand::HoldCaller => LegCommand::MusicOnHold,

@@ -105,6 +105,19 @@ pub enum CallFact {
     Resumed {
         leg: LegId,
     },
+    /// The operator on `leg` transfers the caller to `target` (REFER); the target rings on
+    /// a new leg (`LegRinging`…). Success: that leg is `Bridged` and `leg` ends with
+    /// `transferred`.
+    TransferRequested {
+        leg: LegId,
+        target: String,
+    },
+    /// The transfer's target did not answer (480), was busy (486) or failed: the caller
+    /// goes back to the operator on `leg` (or on in the flow if they have hung up).
+    TransferFailed {
+        leg: LegId,
+        status: u16,
+    },
     LegEnded {
         leg: LegId,
         cause: EndCause,
@@ -179,6 +192,8 @@ pub enum EndCause {
     /// CANCEL from the caller before answer.
     CallerCancelled,
     OperatorHungUp,
+    /// The operator's leg after a transfer they asked for succeeded.
+    Transferred,
     FlowCompleted,
     MenuFailed,
     /// No ACK for our 2xx (RFC 3261 §13.3.1.4, Timer H).
@@ -197,6 +212,7 @@ impl EndCause {
             EndCause::CallerHungUp => "caller_hung_up",
             EndCause::CallerCancelled => "caller_cancelled",
             EndCause::OperatorHungUp => "operator_hung_up",
+            EndCause::Transferred => "transferred",
             EndCause::FlowCompleted => "flow_completed",
             EndCause::MenuFailed => "menu_failed",
             EndCause::AckTimeout => "ack_timeout",

@@ -34,6 +34,14 @@ pub fn route_invite(
     InviteRoute::Flow(default_flow.to_string())
 }
 
+/// The extension an operator's transfer (REFER) may reach: the Refer-To user part, when it
+/// is an extension number (1–15 digits). Anything else (a URI of another domain's user, a
+/// name) is refused: a transfer never reaches a trunk. The queues add queue numbers here.
+pub fn transfer_target(user: &str) -> Option<String> {
+    let digits = !user.is_empty() && user.len() <= 15 && user.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| user.to_string())
+}
+
 /// The flow of a direct call to an extension: ring it for a minute; when it does not
 /// answer, is busy, or hangs up, the call ends.
 pub fn direct_call_flow(extension: &str) -> Result<Arc<Flow>, crate::ivr::FlowErrors> {
@@ -46,6 +54,15 @@ pub fn direct_call_flow(extension: &str) -> Result<Arc<Flow>, crate::ivr::FlowEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transfer_reaches_extension_numbers_only() {
+        assert_eq!(transfer_target("2002").as_deref(), Some("2002"));
+        assert_eq!(transfer_target(""), None);
+        assert_eq!(transfer_target("alice"), None);
+        assert_eq!(transfer_target("+77011234567"), None);
+        assert_eq!(transfer_target("1234567890123456"), None);
+    }
 
     #[test]
     fn mapped_numbers_reach_their_flow_even_when_an_extension_has_the_same_number() {

@@ -106,6 +106,7 @@ impl Endpoint {
             media_ip: self.p.media.ip(),
             media_port: leg.local_port,
             answer_after: self.p.config.ivr.answer_after,
+            transfer_ring_timeout: self.p.config.ivr.transfer_ring_timeout,
             session_id: id,
             caller: caller.clone(),
             dialled: number.clone(),

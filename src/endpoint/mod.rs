@@ -473,6 +473,9 @@ impl Endpoint {
                 sdp,
             } => self.answer_operator_reinvite(call, leg, status, sdp).await,
             EndpointCommand::ByeLeg { call, leg } => self.bye_leg(call, leg).await,
+            EndpointCommand::NotifyLeg { call, leg, status } => {
+                self.notify_leg(call, leg, status).await
+            }
             EndpointCommand::InviteAuthenticated { key, result } => {
                 self.invite_authenticated(key, result).await
             }

@@ -153,6 +153,17 @@ impl Endpoint {
         self.drain_outbound(&key).await;
     }
 
+    /// NOTIFY the operator's phone on `leg` of its transfer (REFER) progress.
+    pub(super) async fn notify_leg(&mut self, call: u64, leg: LegId, status: u16) {
+        let Some(key) = self.legs.get(&(call, leg)).cloned() else {
+            return;
+        };
+        if let Some(l) = self.outbound.get_mut(&key) {
+            l.core.notify_refer(now(), status);
+        }
+        self.drain_outbound(&key).await;
+    }
+
     /// A response to one of our outbound legs' requests; `false` when it is not theirs.
     pub(super) async fn outbound_response(&mut self, resp: &Message) -> bool {
         let Some(key) = leg_key_of_response(resp) else {
@@ -185,8 +196,9 @@ impl Endpoint {
         match verdict {
             InDialog::NotOurs => return false,
             InDialog::Respond(resp) => {
-                self.drain_outbound(&leg_key).await;
+                // The answer first: a REFER's 202 goes out before its first NOTIFY.
                 self.respond_non_invite(key.clone(), route, req, resp).await;
+                self.drain_outbound(&leg_key).await;
             }
             InDialog::PassUp => {
                 // The re-INVITE is the call's to answer; an ACK to our 200 needs nothing.

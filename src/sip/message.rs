@@ -40,6 +40,9 @@ pub enum Method {
     Options,
     Info,
     Register,
+    Update,
+    Refer,
+    Notify,
     Other(String),
 }
 
@@ -53,6 +56,9 @@ impl Method {
             "OPTIONS" => Method::Options,
             "INFO" => Method::Info,
             "REGISTER" => Method::Register,
+            "UPDATE" => Method::Update,
+            "REFER" => Method::Refer,
+            "NOTIFY" => Method::Notify,
             other => Method::Other(other.to_string()),
         }
     }
@@ -66,6 +72,9 @@ impl Method {
             Method::Options => "OPTIONS",
             Method::Info => "INFO",
             Method::Register => "REGISTER",
+            Method::Update => "UPDATE",
+            Method::Refer => "REFER",
+            Method::Notify => "NOTIFY",
             Method::Other(s) => s,
         }
     }

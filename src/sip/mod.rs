@@ -7,6 +7,7 @@ pub mod digest;
 pub mod framing;
 pub mod message;
 pub mod rate_limit;
+pub mod refer;
 pub mod registrar;
 pub mod response;
 pub mod screen;

@@ -11,11 +11,12 @@ use crate::sip::message::{Message, Method, ParseError, StartLine};
 use crate::sip::uri::NameAddr;
 
 /// Methods this server implements (the `Allow` header of 405/501 and OPTIONS answers).
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER";
 /// Body types we understand (the `Accept` header).
 pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
-/// Option tags we support (none yet beyond the core protocol).
-pub const SUPPORTED: &str = "";
+/// Option tags we support: session timers (RFC 4028). A `Require` naming any other tag gets
+/// 420 with the unknown ones in `Unsupported`.
+pub const SUPPORTED: &str = "timer";
 
 /// How the bytes arrived: datagrams carry exactly one message; streams were framed by
 /// Content-Length already (RFC 3261 §18.3).
@@ -237,12 +238,17 @@ fn check_request(msg: &mut Message, framing: Framing) -> Result<(), SipError> {
         return Err(SipError::UnsupportedScheme(uri));
     }
     if !matches!(method, Method::Ack | Method::Cancel) {
-        let required: Vec<&str> = msg.header_values("require").collect();
-        if !required.is_empty() {
-            return Err(SipError::BadExtension(required.join(", ")));
+        let unknown: Vec<&str> = msg
+            .header_values("require")
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|tag| !tag.is_empty() && !supports(tag))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(SipError::BadExtension(unknown.join(", ")));
         }
     }
-    if !msg.body.is_empty() && matches!(method, Method::Invite | Method::Ack) {
+    if !msg.body.is_empty() && matches!(method, Method::Invite | Method::Ack | Method::Update) {
         match msg.content_type().as_deref() {
             Some("application/sdp") | None => {}
             Some(other) => return Err(SipError::UnsupportedMediaType(other.to_string())),
@@ -274,6 +280,14 @@ fn check_request(msg: &mut Message, framing: Framing) -> Result<(), SipError> {
         return Err(SipError::TooManyHops);
     }
     Ok(())
+}
+
+/// True when `tag` is one of [`SUPPORTED`] (option tags compare case-insensitively).
+pub fn supports(tag: &str) -> bool {
+    SUPPORTED
+        .split(',')
+        .map(str::trim)
+        .any(|s| !s.is_empty() && s.eq_ignore_ascii_case(tag))
 }
 
 /// RFC 3261 §18.3 and §20.14: cut the body to Content-Length. Over UDP a declared length
@@ -323,6 +337,30 @@ mod tests {
     #[test]
     fn a_valid_request_passes() {
         assert_eq!(status(req(BASE)), 0);
+    }
+
+    #[test]
+    fn require_timer_is_accepted_and_only_unknown_tags_are_named_in_unsupported() {
+        let timer = BASE.replace("Max-Forwards: 70\n", "Max-Forwards: 70\nRequire: timer\n");
+        assert_eq!(
+            status(req(&timer)),
+            0,
+            "Require: timer (RFC 4028) is supported"
+        );
+        let mixed = BASE.replace(
+            "Max-Forwards: 70\n",
+            "Max-Forwards: 70\nRequire: Timer, 100rel\nRequire: foo\n",
+        );
+        match req(&mixed) {
+            Screened::Reject { error, .. } => {
+                assert_eq!(error.status(), 420);
+                assert_eq!(
+                    error.extra_headers(),
+                    vec![("unsupported", "100rel, foo".to_string())]
+                );
+            }
+            other => panic!("expected 420, got {other:?}"),
+        }
     }
 
     #[test]

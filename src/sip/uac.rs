@@ -4,7 +4,9 @@
 //! Owns: the INVITE client transaction, the CANCEL and BYE client transactions, the ACKs
 //! (for 2xx, §13.2.2.4, and for 3xx–6xx, §17.1.1.3), the confirmed dialog (remote tag,
 //! remote target, route set, CSeq both ways), and the answer to in-dialog requests it
-//! understands (BYE). Inputs are [`OutboundCall::handle_response`],
+//! understands (BYE, and REFER with the NOTIFYs of its implicit subscription, RFC 3515:
+//! answered 202 and reported 100 Trying at once, then with the status the owner gives to
+//! [`OutboundCall::notify_refer`]). Inputs are [`OutboundCall::handle_response`],
 //! [`OutboundCall::handle_request`], [`OutboundCall::handle_timeout`] and the owner's verbs
 //! [`OutboundCall::cancel`] and [`OutboundCall::bye`]; outputs are drained with
 //! [`OutboundCall::poll_action`] and [`OutboundCall::poll_timeout`]. Each mutation is
@@ -28,6 +30,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::sip::message::{Message, Method, StartLine};
+use crate::sip::refer::{self, ReferSubscription};
 use crate::sip::response::response_for;
 use crate::sip::screen::ALLOW;
 use crate::sip::transaction::{
@@ -172,6 +175,10 @@ pub enum OutboundEvent {
     ByeDone,
     /// The peer hung up (its BYE is answered through [`InDialog::Respond`]).
     RemoteBye,
+    /// The peer asks us to send the other party to `target` (a REFER, answered 202; a
+    /// NOTIFY with 100 Trying is already on its way). The owner reports the outcome with
+    /// [`OutboundCall::notify_refer`].
+    Refer { target: refer::ReferTo },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,6 +222,11 @@ pub struct OutboundCall {
     local_cseq: u32,
     remote_cseq: Option<u32>,
     byes: Vec<ByeTx>,
+    /// The implicit subscription of the last REFER, and how many REFERs the dialog saw.
+    refer: Option<ReferSubscription>,
+    refers_seen: u32,
+    /// NOTIFY client transactions, by branch (their outcome changes nothing).
+    notifies: Vec<(String, ClientNonInviteTx)>,
     ended: bool,
     out: VecDeque<OutboundAction>,
 }
@@ -268,7 +280,7 @@ impl OutboundCall {
         } else {
             format!("<{}>", params.contact)
         };
-        invite.push_header("contact", contact);
+        invite.push_header("contact", contact); // as `contact()`, before `self` exists
         invite.push_header("allow", ALLOW);
         invite.push_header("user-agent", params.user_agent.clone());
         for (name, value) in &params.extra_headers {
@@ -298,6 +310,9 @@ impl OutboundCall {
             local_cseq: 1,
             remote_cseq: None,
             byes: Vec::new(),
+            refer: None,
+            refers_seen: 0,
+            notifies: Vec::new(),
             ended: false,
             out: VecDeque::new(),
         };
@@ -338,6 +353,12 @@ impl OutboundCall {
                     self.drain_byes();
                 }
             }
+            "NOTIFY" => {
+                if let Some((_, tx)) = self.notifies.iter_mut().find(|(b, _)| *b == branch) {
+                    tx.handle_response(now, code);
+                }
+                self.drain_notifies();
+            }
             _ => {}
         }
     }
@@ -345,7 +366,7 @@ impl OutboundCall {
     /// A request from the peer (the driver's server transaction sends the response). Checks
     /// that it belongs to the confirmed dialog and that its CSeq is in order (§12.2.2); a
     /// BYE ends the call with `RemoteBye` (unless our own BYE already runs) and gets a 200.
-    pub fn handle_request(&mut self, _now: Instant, req: &Message) -> InDialog {
+    pub fn handle_request(&mut self, now: Instant, req: &Message) -> InDialog {
         if !self.matches(req) {
             return InDialog::NotOurs;
         }
@@ -366,8 +387,9 @@ impl OutboundCall {
         match method {
             Method::Bye => {}
             Method::Invite => return InDialog::PassUp,
-            // INFO, UPDATE, REFER… are not handled on an operator's leg yet (issue #9): a
-            // clean refusal keeps the phone's session as it is.
+            Method::Refer => return InDialog::Respond(self.accept_refer(now, req, cseq)),
+            // INFO, UPDATE… are not handled on an operator's leg: a clean refusal keeps the
+            // phone's session as it is.
             _ => return InDialog::Respond(self.answer(req, 488)),
         }
         // Crossing BYEs: ours will end with ByeDone, so RemoteBye would be a second end.
@@ -419,6 +441,74 @@ impl OutboundCall {
         self.start_bye(now, msg, branch, true);
     }
 
+    /// Report the transfer's progress or outcome to the peer that sent the REFER: a NOTIFY
+    /// with `status` as sipfrag; a final status (≥ 200) ends the subscription. No-op without
+    /// a live subscription or once the dialog has ended.
+    pub fn notify_refer(&mut self, now: Instant, status: u16) {
+        if self.ended {
+            return;
+        }
+        let (Some(dialog), Some(sub)) = (&self.dialog, self.refer.as_mut()) else {
+            return;
+        };
+        let Some(content) = sub.notify(status) else {
+            return;
+        };
+        self.local_cseq += 1;
+        let (mut msg, branch) = self.in_dialog_request(dialog, Method::Notify, self.local_cseq);
+        msg.push_header("contact", self.contact());
+        msg.push_header("event", content.event);
+        msg.push_header("subscription-state", content.subscription_state);
+        msg.push_header("content-type", content.content_type);
+        msg.body = Bytes::from(content.body);
+        let tx = ClientNonInviteTx::new(
+            now,
+            msg.to_bytes(),
+            self.params.transport.reliability(),
+            self.timers,
+        );
+        self.notifies.push((branch, tx));
+        self.drain_notifies();
+    }
+
+    /// A REFER in the confirmed dialog: 202 and NOTIFY 100 Trying when its Refer-To is
+    /// usable (the owner learns the target), otherwise the error status. One transfer at a
+    /// time: a REFER while another's outcome is pending gets 491.
+    fn accept_refer(&mut self, now: Instant, req: &Message, cseq: u32) -> Message {
+        let target = match refer::refer_target(req) {
+            Ok(t) => t,
+            Err(status) => return self.answer(req, status),
+        };
+        if self.refer.as_ref().is_some_and(|r| !r.is_terminated()) {
+            return self.answer(req, 491);
+        }
+        self.refers_seen += 1;
+        self.refer = Some(ReferSubscription::new(cseq, self.refers_seen == 1));
+        self.event(OutboundEvent::Refer { target });
+        self.notify_refer(now, 100);
+        self.answer(req, 202)
+    }
+
+    /// Our Contact, in angle brackets.
+    fn contact(&self) -> String {
+        if self.params.contact.starts_with('<') {
+            self.params.contact.clone()
+        } else {
+            format!("<{}>", self.params.contact)
+        }
+    }
+
+    fn drain_notifies(&mut self) {
+        for (_, tx) in &mut self.notifies {
+            while let Some(action) = tx.poll_action() {
+                if let TxAction::Send(bytes) = action {
+                    self.out.push_back(OutboundAction::Send(bytes));
+                }
+            }
+        }
+        self.notifies.retain(|(_, tx)| !tx.is_terminated());
+    }
+
     /// Fire due timers. Early or repeated calls are no-ops.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.invite_tx.handle_timeout(now);
@@ -431,6 +521,10 @@ impl OutboundCall {
             b.tx.handle_timeout(now);
         }
         self.drain_byes();
+        for (_, tx) in &mut self.notifies {
+            tx.handle_timeout(now);
+        }
+        self.drain_notifies();
         if self.give_up_at.is_some_and(|t| t <= now) {
             // §9.1: no final response 64·T1 after the CANCEL; consider the INVITE cancelled.
             self.give_up_at = None;
@@ -448,6 +542,7 @@ impl OutboundCall {
         [self.invite_tx.poll_timeout(), cancel, self.give_up_at]
             .into_iter()
             .chain(self.byes.iter().map(|b| b.tx.poll_timeout()))
+            .chain(self.notifies.iter().map(|(_, tx)| tx.poll_timeout()))
             .flatten()
             .min()
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::*;
 
 const CONTACT: &str = "<sip:2001@127.0.0.1:25090;ob>";
+const CONTACT_URI: &str = "sip:2001@127.0.0.1:25090;ob";
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
 
 fn params() -> OutboundParams {
@@ -484,4 +485,130 @@ fn in_dialog_requests_other_than_bye_and_reinvite_are_refused_488() {
         panic!("a response")
     };
     assert_eq!(resp.status(), Some(488));
+}
+
+/// A REFER from the peer with this Refer-To.
+fn peer_refer(cseq: u32, refer_to: &str) -> Message {
+    let mut refer = peer_request("REFER", cseq, "peer");
+    refer.push_header("refer-to", refer_to);
+    refer
+}
+
+#[test]
+fn a_refer_is_answered_202_then_notified_100_trying_and_the_final_status() {
+    let t0 = Instant::now();
+    let (mut call, _) = answered(t0);
+    let InDialog::Respond(resp) =
+        call.handle_request(t0, &peer_refer(5, "<sip:2002@127.0.0.1:5070>"))
+    else {
+        panic!("a response")
+    };
+    assert_eq!(resp.status(), Some(202));
+    let (sent, events) = drain(&mut call);
+    assert_eq!(
+        events,
+        [OutboundEvent::Refer {
+            target: crate::sip::refer::ReferTo {
+                uri: "sip:2002@127.0.0.1:5070".into(),
+                user: Some("2002".into()),
+                replaces: false,
+            }
+        }]
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let trying = &sent[0];
+    assert_eq!(method(trying), "NOTIFY");
+    assert_eq!(trying.request_uri(), Some(CONTACT_URI));
+    assert_eq!(trying.cseq(), Some((2, "NOTIFY")));
+    assert_eq!(trying.to().unwrap().tag(), Some("peer"));
+    assert_eq!(trying.header("event"), Some("refer"));
+    assert_eq!(
+        trying.header("subscription-state"),
+        Some("active;expires=60")
+    );
+    assert_eq!(
+        trying.header("content-type"),
+        Some("message/sipfrag;version=2.0")
+    );
+    assert_eq!(trying.body_text(), Some("SIP/2.0 100 Trying\r\n"));
+    assert_eq!(
+        trying.header("contact"),
+        Some("<sip:qonyrau@127.0.0.1:5060>")
+    );
+    call.handle_response(t0, &reply(trying, 200, "peer"));
+    assert_eq!(drain(&mut call), (vec![], vec![]));
+
+    call.notify_refer(t0, 200);
+    let (sent, events) = drain(&mut call);
+    assert!(events.is_empty());
+    assert_eq!(sent[0].cseq(), Some((3, "NOTIFY")));
+    assert_eq!(
+        sent[0].header("subscription-state"),
+        Some("terminated;reason=noresource")
+    );
+    assert_eq!(sent[0].body_text(), Some("SIP/2.0 200 OK\r\n"));
+    call.notify_refer(t0, 486);
+    assert_eq!(
+        drain(&mut call),
+        (vec![], vec![]),
+        "nothing after the final NOTIFY"
+    );
+}
+
+#[test]
+fn an_unanswered_notify_is_retransmitted_over_udp_and_given_up_silently() {
+    let t0 = Instant::now();
+    let (mut call, _) = answered(t0);
+    call.handle_request(t0, &peer_refer(5, "<sip:2002@h>"));
+    let (sent, _) = drain(&mut call);
+    assert_eq!(sent.len(), 1);
+    call.handle_timeout(t0 + Duration::from_millis(500));
+    let (again, events) = drain(&mut call);
+    assert_eq!(again, sent, "Timer E resends the NOTIFY");
+    assert!(events.is_empty());
+    call.handle_timeout(t0 + Duration::from_secs(33));
+    drain(&mut call);
+    assert_eq!(
+        call.poll_timeout(),
+        None,
+        "Timer F ended it, nothing reported"
+    );
+    assert!(!call.is_ended(), "the call itself goes on");
+}
+
+#[test]
+fn a_second_refer_waits_for_the_first_and_then_names_its_cseq_as_the_event_id() {
+    let t0 = Instant::now();
+    let (mut call, _) = answered(t0);
+    call.handle_request(t0, &peer_refer(5, "<sip:2002@h>"));
+    drain(&mut call);
+    let InDialog::Respond(busy) = call.handle_request(t0, &peer_refer(6, "<sip:2003@h>")) else {
+        panic!("a response")
+    };
+    assert_eq!(busy.status(), Some(491), "one transfer at a time");
+    call.notify_refer(t0, 486);
+    drain(&mut call);
+    let InDialog::Respond(ok) = call.handle_request(t0, &peer_refer(7, "<sip:2003@h>")) else {
+        panic!("a response")
+    };
+    assert_eq!(ok.status(), Some(202));
+    let (sent, _) = drain(&mut call);
+    assert_eq!(sent[0].header("event"), Some("refer;id=7"));
+}
+
+#[test]
+fn a_refer_without_refer_to_is_refused_400_and_starts_nothing() {
+    let t0 = Instant::now();
+    let (mut call, _) = answered(t0);
+    let InDialog::Respond(resp) = call.handle_request(t0, &peer_request("REFER", 5, "peer")) else {
+        panic!("a response")
+    };
+    assert_eq!(resp.status(), Some(400));
+    assert_eq!(drain(&mut call), (vec![], vec![]));
+    call.notify_refer(t0, 200);
+    assert_eq!(
+        drain(&mut call),
+        (vec![], vec![]),
+        "no subscription to notify"
+    );
 }
