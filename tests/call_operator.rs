@@ -10,7 +10,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::baresip::{Baresip, BaresipOptions};
+use common::baresip::Baresip;
+use common::calls::{sipp_caller, softphone, softphone_over, CALLER_HZ};
 use common::rtp_peer::{best_tone_window, decode, Law, RtpPeer};
 use common::{
     best_match, metric, peer, sipp, wait_metric, wav_samples, Server, ServerOpts, OPERATOR_FLOW,
@@ -18,8 +19,7 @@ use common::{
 
 const IVR: &str = "[ivr.numbers]\n\"200\" = \"operator\"\n";
 
-/// The caller's tone and the operator's.
-const CALLER_HZ: f64 = 600.0;
+/// The operator's tone (the caller's is `CALLER_HZ`).
 const OPERATOR_HZ: f64 = 1000.0;
 
 fn server() -> Server {
@@ -28,25 +28,6 @@ fn server() -> Server {
         flows: &[("operator", OPERATOR_FLOW)],
         ..ServerOpts::default()
     })
-}
-
-/// A SIPp caller running `scenario` in a thread, its RTP end answering with a 600 Hz tone
-/// in `law`; `args` are extra SIPp arguments.
-fn sipp_caller(
-    server: &Server,
-    law: Law,
-    scenario: &'static str,
-    args: &[&str],
-) -> (RtpPeer, std::thread::JoinHandle<(i32, String)>) {
-    let caller = RtpPeer::start(law, CALLER_HZ);
-    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    args.extend(["-key".into(), "sink_port".into(), caller.port.to_string()]);
-    let (sip, dir) = (server.sip, server.dir.path().to_path_buf());
-    let call = std::thread::spawn(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        sipp(scenario, sip, &args, &dir)
-    });
-    (caller, call)
 }
 
 /// op1 with extension 2001, and a baresip registered as 2001 that answers at once and
@@ -200,50 +181,6 @@ fn an_unregistered_extension_sends_the_caller_to_on_no_answer_at_once() {
     );
     let goodbye = wav_samples(&common::repo().join("sounds/en/goodbye.wav"));
     assert!(best_match(&decode(&caller.take()), &goodbye) > 0.8);
-}
-
-/// A baresip registered as `ext` (made for `login`), saying a `freq` Hz tone.
-fn softphone(server: &Server, login: &str, ext: &str, freq: f64, auto_answer: bool) -> Baresip {
-    softphone_over(server, login, ext, freq, auto_answer, "udp")
-}
-
-/// As [`softphone`], registering over `transport` ("udp" or "tcp").
-fn softphone_over(
-    server: &Server,
-    login: &str,
-    ext: &str,
-    freq: f64,
-    auto_answer: bool,
-    transport: &str,
-) -> Baresip {
-    let secret = format!("sip-secret-{ext}");
-    server.add_operator(login, ext, &secret);
-    let dir = server.dir.path().join(login);
-    std::fs::create_dir_all(&dir).unwrap();
-    let tone = dir.join("tone.wav");
-    let made = std::process::Command::new("sox")
-        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
-        .arg(&tone)
-        .args(["synth", "60", "sine", &freq.to_string(), "vol", "0.5"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(made, "sox makes the tone");
-    let mut opts = BaresipOptions::new(format!(
-        "<sip:{ext}@{};transport={transport}>;auth_pass={secret};regint=600",
-        server.sip
-    ))
-    .source(tone);
-    if auto_answer {
-        opts = opts.auto_answer();
-    }
-    let mut phone = Baresip::start(&dir, opts);
-    assert!(
-        phone.wait_registered(Duration::from_secs(10)).is_some(),
-        "{login} registers; log:\n{}",
-        phone.log_text()
-    );
-    phone
 }
 
 #[test]

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::disallowed_methods)]
 
 pub mod baresip;
+pub mod calls;
 pub mod rtp_peer;
 
 use std::io::{BufRead, BufReader};
