@@ -75,6 +75,8 @@ pub struct SipConfig {
     /// RFC 3261 T1 (the round-trip estimate): retransmissions start at T1 and transactions
     /// give up at 64·T1. 500 ms by default, as the RFC recommends.
     pub t1: Duration,
+    /// Session timers (RFC 4028) for calls whose peer supports them.
+    pub session_timer: crate::sip::session_timer::SessionTimerPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +207,18 @@ impl Config {
                 &raw.sip.t1,
                 Duration::from_millis(50)..=Duration::from_secs(5),
             ),
+            session_timer: crate::sip::session_timer::SessionTimerPolicy {
+                session_expires: v.duration(
+                    "sip.session_expires",
+                    &raw.sip.session_expires,
+                    Duration::from_secs(90)..=Duration::from_secs(86_400),
+                ),
+                min_se: v.duration(
+                    "sip.min_se",
+                    &raw.sip.min_se,
+                    Duration::from_secs(90)..=Duration::from_secs(86_400),
+                ),
+            },
             invite_rate: crate::sip::rate_limit::RatePolicy {
                 per_second: v.range("sip.invite_rate", &raw.sip.invite_rate, 0..=100_000) as f64,
                 burst: v.range("sip.invite_burst", &raw.sip.invite_burst, 1..=100_000) as f64,
@@ -639,6 +653,8 @@ struct RawSip {
     invite_burst: Spanned<i64>,
     t1: Spanned<String>,
     trusted: Vec<Spanned<String>>,
+    session_expires: Spanned<String>,
+    min_se: Spanned<String>,
 }
 
 impl Default for RawSip {
@@ -654,6 +670,8 @@ impl Default for RawSip {
             t1: spanned("500ms".into()),
             invite_burst: spanned(40),
             trusted: Vec::new(),
+            session_expires: spanned("30m".into()),
+            min_se: spanned("90s".into()),
         }
     }
 }

@@ -47,6 +47,8 @@ pub enum HangupCause {
     RtpTimeout,
     /// The offer had no codec we support (488).
     NoCommonCodec,
+    /// A session timer (RFC 4028) ran out: nobody refreshed the session.
+    SessionExpired,
     /// The server is shutting down.
     Shutdown,
 }
@@ -62,6 +64,7 @@ impl HangupCause {
             HangupCause::AckTimeout => (EndCause::AckTimeout, Side::System),
             HangupCause::RtpTimeout => (EndCause::RtpTimeout, Side::System),
             HangupCause::NoCommonCodec => (EndCause::NoCommonCodec, Side::System),
+            HangupCause::SessionExpired => (EndCause::SessionExpired, Side::System),
             HangupCause::Shutdown => (EndCause::Shutdown, Side::System),
         }
     }
@@ -126,6 +129,12 @@ pub enum CallAction {
     },
     RejectReinvite {
         status: u16,
+    },
+    /// The final response to the caller's pending UPDATE (RFC 3311), with our SDP answer
+    /// when it carried an offer.
+    AnswerUpdate {
+        status: u16,
+        sdp: Option<String>,
     },
     SendBye,
     /// Find the extension's registered contacts and whether it is busy, allocate an
@@ -451,6 +460,58 @@ impl CallCore {
             Err(e) => self.out.push_back(CallAction::RejectReinvite {
                 status: sdp_status(&e),
             }),
+        }
+    }
+
+    /// An UPDATE in the dialog (RFC 3311): without a body a session refresh (200), with an
+    /// offer a change of media as with a re-INVITE. Before the call is up, or while our
+    /// offer waits for its answer, it gets 491/500 (§5.2).
+    pub fn handle_update(&mut self, _now: Instant, body: Option<&str>) {
+        let Some(body) = body else {
+            self.out.push_back(CallAction::AnswerUpdate {
+                status: 200,
+                sdp: None,
+            });
+            return;
+        };
+        if !matches!(self.state, State::Up) {
+            // An offer before our answer was acknowledged: a retry later works.
+            self.out.push_back(CallAction::AnswerUpdate {
+                status: 500,
+                sdp: None,
+            });
+            return;
+        }
+        if self.reoffer_pending {
+            self.out.push_back(CallAction::AnswerUpdate {
+                status: 491,
+                sdp: None,
+            });
+            return;
+        }
+        match sdp::negotiate(body) {
+            Ok(n) => {
+                self.sdp_version += 1;
+                let sdp = self.answer_for(&n);
+                self.negotiated = Some(n.clone());
+                self.out.push_back(CallAction::AnswerUpdate {
+                    status: 200,
+                    sdp: Some(sdp),
+                });
+                self.out
+                    .push_back(CallAction::Media(MediaCommand::Update(n)));
+            }
+            Err(e) => self.out.push_back(CallAction::AnswerUpdate {
+                status: sdp_status(&e),
+                sdp: None,
+            }),
+        }
+    }
+
+    /// The session timer ran out (RFC 4028 §10): nobody refreshed the session; hang up.
+    pub fn handle_session_expired(&mut self) {
+        if matches!(self.state, State::Up | State::Answered) {
+            self.leave(HangupCause::SessionExpired);
         }
     }
 

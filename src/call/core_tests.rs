@@ -6,7 +6,7 @@ use super::*;
 use std::path::Path;
 
 const FLOW: &str = "start: hello\nnodes:\n  hello: { play: welcome, next: menu }\n  menu:\n    menu: { prompt: menu, options: { \"1\": bye }, timeout: 5s, retries: 0, on_failure: bye }\n  bye: { hangup: true }\n";
-const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+pub(super) const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
 pub(super) fn setup(answer_after: Duration) -> CallSetup {
     CallSetup {
@@ -599,3 +599,6 @@ fn an_operator_reinvite_without_a_bridge_gets_491_and_one_without_codecs_488() {
 
 #[path = "core_transfer_tests.rs"]
 mod transfer;
+
+#[path = "core_session_tests.rs"]
+mod session;

@@ -31,6 +31,10 @@ pub enum CallEvent {
     Cancel,
     Bye,
     ReInvite(Option<String>),
+    /// An UPDATE (RFC 3311) with its body, if any.
+    Update(Option<String>),
+    /// The session timer (RFC 4028) ran out.
+    SessionExpired,
     /// A digit from a SIP INFO.
     InfoDigit(Digit),
     /// Our BYE got its final response, or its transaction timed out.
@@ -54,6 +58,12 @@ pub enum CallEvent {
 pub enum EndpointCommand {
     /// Respond to the initial INVITE.
     RespondInvite {
+        call: u64,
+        status: u16,
+        sdp: Option<String>,
+    },
+    /// Respond to the pending UPDATE.
+    RespondUpdate {
         call: u64,
         status: u16,
         sdp: Option<String>,
@@ -203,6 +213,11 @@ impl CallTask {
                     Some(CallEvent::Cancel) => self.core.handle_cancel(),
                     Some(CallEvent::Bye) => self.core.handle_bye(),
                     Some(CallEvent::ReInvite(body)) => self.core.handle_reinvite(now(), body.as_deref()),
+                    Some(CallEvent::Update(body)) => self.core.handle_update(now(), body.as_deref()),
+                    Some(CallEvent::SessionExpired) => {
+                        info!("session timer expired: nobody refreshed the session");
+                        self.core.handle_session_expired()
+                    }
                     Some(CallEvent::InfoDigit(d)) => {
                         debug!(digit = %d, "digit by SIP INFO");
                         self.core.handle_digit(now(), d, DigitSource::Info)
@@ -304,6 +319,9 @@ impl CallTask {
                 status: 200,
                 sdp: Some(sdp),
             },
+            CallAction::AnswerUpdate { status, sdp } => {
+                EndpointCommand::RespondUpdate { call, status, sdp }
+            }
             CallAction::RejectReinvite { status } => EndpointCommand::RespondReinvite {
                 call,
                 status,

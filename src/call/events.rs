@@ -200,6 +200,8 @@ pub enum EndCause {
     AckTimeout,
     RtpTimeout,
     NoCommonCodec,
+    /// A session timer (RFC 4028) ran out: nobody refreshed the session.
+    SessionExpired,
     Rejected,
     Shutdown,
     Error,
@@ -218,6 +220,7 @@ impl EndCause {
             EndCause::AckTimeout => "ack_timeout",
             EndCause::RtpTimeout => "rtp_timeout",
             EndCause::NoCommonCodec => "no_common_codec",
+            EndCause::SessionExpired => "session_expired",
             EndCause::Rejected => "rejected",
             EndCause::Shutdown => "shutdown",
             EndCause::Error => "error",

@@ -36,6 +36,11 @@ impl Endpoint {
                 .await;
             return;
         }
+        if let Some(resp) = self.session_interval_too_small(&req, &dialog::new_tag()) {
+            self.respond_invite_tx(key, route, &req, None, resp, 422)
+                .await;
+            return;
+        }
         let number = req.dialled_number().unwrap_or_default();
         let registered = !self
             .p

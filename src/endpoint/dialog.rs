@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use crate::call::driver::CallEvent;
 use crate::sip::message::{Message, Method, StartLine};
 use crate::sip::response::response_for;
-use crate::sip::screen::ALLOW;
+use crate::sip::screen::{ALLOW, SUPPORTED};
+use crate::sip::session_timer::SessionTimer;
 use crate::sip::transaction::{Timers, TxKey};
 use crate::sip::uri::{NameAddr, SipUri};
 use crate::transport::Via;
@@ -48,6 +49,24 @@ pub struct Dialog {
     remote_cseq: u32,
     pending_2xx: Option<Pending2xx>,
     pub pending_reinvite: Option<(TxKey, Message, SocketAddr)>,
+    /// The caller's UPDATE waiting for the call's answer (its server transaction is open).
+    pub pending_update: Option<(TxKey, Message)>,
+    /// The session timer (RFC 4028), when the caller supports them.
+    pub session_timer: Option<SessionTimer>,
+    /// The session description of our last 2xx (a re-INVITE refresh offers it unchanged).
+    pub last_sdp: Option<String>,
+    /// Our re-INVITE refreshing the session, while it runs.
+    pub refresh_invite: Option<RefreshInvite>,
+}
+
+/// Our re-INVITE refresh (RFC 4028 §7.4) of the caller's dialog: its client transaction,
+/// and the ACK sent for its 2xx (resent for each retransmitted 2xx).
+pub struct RefreshInvite {
+    pub branch: String,
+    pub cseq: u32,
+    pub request: Message,
+    pub tx: crate::sip::transaction::ClientInviteTx,
+    pub ack: Option<Bytes>,
 }
 
 impl Dialog {
@@ -93,6 +112,10 @@ impl Dialog {
             remote_cseq: invite.cseq().map(|c| c.0).unwrap_or(0),
             pending_2xx: None,
             pending_reinvite: None,
+            pending_update: None,
+            session_timer: None,
+            last_sdp: None,
+            refresh_invite: None,
         }
     }
 
@@ -113,6 +136,7 @@ impl Dialog {
             }
             resp.push_header("contact", self.contact(local));
             resp.push_header("allow", ALLOW);
+            resp.push_header("supported", SUPPORTED);
         }
         resp.push_header("server", user_agent.to_string());
         if let Some(sdp) = sdp {
@@ -122,7 +146,8 @@ impl Dialog {
         resp
     }
 
-    fn contact(&self, local: SocketAddr) -> String {
+    /// Our Contact header value for this dialog's transport.
+    pub fn contact(&self, local: SocketAddr) -> String {
         let host = match local {
             SocketAddr::V4(a) => a.to_string(),
             SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
@@ -207,7 +232,23 @@ impl Dialog {
 
     /// Build our BYE (§15.1.1) and return it with its branch.
     pub fn bye(&mut self, local: SocketAddr) -> (Message, String) {
+        self.request(Method::Bye, local)
+    }
+
+    /// A request of ours within the dialog (§12.2.1.1): BYE, or an UPDATE refreshing the
+    /// session; returned with its branch.
+    pub fn request(&mut self, method: Method, local: SocketAddr) -> (Message, String) {
         self.local_cseq = self.local_cseq.max(1) + 1;
+        self.request_numbered(method, self.local_cseq, local)
+    }
+
+    /// The ACK for a 2xx to our re-INVITE number `cseq` (§13.2.2.4: a new branch, the
+    /// INVITE's CSeq number).
+    pub fn ack(&self, cseq: u32, local: SocketAddr) -> Message {
+        self.request_numbered(Method::Ack, cseq, local).0
+    }
+
+    fn request_numbered(&self, method: Method, cseq: u32, local: SocketAddr) -> (Message, String) {
         let branch = format!("z9hG4bK{}", new_tag());
         let transport = match self.via {
             Via::Udp => "UDP",
@@ -221,7 +262,7 @@ impl Dialog {
         }
         let mut msg = Message {
             start: StartLine::Request {
-                method: Method::Bye,
+                method: method.clone(),
                 uri: self.remote_target.clone(),
                 version: "SIP/2.0".into(),
             },
@@ -239,7 +280,7 @@ impl Dialog {
         msg.push_header("from", from);
         msg.push_header("to", to);
         msg.push_header("call-id", self.call_id.clone());
-        msg.push_header("cseq", format!("{} BYE", self.local_cseq));
+        msg.push_header("cseq", format!("{cseq} {method}"));
         (msg, branch)
     }
 }

@@ -14,6 +14,7 @@ mod calls;
 mod dialog;
 mod outbound;
 mod registration;
+mod session;
 mod timers;
 
 use std::collections::HashMap;
@@ -104,6 +105,8 @@ struct ClientEntry {
 enum ClientOwner {
     /// A call's BYE to the caller.
     Call(u64),
+    /// A call's UPDATE refreshing the session (RFC 4028).
+    Refresh(u64),
     /// An OPTIONS probe of a registered contact, sent there.
     Qualify {
         probe: Probe,
@@ -378,8 +381,16 @@ impl Endpoint {
                 }
                 self.respond_non_invite(key, route, &req, resp).await;
             }
+            Method::Update => self.update(call, req, key, route).await,
             Method::Invite => {
-                if d.pending_reinvite.is_some() {
+                let local_tag = d.local_tag.clone();
+                if let Some(resp) = self.session_interval_too_small(&req, &local_tag) {
+                    self.respond_invite_tx(key, route, &req, None, resp, 422)
+                        .await;
+                    return;
+                }
+                let d = self.calls.get_mut(&call).expect("checked");
+                if d.pending_reinvite.is_some() || d.pending_update.is_some() {
                     let resp = response_for(&req, 491, &d.local_tag.clone());
                     self.respond_invite_tx(key, route, &req, None, resp, 491)
                         .await;
@@ -405,7 +416,7 @@ impl Endpoint {
     }
 
     async fn handle_response(&mut self, resp: Message) {
-        if self.outbound_response(&resp).await {
+        if self.outbound_response(&resp).await || self.refresh_invite_response(&resp).await {
             return;
         }
         let Some((branch, _method)) = TxKey::of_response(&resp) else {
@@ -429,6 +440,9 @@ impl Endpoint {
                 let (key, invite) = (d.invite_tx.clone(), d.invite.clone());
                 self.answer_invite(call, key, &invite, status, sdp.as_deref())
                     .await;
+            }
+            EndpointCommand::RespondUpdate { call, status, sdp } => {
+                self.respond_update(call, status, sdp).await
             }
             EndpointCommand::RespondReinvite { call, status, sdp } => {
                 let Some((key, req, _)) = self
@@ -511,17 +525,28 @@ impl Endpoint {
         status: u16,
         sdp: Option<&str>,
     ) {
+        let session_headers = if (200..300).contains(&status) {
+            self.arm_session_timer(call, req)
+        } else {
+            Vec::new()
+        };
         let Some(d) = self.calls.get_mut(&call) else {
             return;
         };
-        let resp = d.response_to(
+        let mut resp = d.response_to(
             req,
             status,
             sdp,
             &self.p.config.sip.user_agent,
             self.p.local,
         );
+        for (name, value) in session_headers {
+            resp.push_header(name, value);
+        }
         if (200..300).contains(&status) {
+            if let Some(sdp) = sdp {
+                d.last_sdp = Some(sdp.to_string());
+            }
             d.start_2xx_retransmission(now(), resp.to_bytes(), self.timers);
             if let Some(at) = d.next_2xx_deadline() {
                 self.heap.push(at, TimerOwner::Retransmit2xx(call));
@@ -660,6 +685,15 @@ impl Endpoint {
                 }
                 self.calls.get(&call).map(|d| (d.via, d.request_target()))
             }
+            ClientOwner::Refresh(call) => {
+                let call = *call;
+                match outcome {
+                    Some(ProbeResult::Answered(code)) => self.refresh_answered(call, code),
+                    Some(ProbeResult::TimedOut) => self.refresh_answered(call, 408),
+                    None => {}
+                }
+                self.calls.get(&call).map(|d| (d.via, d.request_target()))
+            }
             ClientOwner::Qualify { probe, via, dest } => {
                 if let Some(result) = outcome {
                     let ok = qualify::reachable(result);
@@ -710,6 +744,8 @@ impl Endpoint {
                 }
                 TimerOwner::Outbound(key) => self.outbound_timer(key).await,
                 TimerOwner::Qualify => self.qualify_contacts().await,
+                TimerOwner::Session(call) => self.session_timer_due(call, t).await,
+                TimerOwner::RefreshInvite(call) => self.refresh_invite_timer(call).await,
                 TimerOwner::Client(branch) => {
                     let Some(entry) = self.client.get_mut(&branch) else {
                         continue;

@@ -17,6 +17,10 @@ pub enum TimerOwner {
     Outbound((String, String)),
     /// Time to send OPTIONS to every registered contact.
     Qualify,
+    /// A dialog's session timer (RFC 4028): refresh or expiry.
+    Session(u64),
+    /// The INVITE client transaction of a dialog's re-INVITE refresh.
+    RefreshInvite(u64),
 }
 
 #[derive(Default)]

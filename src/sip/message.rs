@@ -396,6 +396,7 @@ pub fn display_name(name: &str) -> String {
         "cseq" => "CSeq".into(),
         "www-authenticate" => "WWW-Authenticate".into(),
         "mime-version" => "MIME-Version".into(),
+        "min-se" => "Min-SE".into(),
         _ => name
             .split('-')
             .map(|part| {

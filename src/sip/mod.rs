@@ -11,6 +11,7 @@ pub mod refer;
 pub mod registrar;
 pub mod response;
 pub mod screen;
+pub mod session_timer;
 pub mod transaction;
 pub mod uac;
 pub mod uri;

@@ -59,6 +59,8 @@ pub struct ServerOpts<'a> {
     pub sip: &'a str,
     /// Extra lines for `[ivr]` (e.g. `numbers` mapping to the test's flows).
     pub ivr: &'a str,
+    /// Extra lines for `[rtp]` (e.g. `timeout = "0s"` for callers that send no audio).
+    pub rtp: &'a str,
     /// Default: a SQLite file in the server's temporary directory.
     pub database_url: Option<&'a str>,
     pub env: &'a [(&'a str, &'a str)],
@@ -116,6 +118,7 @@ impl Server {
             database_url,
             env,
             flows,
+            rtp,
         } = o;
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = repo();
@@ -141,7 +144,7 @@ impl Server {
         let config = format!(
             "[sip]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n{sip}\
              [http]\nlisten = \"127.0.0.1:0\"\n\
-             [rtp]\nport_min = {}\nport_max = {}\n\
+             [rtp]\nport_min = {}\nport_max = {}\n{rtp}\
              [database]\nurl = \"{database_url}\"\n\
              [desk]\ncalendar_dir = \"{}\"\nsla_check_every = \"1s\"\n\
              [ivr]\nflows_dir = \"{}\"\nsounds_dir = \"{}\"\n{ivr}",
