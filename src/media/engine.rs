@@ -637,12 +637,23 @@ impl Worker {
                         continue;
                     };
                     let socket = if on_rtcp { &slot.rtcp } else { &slot.socket };
-                    let Ok((len, from)) = socket.recv_from(&mut rx) else {
-                        continue;
-                    };
-                    if let Some(leg) = slot.leg.as_mut() {
-                        receive(leg, t, &rx[..len], from, on_rtcp, &mut counts);
-                    } // not started yet: an early packet, discarded
+                    // Muxed RTCP must not take the tick's one RTP read: the peer sends one
+                    // RTP packet per tick, so each report would leave a datagram queued, and
+                    // the stream 20 ms later, for good. Read again after one (a few at most).
+                    for _ in 0..4 {
+                        let Ok((len, from)) = socket.recv_from(&mut rx) else {
+                            break;
+                        };
+                        let data = &rx[..len];
+                        if let Some(leg) = slot.leg.as_mut() {
+                            // The clock at the read, not the tick's: RTCP's round trip counts
+                            // from it, and it must not precede the datagram's arrival.
+                            receive(leg, now(), data, from, on_rtcp, &mut counts);
+                        } // not started yet: an early packet, discarded
+                        if on_rtcp || !is_rtcp(data) {
+                            break;
+                        }
+                    }
                 }
                 if n < ready.len() {
                     break;
