@@ -3,7 +3,7 @@
 //! with file, line, key and the rule broken (STYLE.md §6):
 //!
 //! ```text
-//! config/qonyrau.toml:12: rtp.port_max = 20001: the range must hold at least 2 even ports
+//! config/qonyrau.toml:12: rtp.port_max = 20001: the range must hold at least 2 pairs of an even (RTP) and the next odd (RTCP) port
 //! ```
 //!
 //! Defaults work on one machine: loopback SIP on 5060 (UDP and TCP), RTP 20000–29999,
@@ -83,10 +83,12 @@ pub struct SipConfig {
 pub struct RtpConfig {
     /// Address RTP sockets bind to and that our SDP advertises.
     pub ip: IpAddr,
-    /// Inclusive range; RTP uses the even ports in it.
+    /// Inclusive range; RTP uses the even ports in it, RTCP the odd port above each.
     pub ports: RangeInclusive<u16>,
     /// A call whose caller sends no RTP for this long is ended (0 = never).
     pub timeout: Duration,
+    /// RTCP report interval of every leg, randomised 0.5–1.5× (RFC 3550 §6.3.1).
+    pub rtcp_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -239,12 +241,13 @@ impl Config {
         let rtp_ip = v.ip("rtp.ip", &raw.rtp.ip);
         let port_min = v.range("rtp.port_min", &raw.rtp.port_min, 1024..=65534) as u16;
         let port_max = v.range("rtp.port_max", &raw.rtp.port_max, 1025..=65535) as u16;
-        let even_ports = (port_min..=port_max).filter(|p| p % 2 == 0).count();
-        if even_ports < 2 {
+        // RTP on an even port, RTCP on the odd one above it (RFC 3550 §11).
+        let pairs = (port_min..port_max).filter(|p| p % 2 == 0).count();
+        if pairs < 2 {
             v.error(
                 &raw.rtp.port_max,
                 format!(
-                    "rtp.port_max = {port_max}: the range {port_min}-{port_max} must hold at least 2 even ports"
+                    "rtp.port_max = {port_max}: the range {port_min}-{port_max} must hold at least 2 pairs of an even (RTP) and the next odd (RTCP) port"
                 ),
             );
         }
@@ -255,6 +258,11 @@ impl Config {
                 "rtp.timeout",
                 &raw.rtp.timeout,
                 Duration::ZERO..=Duration::from_secs(3600),
+            ),
+            rtcp_interval: v.duration(
+                "rtp.rtcp_interval",
+                &raw.rtp.rtcp_interval,
+                Duration::from_millis(100)..=Duration::from_secs(60),
             ),
         };
         let http = HttpConfig {
@@ -683,6 +691,7 @@ struct RawRtp {
     port_min: Spanned<i64>,
     port_max: Spanned<i64>,
     timeout: Spanned<String>,
+    rtcp_interval: Spanned<String>,
 }
 
 impl Default for RawRtp {
@@ -692,6 +701,7 @@ impl Default for RawRtp {
             port_min: spanned(20000),
             port_max: spanned(29999),
             timeout: spanned("60s".into()),
+            rtcp_interval: spanned("5s".into()),
         }
     }
 }
@@ -857,7 +867,7 @@ mod tests {
             [
                 "config/qonyrau.toml:2: sip.udp = \"localhost\": must be an IP address and port, e.g. \"127.0.0.1:5060\" or \"[::1]:5060\"",
                 "config/qonyrau.toml:3: sip.max_calls = 0: must be from 1 to 100000",
-                "config/qonyrau.toml:7: rtp.port_max = 20001: the range 20000-20001 must hold at least 2 even ports",
+                "config/qonyrau.toml:7: rtp.port_max = 20001: the range 20000-20001 must hold at least 2 pairs of an even (RTP) and the next odd (RTCP) port",
                 "config/qonyrau.toml:8: rtp.timeout = \"forever\": must be a duration from 0s to 3600s (e.g. \"5s\", \"500ms\")",
             ]
         );

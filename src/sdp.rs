@@ -6,6 +6,10 @@
 //! port 0, and mirror the direction (sendonly -> recvonly: the caller put us on hold).
 //! Deliberately not supported: multiple audio streams, ICE, crypto, codecs needing
 //! transcoding. They are answered with port 0 or refused with [`SdpError::NoCommonCodec`].
+//!
+//! RTCP goes to the RTP port + 1 (RFC 3550 §11), or to the port of `a=rtcp:` (RFC 3605), or
+//! to the RTP port itself when both sides said `a=rtcp-mux` (RFC 5761 §5.1.1): our offers
+//! carry it, and our answer does when the offer did.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -66,10 +70,28 @@ pub struct Negotiated {
     pub telephone_event: Option<u8>,
     /// Our direction.
     pub direction: Direction,
+    /// RTP and RTCP share one port (RFC 5761): the offer (or the answer to our offer, which
+    /// always offers it) carried `a=rtcp-mux`.
+    pub rtcp_mux: bool,
+    /// The port of `a=rtcp:` (RFC 3605), when the peer's RTCP is not at RTP port + 1.
+    pub rtcp_port: Option<u16>,
     /// Position of the audio m-line and how many m-lines the offer had (for the answer).
     audio_index: usize,
     media_count: usize,
     other_media: Vec<String>,
+}
+
+impl Negotiated {
+    /// Where to send RTCP: the RTP address when muxed, else the `a=rtcp:` port or RTP + 1.
+    pub fn rtcp_remote(&self) -> SocketAddr {
+        if self.rtcp_mux {
+            return self.remote;
+        }
+        let port = self
+            .rtcp_port
+            .unwrap_or_else(|| self.remote.port().wrapping_add(1));
+        SocketAddr::new(self.remote.ip(), port)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +112,8 @@ struct Media<'a> {
     rtpmap: Vec<(u8, String)>,
     connection: Option<IpAddr>,
     direction: Option<Direction>,
+    rtcp_mux: bool,
+    rtcp_port: Option<u16>,
 }
 
 struct Parsed<'a> {
@@ -146,6 +170,8 @@ fn parse(sdp: &str) -> Result<Parsed<'_>, SdpError> {
                     rtpmap: Vec::new(),
                     connection: None,
                     direction: None,
+                    rtcp_mux: false,
+                    rtcp_port: None,
                 });
             }
             "a" => {
@@ -160,6 +186,16 @@ fn parse(sdp: &str) -> Result<Parsed<'_>, SdpError> {
                     match parsed.media.last_mut() {
                         Some(m) => m.direction = Some(d),
                         None => parsed.direction = Some(d),
+                    }
+                } else if value.trim() == "rtcp-mux" {
+                    if let Some(m) = parsed.media.last_mut() {
+                        m.rtcp_mux = true;
+                    }
+                } else if let Some(rtcp) = value.strip_prefix("rtcp:") {
+                    // RFC 3605: "a=rtcp:port [IN IP4 addr]"; we take the port.
+                    let port = rtcp.split_whitespace().next().and_then(|p| p.parse().ok());
+                    if let (Some(m), Some(port)) = (parsed.media.last_mut(), port) {
+                        m.rtcp_port = Some(port);
                     }
                 } else if let Some(map) = value.strip_prefix("rtpmap:") {
                     let (pt, enc) = map
@@ -260,6 +296,8 @@ pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
         codec,
         telephone_event,
         direction,
+        rtcp_mux: audio.rtcp_mux,
+        rtcp_port: audio.rtcp_port.filter(|p| *p != 0),
         audio_index,
         media_count,
         other_media,
@@ -315,6 +353,9 @@ pub fn build_answer(
             );
         }
         let _ = write!(out, "a=ptime:20\r\na={}\r\n", n.direction.attr());
+        if n.rtcp_mux {
+            out.push_str("a=rtcp-mux\r\n");
+        }
     }
     out
 }
@@ -326,7 +367,8 @@ pub fn build_offer(ip: IpAddr, port: u16, session_id: u64, version: u64) -> Stri
     let _ = write!(
         out,
         "m=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
-         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n\
+         a=rtcp-mux\r\n"
     );
     out
 }
@@ -428,6 +470,40 @@ a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
         ] {
             assert!(negotiate(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn rtcp_mux_in_the_offer_is_answered_and_muxes() {
+        let n = negotiate(OFFER).unwrap();
+        assert!(!n.rtcp_mux);
+        assert_eq!(
+            n.rtcp_remote(),
+            "127.0.0.1:30001".parse().unwrap(),
+            "RTP + 1"
+        );
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        assert!(!build_answer(&n, ip, 20000, 1, 1).contains("rtcp-mux"));
+        let n = negotiate(&format!("{OFFER}a=rtcp-mux\r\n")).unwrap();
+        assert!(n.rtcp_mux);
+        assert_eq!(n.rtcp_remote(), n.remote, "muxed: the RTP port");
+        assert!(build_answer(&n, ip, 20000, 1, 1).ends_with("a=rtcp-mux\r\n"));
+        let n = negotiate(&format!("{OFFER}a=rtcp:40001 IN IP4 127.0.0.1\r\n")).unwrap();
+        assert_eq!(
+            n.rtcp_remote(),
+            "127.0.0.1:40001".parse().unwrap(),
+            "RFC 3605"
+        );
+    }
+
+    #[test]
+    fn our_offer_muxes_only_if_the_answer_does() {
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let offer = build_offer(ip, 20000, 1, 1);
+        assert!(offer.contains("a=rtcp-mux\r\n"));
+        assert!(parse_answer(&offer).unwrap().rtcp_mux);
+        let plain = parse_answer(&offer.replace("a=rtcp-mux\r\n", "")).unwrap();
+        assert!(!plain.rtcp_mux);
+        assert_eq!(plain.rtcp_remote().port(), 20001);
     }
 
     #[test]

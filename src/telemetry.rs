@@ -16,6 +16,9 @@ pub const CALLS_REFUSED: &str = "qonyrau_calls_refused_total"; // {reason}
 pub const RTP_SENT: &str = "qonyrau_rtp_packets_sent_total";
 pub const RTP_RECEIVED: &str = "qonyrau_rtp_packets_received_total";
 pub const RTP_SKIPPED: &str = "qonyrau_rtp_frames_skipped_total"; // late wake-ups
+pub const RTCP_SENT: &str = "qonyrau_rtcp_packets_sent_total";
+pub const RTCP_RECEIVED: &str = "qonyrau_rtcp_packets_received_total";
+pub const RTCP_INVALID: &str = "qonyrau_rtcp_packets_invalid_total"; // not valid compound RTCP
 pub const DTMF_DIGITS: &str = "qonyrau_dtmf_digits_total"; // {source}
 pub const SIP_REGISTRATIONS: &str = "qonyrau_sip_registrations_total"; // {result=ok|db_unavailable}
 pub const SIP_REGISTERED: &str = "qonyrau_sip_registered_extensions";
@@ -93,6 +96,12 @@ fn describe() {
     );
     describe_counter!(RTP_SENT, "RTP packets sent");
     describe_counter!(RTP_RECEIVED, "RTP packets received");
+    describe_counter!(RTCP_SENT, "RTCP compound reports sent (SR or RR + SDES)");
+    describe_counter!(RTCP_RECEIVED, "valid RTCP compound packets received");
+    describe_counter!(
+        RTCP_INVALID,
+        "datagrams taken for RTCP that were not valid compound RTCP"
+    );
     describe_counter!(
         DTMF_DIGITS,
         "DTMF digits received, by source (rfc4733, info, inband)"

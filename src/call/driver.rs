@@ -241,7 +241,8 @@ impl CallTask {
                         warn!("no RTP from the caller; ending the call");
                         self.core.handle_media_timeout()
                     }
-                    None => {}
+                    // Sent only as a leg closes (LegHandle::close); not used here yet.
+                    Some(LegEvent::Quality(_)) | None => {}
                 },
                 ev = recv_opt(operator.leg.as_mut()) => {
                     if let Some(LegEvent::RtpTimeout) = ev {

@@ -40,7 +40,9 @@
 //! # What this module does not do
 //!
 //! No sockets, no clock, no pacing (the caller decides when a local frame is due, see
-//! `leg.rs`), no jitter buffer, no RTCP, no mixing. Comfort noise (PT 13) and codecs other
+//! `leg.rs`), no jitter buffer, no mixing. No RTCP either: RTCP is never relayed; each leg
+//! keeps its own session (`rtcp.rs`) and counts relayed packets as its own sent stream.
+//! Comfort noise (PT 13) and codecs other
 //! than the negotiated G.711 are dropped, not translated.
 //!
 //! # A third leg (conference, whisper, barge-in)

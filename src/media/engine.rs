@@ -16,7 +16,14 @@
 //! hop, lock or channel.
 //!
 //! Call tasks talk to their leg through a [`LegHandle`]: commands in (bounded, `try_send`),
-//! events out (`PromptDone`, `Digit`, `RtpTimeout`) on a bounded channel per leg.
+//! events out (`PromptDone`, `Digit`, `RtpTimeout`, and `Quality` last, as the leg closes)
+//! on a bounded channel per leg.
+//!
+//! Each leg has two sockets: RTP on an even port and RTCP on the odd port above it
+//! (RFC 3550 §11). Both sit in the tick set; only the RTP socket moves to the live set when
+//! bridged, so RTCP is handled on the tick and never relayed. With rtcp-mux (RFC 5761) the
+//! leg's reports leave from the RTP socket and the peer's arrive there (the leg tells them
+//! apart); the RTCP socket then stays bound but idle.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -27,11 +34,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::ivr::PlayId;
 use crate::media::bridge::{DropReason, Relayed};
 use crate::media::leg::{Leg, LegEvent, PACKET};
 use crate::media::prompt::{load_music_on_hold, Prompt, PromptLibrary};
+use crate::media::rtcp::{is_rtcp, LegQuality, NtpTime, MAX_REPORT};
 use crate::sdp::Negotiated;
 use crate::telemetry;
 
@@ -39,7 +48,9 @@ use crate::telemetry;
 /// frame due and (usually) one packet waiting.
 const TICK: Duration = Duration::from_millis(20);
 
-pub use crate::telemetry::{RTP_RELAYED, RTP_RELAY_DROPPED};
+pub use crate::telemetry::{
+    RTCP_INVALID, RTCP_RECEIVED, RTCP_SENT, RTP_RELAYED, RTP_RELAY_DROPPED,
+};
 
 /// `DropReason` labels, in the order of [`drop_index`].
 const DROP_REASONS: [&str; 5] = [
@@ -62,7 +73,7 @@ fn drop_index(r: DropReason) -> usize {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
-    #[error("no free RTP port in {0}-{1}")]
+    #[error("no free RTP/RTCP port pair in {0}-{1}")]
     NoPort(u16, u16),
     #[error("the media engine is overloaded")]
     Overloaded,
@@ -98,6 +109,7 @@ enum WorkerCommand {
     Add {
         id: u64,
         socket: UdpSocket,
+        rtcp: UdpSocket,
         port: u16,
         events: mpsc::Sender<LegEvent>,
     },
@@ -114,6 +126,7 @@ struct Shared {
     next_id: AtomicU64,
     inband: bool,
     rtp_timeout: Option<Duration>,
+    rtcp_interval: Duration,
 }
 
 /// Handle to the engine; cheap to clone.
@@ -137,6 +150,26 @@ impl LegHandle {
         self.worker
             .try_send(WorkerCommand::Leg(self.id, cmd))
             .map_err(|_| MediaError::Overloaded)
+    }
+}
+
+impl LegHandle {
+    /// Close the leg and get its media quality: the worker sends [`LegEvent::Quality`] as
+    /// the last event before it drops the leg, and this reads events up to it (events still
+    /// queued before it are discarded). `None` if the leg was never started, the worker is
+    /// gone, or the events queue was full. Takes one worker tick (≤ 20 ms); wrap it in a
+    /// timeout if the engine may be stuck.
+    pub async fn close(mut self) -> Option<LegQuality> {
+        let _ = self.worker.try_send(WorkerCommand::Close(self.id));
+        let (_, closed) = mpsc::channel(1);
+        let mut events = std::mem::replace(&mut self.events, closed);
+        drop(self); // a second Close finds no leg: a no-op
+        while let Some(ev) = events.recv().await {
+            if let LegEvent::Quality(q) = ev {
+                return Some(q);
+            }
+        }
+        None
     }
 }
 
@@ -175,6 +208,7 @@ impl MediaEngine {
             next_id: AtomicU64::new(1),
             inband: config.media.inband_dtmf,
             rtp_timeout: (!config.rtp.timeout.is_zero()).then_some(config.rtp.timeout),
+            rtcp_interval: config.rtp.rtcp_interval,
         });
         for (i, rx) in receivers.into_iter().enumerate() {
             let worker = Worker::new(
@@ -182,6 +216,7 @@ impl MediaEngine {
                 Arc::downgrade(&shared),
                 shared.inband,
                 shared.rtp_timeout,
+                shared.rtcp_interval,
                 config.media.realtime,
                 Arc::clone(&moh),
             )?;
@@ -196,7 +231,8 @@ impl MediaEngine {
         self.shared.ip
     }
 
-    /// Bind an RTP port and give the leg to a worker. The leg sends nothing until `Start`.
+    /// Bind an RTP port and the RTCP port above it and give the leg to a worker. The leg
+    /// sends nothing until `Start`.
     pub fn allocate_leg(&self) -> Result<LegHandle, MediaError> {
         let s = &self.shared;
         let worker =
@@ -212,28 +248,31 @@ impl MediaEngine {
 
     fn allocate_on(&self, worker: mpsc::Sender<WorkerCommand>) -> Result<LegHandle, MediaError> {
         let s = &self.shared;
-        let (socket, port) = {
+        let (socket, rtcp, port) = {
             let mut pool = s.ports.lock().expect("port pool lock");
             let mut found = None;
             for _ in 0..pool.free.len() {
                 let Some(port) = pool.take() else { break };
-                match UdpSocket::bind(SocketAddr::new(s.ip, port)) {
-                    Ok(sock) => {
-                        found = Some((sock, port));
+                let bind = |p| UdpSocket::bind(SocketAddr::new(s.ip, p));
+                match (bind(port), bind(port + 1)) {
+                    (Ok(rtp), Ok(rtcp)) => {
+                        found = Some((rtp, rtcp, port));
                         break;
                     }
-                    Err(_) => pool.give_back(port), // held by another process: try it again later
+                    _ => pool.give_back(port), // held by another process: try it again later
                 }
             }
             found.ok_or(MediaError::NoPort(s.range.0, s.range.1))?
         };
         let _ = socket.set_nonblocking(true);
+        let _ = rtcp.set_nonblocking(true);
         let id = s.next_id.fetch_add(1, Ordering::Relaxed);
         let (events_tx, events_rx) = mpsc::channel(64);
         worker
             .try_send(WorkerCommand::Add {
                 id,
                 socket,
+                rtcp,
                 port,
                 events: events_tx,
             })
@@ -252,7 +291,8 @@ impl MediaEngine {
     }
 }
 
-/// Even ports of the range, handed out round-robin so a port is not reused at once.
+/// Even ports of the range whose odd neighbour (RTCP) is in it too, handed out round-robin
+/// so a port is not reused at once.
 struct PortPool {
     free: std::collections::VecDeque<u16>,
 }
@@ -260,7 +300,7 @@ struct PortPool {
 impl PortPool {
     fn new(lo: u16, hi: u16) -> PortPool {
         PortPool {
-            free: (lo..=hi).filter(|p| p % 2 == 0).collect(),
+            free: (lo..hi).filter(|p| p % 2 == 0).collect(),
         }
     }
     fn take(&mut self) -> Option<u16> {
@@ -273,6 +313,8 @@ impl PortPool {
 
 struct Slot {
     socket: UdpSocket,
+    /// RTCP at `port + 1`: always in the tick set, idle when the leg muxes.
+    rtcp: UdpSocket,
     port: u16,
     leg: Option<Leg>,
     events: mpsc::Sender<LegEvent>,
@@ -286,6 +328,23 @@ struct Counts {
     received: u64,
     relayed: u64,
     dropped: [u64; 5],
+    rtcp_sent: u64,
+    rtcp_received: u64,
+    rtcp_invalid: u64,
+}
+
+/// Epoll tokens: the leg id, shifted, and which of its sockets is readable.
+fn rtp_token(id: u64) -> u64 {
+    id << 1
+}
+
+fn rtcp_token(id: u64) -> u64 {
+    (id << 1) | 1
+}
+
+/// (leg id, whether it is the RTCP socket).
+fn from_token(token: u64) -> (u64, bool) {
+    (token >> 1, token & 1 == 1)
 }
 
 struct Worker {
@@ -299,6 +358,7 @@ struct Worker {
     shared: std::sync::Weak<Shared>,
     inband: bool,
     rtp_timeout: Option<Duration>,
+    rtcp_interval: Duration,
     /// Sockets of unbridged legs (level-triggered, EPOLLIN), drained once per tick.
     epoll: OwnedFd,
     /// Sockets of bridged legs, waited on between ticks: relayed as they arrive.
@@ -325,6 +385,7 @@ impl Worker {
         shared: std::sync::Weak<Shared>,
         inband: bool,
         rtp_timeout: Option<Duration>,
+        rtcp_interval: Duration,
         realtime: bool,
         moh: Arc<[Arc<Prompt>]>,
     ) -> std::io::Result<Worker> {
@@ -341,6 +402,7 @@ impl Worker {
             shared,
             inband,
             rtp_timeout,
+            rtcp_interval,
             epoll,
             live,
             realtime,
@@ -408,11 +470,12 @@ impl Worker {
     }
 
     /// Add `socket` to the epoll set `set` (`op` = `EPOLL_CTL_ADD`) or take it out
-    /// (`EPOLL_CTL_DEL`). A socket closed later leaves its set by itself.
-    fn epoll_ctl(set: &OwnedFd, op: i32, socket: &UdpSocket, id: u64) {
+    /// (`EPOLL_CTL_DEL`), with `token` ([`rtp_token`], [`rtcp_token`]). A socket closed
+    /// later leaves its set by itself.
+    fn epoll_ctl(set: &OwnedFd, op: i32, socket: &UdpSocket, token: u64) {
         let mut ev = libc::epoll_event {
             events: libc::EPOLLIN as u32,
-            u64: id,
+            u64: token,
         };
         // SAFETY: both descriptors are valid for the call and `ev` outlives it.
         let rc = unsafe { libc::epoll_ctl(set.as_raw_fd(), op, socket.as_raw_fd(), &mut ev) };
@@ -421,8 +484,9 @@ impl Worker {
         }
     }
 
-    fn watch(&self, socket: &UdpSocket, id: u64) {
-        Self::epoll_ctl(&self.epoll, libc::EPOLL_CTL_ADD, socket, id);
+    fn watch(&self, socket: &UdpSocket, rtcp: &UdpSocket, id: u64) {
+        Self::epoll_ctl(&self.epoll, libc::EPOLL_CTL_ADD, socket, rtp_token(id));
+        Self::epoll_ctl(&self.epoll, libc::EPOLL_CTL_ADD, rtcp, rtcp_token(id));
     }
 
     /// Link legs `a` and `b` (the `Bridge` command), after undoing their previous links.
@@ -446,8 +510,8 @@ impl Worker {
             if let Some(leg) = slot.leg.as_mut() {
                 leg.bridge();
             }
-            Self::epoll_ctl(&self.epoll, libc::EPOLL_CTL_DEL, &slot.socket, x);
-            Self::epoll_ctl(&self.live, libc::EPOLL_CTL_ADD, &slot.socket, x);
+            Self::epoll_ctl(&self.epoll, libc::EPOLL_CTL_DEL, &slot.socket, rtp_token(x));
+            Self::epoll_ctl(&self.live, libc::EPOLL_CTL_ADD, &slot.socket, rtp_token(x));
         }
     }
 
@@ -464,13 +528,14 @@ impl Worker {
             if let Some(leg) = slot.leg.as_mut() {
                 leg.unbridge();
             }
-            Self::epoll_ctl(&self.live, libc::EPOLL_CTL_DEL, &slot.socket, x);
-            Self::epoll_ctl(&self.epoll, libc::EPOLL_CTL_ADD, &slot.socket, x);
+            Self::epoll_ctl(&self.live, libc::EPOLL_CTL_DEL, &slot.socket, rtp_token(x));
+            Self::epoll_ctl(&self.epoll, libc::EPOLL_CTL_ADD, &slot.socket, rtp_token(x));
         }
     }
 
-    /// One datagram on bridged leg `id`: relay it to the partner at once, then let the leg
-    /// see it (digits, liveness, latching).
+    /// One datagram on bridged leg `id`: relay it to the partner at once (unless it is muxed
+    /// RTCP: each leg keeps its own), then let the leg see it (digits, liveness, latching,
+    /// RTCP).
     fn relay_ready(&mut self, id: u64, t: Instant, rx: &mut [u8], tx: &mut [u8], c: &mut Counts) {
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
@@ -482,7 +547,12 @@ impl Worker {
             return;
         };
         let input = &rx[..len];
-        if let Some(other) = slot.partner.and_then(|p| self.slots.get_mut(&p)) {
+        let rtcp = is_rtcp(input);
+        if let Some(other) = slot
+            .partner
+            .filter(|_| !rtcp)
+            .and_then(|p| self.slots.get_mut(&p))
+        {
             if let Some(leg) = other.leg.as_mut().filter(|l| l.sends()) {
                 match leg.relay(t, input, &map, tx) {
                     Relayed::Sent(n) => {
@@ -494,8 +564,7 @@ impl Worker {
             } // the partner is on hold: nothing goes to it
         }
         if let Some(leg) = self.slots.get_mut(&id).and_then(|s| s.leg.as_mut()) {
-            leg.handle_rtp_from(t, input, from);
-            c.received += 1;
+            receive(leg, t, input, from, false, c);
         }
     }
 
@@ -516,8 +585,12 @@ impl Worker {
         let skipped = metrics::counter!(telemetry::RTP_SKIPPED);
         let relayed = metrics::counter!(RTP_RELAYED);
         let dropped = DROP_REASONS.map(|r| metrics::counter!(RTP_RELAY_DROPPED, "reason" => r));
+        let rtcp_sent = metrics::counter!(RTCP_SENT);
+        let rtcp_received = metrics::counter!(RTCP_RECEIVED);
+        let rtcp_invalid = metrics::counter!(RTCP_INVALID);
         let mut counts = Counts::default();
         let mut buf = [0u8; PACKET];
+        let mut report = [0u8; MAX_REPORT];
         let mut rx = [0u8; 2048];
         let mut tx = [0u8; 2048];
         let mut ready: Vec<libc::epoll_event> = vec![libc::epoll_event { events: 0, u64: 0 }; 4096];
@@ -530,7 +603,7 @@ impl Worker {
                 }
             }
             let t = now();
-            let (mut n_sent, mut n_received, mut n_skipped) = (0u64, 0u64, 0u64);
+            let (mut n_sent, mut n_skipped) = (0u64, 0u64);
             // Pass 1, sends only: each leg's frame leaves at a stable offset from the tick.
             for slot in self.slots.values_mut() {
                 let Some(leg) = slot.leg.as_mut() else {
@@ -543,23 +616,44 @@ impl Worker {
                 }
                 n_sent += leg.stats.sent - before.sent;
                 n_skipped += leg.stats.skipped - before.skipped;
+                // RTCP when due (every few seconds); muxed from the RTP socket.
+                while let Some(n) = leg.poll_rtcp(t, &mut report) {
+                    let socket = if leg.rtcp_mux() {
+                        &slot.socket
+                    } else {
+                        &slot.rtcp
+                    };
+                    let _ = socket.send_to(&report[..n], leg.rtcp_remote());
+                    counts.rtcp_sent += 1;
+                }
             }
             // Pass 2, receives: only sockets the kernel says are readable, one datagram each
             // (level-triggered: one still queued shows up again next tick), so no empty reads.
             loop {
                 let n = self.poll_ready(&mut ready);
                 for ev in &ready[..n] {
-                    let id = ev.u64;
+                    let (id, on_rtcp) = from_token(ev.u64);
                     let Some(slot) = self.slots.get_mut(&id) else {
                         continue;
                     };
-                    let Ok((len, from)) = slot.socket.recv_from(&mut rx) else {
-                        continue;
-                    };
-                    if let Some(leg) = slot.leg.as_mut() {
-                        leg.handle_rtp_from(t, &rx[..len], from);
-                        n_received += 1;
-                    } // not started yet: an early packet, discarded
+                    let socket = if on_rtcp { &slot.rtcp } else { &slot.socket };
+                    // Muxed RTCP must not take the tick's one RTP read: the peer sends one
+                    // RTP packet per tick, so each report would leave a datagram queued, and
+                    // the stream 20 ms later, for good. Read again after one (a few at most).
+                    for _ in 0..4 {
+                        let Ok((len, from)) = socket.recv_from(&mut rx) else {
+                            break;
+                        };
+                        let data = &rx[..len];
+                        if let Some(leg) = slot.leg.as_mut() {
+                            // The clock at the read, not the tick's: RTCP's round trip counts
+                            // from it, and it must not precede the datagram's arrival.
+                            receive(leg, now(), data, from, on_rtcp, &mut counts);
+                        } // not started yet: an early packet, discarded
+                        if on_rtcp || !is_rtcp(data) {
+                            break;
+                        }
+                    }
                 }
                 if n < ready.len() {
                     break;
@@ -594,11 +688,15 @@ impl Worker {
                 let n = self.wait_live(&mut ready, until - w);
                 let w = now();
                 for ev in &ready[..n] {
-                    self.relay_ready(ev.u64, w, &mut rx, &mut tx, &mut counts);
+                    let (id, _) = from_token(ev.u64); // only RTP sockets are live
+                    self.relay_ready(id, w, &mut rx, &mut tx, &mut counts);
                 }
             }
             sent.increment(n_sent);
-            received.increment(n_received + std::mem::take(&mut counts.received));
+            received.increment(std::mem::take(&mut counts.received));
+            rtcp_sent.increment(std::mem::take(&mut counts.rtcp_sent));
+            rtcp_received.increment(std::mem::take(&mut counts.rtcp_received));
+            rtcp_invalid.increment(std::mem::take(&mut counts.rtcp_invalid));
             skipped.increment(n_skipped);
             relayed.increment(std::mem::take(&mut counts.relayed));
             for (counter, n) in dropped.iter().zip(counts.dropped.iter_mut()) {
@@ -619,14 +717,16 @@ impl Worker {
             WorkerCommand::Add {
                 id,
                 socket,
+                rtcp,
                 port,
                 events,
             } => {
-                self.watch(&socket, id);
+                self.watch(&socket, &rtcp, id);
                 self.slots.insert(
                     id,
                     Slot {
                         socket,
+                        rtcp,
                         port,
                         leg: None,
                         events,
@@ -648,12 +748,14 @@ impl Worker {
                 // Frames start on the worker's next grid point.
                 let start = self.epoch + TICK * (self.tick as u32 + 1);
                 let (inband, timeout) = (self.inband, self.rtp_timeout);
+                let (interval, seed) = (self.rtcp_interval, self.random());
                 let Some(slot) = self.slots.get_mut(&id) else {
                     return;
                 };
                 match (cmd, slot.leg.as_mut()) {
                     (LegCommand::Start(n), None) => {
-                        slot.leg = Some(Leg::new(start, ssrc, seq, ts, &n, inband, timeout));
+                        let leg = Leg::new(start, ssrc, seq, ts, &n, inband, timeout);
+                        slot.leg = Some(leg.with_rtcp(ntp_at(start), interval, seed));
                     }
                     (LegCommand::Start(n) | LegCommand::Update(n), Some(leg)) => leg.update(&n),
                     (LegCommand::Play { id, prompts }, Some(leg)) => leg.play(id, prompts),
@@ -666,6 +768,10 @@ impl Worker {
             WorkerCommand::Close(id) => {
                 self.unlink(id); // the partner goes silent: never a dangling link
                 if let Some(slot) = self.slots.remove(&id) {
+                    // The last event: what `LegHandle::close` waits for.
+                    if let Some(leg) = &slot.leg {
+                        let _ = slot.events.try_send(LegEvent::Quality(leg.quality()));
+                    }
                     if let Some(shared) = self.shared.upgrade() {
                         shared
                             .ports
@@ -679,9 +785,39 @@ impl Worker {
     }
 }
 
+/// One datagram for a started leg, counted: RTP or muxed RTCP on its RTP socket, or RTCP on
+/// its RTCP socket.
+fn receive(
+    leg: &mut Leg,
+    t: Instant,
+    data: &[u8],
+    from: SocketAddr,
+    on_rtcp: bool,
+    c: &mut Counts,
+) {
+    let before = leg.rtcp_stats();
+    if on_rtcp {
+        leg.handle_rtcp_from(t, data, from);
+    } else {
+        leg.handle_rtp_from(t, data, from);
+        c.received += u64::from(!is_rtcp(data));
+    }
+    let after = leg.rtcp_stats();
+    c.rtcp_received += after.received - before.received;
+    c.rtcp_invalid += after.invalid - before.invalid;
+}
+
 /// Drivers read tokio's clock (paused in tests); outside a runtime it is the OS clock.
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
+}
+
+/// The wall clock (NTP) at `at`, for RTCP sender reports: read once per leg start.
+fn ntp_at(at: Instant) -> NtpTime {
+    let wall = crate::clock::SystemClock.now();
+    let since_epoch =
+        Duration::try_from(wall.duration_since(jiff::Timestamp::UNIX_EPOCH)).unwrap_or_default();
+    NtpTime::from_unix(since_epoch) + at.saturating_duration_since(now())
 }
 
 /// Ask for SCHED_FIFO (priority 10) for the calling thread: frames then leave on time even

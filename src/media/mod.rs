@@ -8,4 +8,5 @@ pub mod g711;
 pub mod inband;
 pub mod leg;
 pub mod prompt;
+pub mod rtcp;
 pub mod rtp;
