@@ -30,6 +30,10 @@ pub const RTP_RELAYED: &str = "qonyrau_rtp_relayed_total";
 pub const RTP_RELAY_DROPPED: &str = "qonyrau_rtp_relay_dropped_total";
 pub const OPERATOR_LEGS: &str = "qonyrau_operator_legs_total"; // {outcome}
 pub const CALLS_BRIDGED: &str = "qonyrau_calls_bridged";
+/// Per media leg at its release (RTCP, RFC 3550), by `side` (caller or operator).
+pub const LEG_JITTER: &str = "qonyrau_leg_jitter_ms"; // histogram {side}
+pub const LEG_LOSS: &str = "qonyrau_leg_loss_ratio"; // histogram {side}
+pub const LEG_ROUND_TRIP: &str = "qonyrau_leg_round_trip_ms"; // histogram {side}
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -37,7 +41,17 @@ static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn metrics() -> PrometheusHandle {
     PROMETHEUS
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            use metrics_exporter_prometheus::Matcher;
+            let ms = [
+                1.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 400.0, 1000.0,
+            ];
+            let ratio = [0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(LEG_JITTER.into()), &ms)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(LEG_ROUND_TRIP.into()), &ms))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(LEG_LOSS.into()), &ratio))
+                .expect("bucket lists are not empty")
+                .build_recorder();
             let handle = recorder.handle();
             // A second install in the same process (tests) keeps the first recorder.
             let _ = metrics::set_global_recorder(recorder);
@@ -85,6 +99,18 @@ fn describe() {
         "Calls placed to operators' contacts, by outcome"
     );
     describe_gauge!(CALLS_BRIDGED, "Calls bridged to an operator now");
+    metrics::describe_histogram!(
+        LEG_JITTER,
+        "Interarrival jitter of each media leg at its end (RFC 3550 A.8), ms, by side"
+    );
+    metrics::describe_histogram!(
+        LEG_LOSS,
+        "Packets lost over expected on each media leg at its end, by side"
+    );
+    metrics::describe_histogram!(
+        LEG_ROUND_TRIP,
+        "Round trip from the peer's RTCP reports on each media leg at its end, ms, by side"
+    );
     describe_counter!(RTP_RELAYED, "RTP packets relayed between bridged legs");
     describe_counter!(
         RTP_RELAY_DROPPED,

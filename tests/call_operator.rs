@@ -118,6 +118,27 @@ fn a_caller_reaches_the_operator_through_a_dial_node_with_two_way_transcoded_aud
         Some(1.0),
         "{m}"
     );
+    // Each media leg's quality at its end (its reception statistics, RFC 3550 A.3/A.8),
+    // the caller's and the operator's. (The round trip needs a report from the peer about
+    // our SR, which a 3-second call may not see: tests/media_rtcp.rs measures it.)
+    for side in ["caller", "operator"] {
+        assert_eq!(
+            metric(
+                &m,
+                &format!("qonyrau_leg_jitter_ms_count{{side=\"{side}\"}}")
+            ),
+            Some(1.0),
+            "{m}"
+        );
+        assert_eq!(
+            metric(
+                &m,
+                &format!("qonyrau_leg_loss_ratio_bucket{{side=\"{side}\",le=\"0.01\"}}")
+            ),
+            Some(1.0),
+            "no loss worth naming on loopback: {m}"
+        );
+    }
 }
 
 #[test]

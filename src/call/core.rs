@@ -84,8 +84,12 @@ pub enum MediaCommand {
     StopPlayback,
     /// Loop music on hold on the caller's leg (while an operator's phone rings).
     MusicOnHold,
-    /// Start the operator's media leg with the answer the operator's phone gave.
-    StartOperator(Negotiated),
+    /// Start the operator's media leg (for operator leg `leg`) with the answer the
+    /// operator's phone gave.
+    StartOperator {
+        leg: LegId,
+        negotiated: Negotiated,
+    },
     /// Relay audio between the caller's and the operator's legs.
     Bridge,
     /// Stop relaying; the caller's leg plays what comes next.
@@ -680,7 +684,10 @@ impl CallCore {
                         fork.handle_answered(leg);
                         if fork.winner() == Some(leg) {
                             self.out
-                                .push_back(CallAction::Media(MediaCommand::StartOperator(n)));
+                                .push_back(CallAction::Media(MediaCommand::StartOperator {
+                                    leg,
+                                    negotiated: n,
+                                }));
                         }
                     }
                     (Operator::Dialing { fork, .. }, _) => {

@@ -341,7 +341,7 @@ fn a_dial_rings_every_contact_with_music_on_hold_and_bridges_the_first_answer() 
     assert!(a.contains(&CallAction::CancelLeg(LegId(1))), "{a:?}");
     let start = a
         .iter()
-        .position(|x| matches!(x, CallAction::Media(MediaCommand::StartOperator(n)) if n.codec == crate::sdp::Codec::Pcma))
+        .position(|x| matches!(x, CallAction::Media(MediaCommand::StartOperator { negotiated: n, .. }) if n.codec == crate::sdp::Codec::Pcma))
         .expect("operator media started with the answer's codec");
     let bridge = a
         .iter()

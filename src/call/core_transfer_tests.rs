@@ -105,9 +105,10 @@ fn the_targets_answer_bridges_it_ends_the_operators_leg_and_keeps_the_flow_where
     assert_eq!(
         order,
         [
-            &CallAction::Media(MediaCommand::StartOperator(
-                sdp::parse_answer(OPERATOR_ANSWER).unwrap()
-            )),
+            &CallAction::Media(MediaCommand::StartOperator {
+                leg: LegId(2),
+                negotiated: sdp::parse_answer(OPERATOR_ANSWER).unwrap()
+            }),
             &CallAction::NotifyLeg {
                 leg: LegId(1),
                 status: 200

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::call::core::{CallAction, CallCore, HangupCause, MediaCommand};
+use crate::call::core::{CallAction, CallCore, HangupCause, MediaCommand, CALLER_LEG};
 use crate::call::dial::DialTarget;
 use crate::call::events::{self, CallFact, EventBus, LegId};
 use crate::call::presence::{Presence, PresenceGuard};
@@ -20,6 +20,7 @@ use crate::media::dtmf::{Digit, DigitSource};
 use crate::media::engine::{LegCommand, LegHandle, MediaEngine};
 use crate::media::leg::LegEvent;
 use crate::media::prompt::PromptLibrary;
+use crate::media::rtcp::LegQuality;
 use crate::registrar::Location;
 use crate::sip::uac::OutboundEvent;
 
@@ -157,6 +158,8 @@ pub struct CallLinks {
 #[derive(Default)]
 struct OperatorMedia {
     leg: Option<LegHandle>,
+    /// The operator leg (in the call core's numbering) whose media this is, once started.
+    leg_id: Option<LegId>,
     extension: Option<Arc<str>>,
     busy: Option<PresenceGuard>,
     parked: Option<Box<OperatorMedia>>,
@@ -175,6 +178,14 @@ async fn recv_opt(leg: Option<&mut LegHandle>) -> Option<LegEvent> {
         },
         None => std::future::pending().await,
     }
+}
+
+/// Close a media leg and wait (briefly) for its quality report.
+async fn finish(leg: &mut LegHandle) -> Option<LegQuality> {
+    tokio::time::timeout(std::time::Duration::from_millis(200), leg.finish())
+        .await
+        .ok()
+        .flatten()
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -292,6 +303,12 @@ impl CallTask {
                 EndpointCommand::NotifyLeg { call, leg, status }
             }
             CallAction::Publish(fact) => {
+                if matches!(fact, CallFact::Ended { .. }) {
+                    // The caller's media quality comes before the end, for subscribers that
+                    // close their record on `Ended`.
+                    let quality = finish(&mut self.leg).await;
+                    self.publish_quality(CALLER_LEG, quality);
+                }
                 self.publish(fact);
                 return None;
             }
@@ -330,7 +347,7 @@ impl CallTask {
             },
             CallAction::SendBye => EndpointCommand::SendBye { call },
             CallAction::Media(cmd) => {
-                self.media(cmd, operator);
+                self.media(cmd, operator).await;
                 return None;
             }
             CallAction::Ended(cause) => return Some(cause),
@@ -377,9 +394,36 @@ impl CallTask {
         });
     }
 
-    fn media(&mut self, cmd: MediaCommand, operator: &mut OperatorMedia) {
+    /// Publish a released media leg's quality (nothing for a leg that never started).
+    fn publish_quality(&self, leg: LegId, quality: Option<LegQuality>) {
+        let Some(q) = quality else {
+            return;
+        };
+        self.publish(CallFact::LegQuality {
+            leg,
+            packets_received: q.packets_received,
+            packets_lost: q.packets_lost,
+            fraction_lost: q.fraction_lost,
+            jitter_ms: q.jitter_ms,
+            round_trip_ms: q.round_trip_ms,
+        });
+    }
+
+    /// Close an operator media leg, publishing its quality.
+    async fn release(&self, media: OperatorMedia) {
+        if let (Some(mut handle), Some(leg)) = (media.leg, media.leg_id) {
+            let quality = finish(&mut handle).await;
+            self.publish_quality(leg, quality);
+        }
+    }
+
+    async fn media(&mut self, cmd: MediaCommand, operator: &mut OperatorMedia) {
         let cmd = match cmd {
-            MediaCommand::StartOperator(n) => {
+            MediaCommand::StartOperator {
+                leg: id,
+                negotiated: n,
+            } => {
+                operator.leg_id = Some(id);
                 if let Some(leg) = &operator.leg {
                     if leg.send(LegCommand::Start(n)).is_err() {
                         warn!("media engine overloaded; command dropped");
@@ -401,12 +445,16 @@ impl CallTask {
                 LegCommand::Unbridge
             }
             MediaCommand::ReleaseOperator => {
-                // Dropping the handle closes the leg (and unlinks a bridge).
+                // Closing the leg unlinks a bridge.
                 let parked = operator.parked.take();
-                *operator = OperatorMedia {
-                    parked,
-                    ..OperatorMedia::default()
-                };
+                let released = std::mem::replace(
+                    operator,
+                    OperatorMedia {
+                        parked,
+                        ..OperatorMedia::default()
+                    },
+                );
+                self.release(released).await;
                 return;
             }
             MediaCommand::ParkOperator => {
@@ -417,12 +465,15 @@ impl CallTask {
             }
             MediaCommand::UnparkOperator => {
                 if let Some(parked) = operator.parked.take() {
-                    *operator = *parked;
+                    let released = std::mem::replace(operator, *parked);
+                    self.release(released).await;
                 }
                 return;
             }
             MediaCommand::ReleaseParked => {
-                operator.parked = None;
+                if let Some(parked) = operator.parked.take() {
+                    self.release(*parked).await;
+                }
                 return;
             }
             MediaCommand::MusicOnHold | MediaCommand::HoldCaller => LegCommand::MusicOnHold,

@@ -123,6 +123,18 @@ pub enum CallFact {
         cause: EndCause,
         side: Side,
     },
+    /// A media leg's RTP quality over its life (its own reception statistics and RTCP,
+    /// RFC 3550), published when the leg is released — before `Ended` for the caller's.
+    LegQuality {
+        leg: LegId,
+        packets_received: u64,
+        packets_lost: i64,
+        /// Lost over expected, 0–1.
+        fraction_lost: f32,
+        jitter_ms: f32,
+        /// From the peer's RTCP reports, when it sent any.
+        round_trip_ms: Option<f32>,
+    },
     Ended {
         cause: EndCause,
         side: Side,

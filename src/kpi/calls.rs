@@ -1,5 +1,6 @@
 //! The call metrics subscriber: turns call facts into `qonyrau_calls_total{end,side}`,
-//! `qonyrau_dtmf_digits_total{source}`, operator-leg outcomes and the bridged-calls gauge. Pure counting in [`CallMetrics`]
+//! `qonyrau_dtmf_digits_total{source}`, operator-leg outcomes, the bridged-calls gauge and
+//! each media leg's jitter, loss and round trip (`qonyrau_leg_*{side}` histograms). Pure counting in [`CallMetrics`]
 //! (testable without a bus); [`run`] feeds it from a lossy subscription (a lagging
 //! subscriber's skipped events are counted as `qonyrau_events_dropped_total{subscriber}`).
 
@@ -42,6 +43,27 @@ impl CallMetrics {
             CallFact::Unbridged { .. } => {
                 self.bridged.remove(&ev.call.0);
                 self.gauge();
+            }
+            CallFact::LegQuality {
+                leg,
+                fraction_lost,
+                jitter_ms,
+                round_trip_ms,
+                ..
+            } => {
+                let side = if *leg == crate::call::core::CALLER_LEG {
+                    "caller"
+                } else {
+                    "operator"
+                };
+                metrics::histogram!(telemetry::LEG_JITTER, "side" => side)
+                    .record(f64::from(*jitter_ms));
+                metrics::histogram!(telemetry::LEG_LOSS, "side" => side)
+                    .record(f64::from(*fraction_lost));
+                if let Some(rtt) = round_trip_ms {
+                    metrics::histogram!(telemetry::LEG_ROUND_TRIP, "side" => side)
+                        .record(f64::from(*rtt));
+                }
             }
             _ => {}
         }

@@ -160,11 +160,14 @@ impl LegHandle {
     /// gone, or the events queue was full. Takes one worker tick (≤ 20 ms); wrap it in a
     /// timeout if the engine may be stuck.
     pub async fn close(mut self) -> Option<LegQuality> {
+        self.finish().await
+    }
+
+    /// As [`LegHandle::close`], keeping the handle (its drop then finds no leg to close):
+    /// for an owner that cannot give the handle away while it waits.
+    pub async fn finish(&mut self) -> Option<LegQuality> {
         let _ = self.worker.try_send(WorkerCommand::Close(self.id));
-        let (_, closed) = mpsc::channel(1);
-        let mut events = std::mem::replace(&mut self.events, closed);
-        drop(self); // a second Close finds no leg: a no-op
-        while let Some(ev) = events.recv().await {
+        while let Some(ev) = self.events.recv().await {
             if let LegEvent::Quality(q) = ev {
                 return Some(q);
             }
