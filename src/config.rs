@@ -135,6 +135,9 @@ pub struct DeskConfig {
     pub priority_matrix: crate::tickets::priority::PriorityMatrix,
     /// Mark the session cookie `Secure` (behind HTTPS).
     pub cookie_secure: bool,
+    /// Language of API error messages when the request has no session and its
+    /// `Accept-Language` names none of kk, ru, en (a session's own language wins).
+    pub default_language: crate::staff::Language,
 }
 
 #[derive(Debug, Clone)]
@@ -302,6 +305,7 @@ impl Config {
                 ),
                 priority_matrix: v.matrix("desk.priority_matrix", &raw.desk.priority_matrix),
                 cookie_secure: raw.desk.cookie_secure,
+                default_language: v.language("desk.default_language", &raw.desk.default_language),
             },
             log: LogConfig {
                 level: raw.log.level,
@@ -434,6 +438,16 @@ impl Validator<'_> {
             );
             *allowed.start()
         }
+    }
+
+    fn language(&mut self, key: &str, raw: &Spanned<String>) -> crate::staff::Language {
+        raw.get_ref().parse().unwrap_or_else(|_| {
+            self.error(
+                raw,
+                format!("{key} = \"{}\": must be one of kk, ru, en", raw.get_ref()),
+            );
+            crate::staff::Language::Ru
+        })
     }
 
     fn registrar(&mut self, raw: &RawRegistrar) -> RegistrarConfig {
@@ -748,6 +762,7 @@ struct RawDesk {
     auto_close_after: Spanned<String>,
     priority_matrix: Spanned<Vec<Vec<u8>>>,
     cookie_secure: bool,
+    default_language: Spanned<String>,
 }
 
 impl Default for RawDesk {
@@ -766,6 +781,7 @@ impl Default for RawDesk {
                     .collect(),
             ),
             cookie_secure: false,
+            default_language: spanned("ru".into()),
         }
     }
 }
@@ -810,6 +826,21 @@ mod tests {
     fn the_bundled_config_file_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_PATH);
         Config::load(&path).unwrap();
+    }
+
+    #[test]
+    fn the_desk_default_language_is_russian_and_checked() {
+        assert_eq!(
+            parse("").unwrap().desk.default_language,
+            crate::staff::Language::Ru
+        );
+        let c = parse("[desk]\ndefault_language = \"kk\"\n").unwrap();
+        assert_eq!(c.desk.default_language, crate::staff::Language::Kk);
+        let err = parse("[desk]\ndefault_language = \"de\"\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config/qonyrau.toml:2: desk.default_language = \"de\": must be one of kk, ru, en"
+        );
     }
 
     #[test]
