@@ -142,6 +142,9 @@ pub struct DeskConfig {
     pub priority_matrix: crate::tickets::priority::PriorityMatrix,
     /// Mark the session cookie `Secure` (behind HTTPS).
     pub cookie_secure: bool,
+    /// Language of API error messages when the request has no session and its
+    /// `Accept-Language` names none of kk, ru, en (a session's own language wins).
+    pub default_language: crate::staff::Language,
 }
 
 #[derive(Debug, Clone)]
@@ -332,6 +335,7 @@ impl Config {
                 ),
                 priority_matrix: v.matrix("desk.priority_matrix", &raw.desk.priority_matrix),
                 cookie_secure: raw.desk.cookie_secure,
+                default_language: v.language("desk.default_language", &raw.desk.default_language),
             },
             log: LogConfig {
                 level: raw.log.level,
@@ -464,6 +468,16 @@ impl Validator<'_> {
             );
             *allowed.start()
         }
+    }
+
+    fn language(&mut self, key: &str, raw: &Spanned<String>) -> crate::staff::Language {
+        raw.get_ref().parse().unwrap_or_else(|_| {
+            self.error(
+                raw,
+                format!("{key} = \"{}\": must be one of kk, ru, en", raw.get_ref()),
+            );
+            crate::staff::Language::Ru
+        })
     }
 
     fn registrar(&mut self, raw: &RawRegistrar) -> RegistrarConfig {
@@ -601,6 +615,7 @@ fn spanned<T>(value: T) -> Spanned<T> {
 }
 
 #[derive(Deserialize, Default)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
     sip: RawSip,
@@ -615,6 +630,7 @@ struct RawConfig {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawRegistrar {
     realm: Spanned<String>,
@@ -649,6 +665,7 @@ impl Default for RawRegistrar {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawSip {
     udp: Spanned<String>,
@@ -685,6 +702,7 @@ impl Default for RawSip {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawRtp {
     ip: Spanned<String>,
@@ -707,6 +725,7 @@ impl Default for RawRtp {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawHttp {
     listen: Spanned<String>,
@@ -721,6 +740,7 @@ impl Default for RawHttp {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawIvr {
     flows_dir: String,
@@ -747,6 +767,7 @@ impl Default for RawIvr {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawMedia {
     inband_dtmf: bool,
@@ -763,6 +784,7 @@ impl Default for RawMedia {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawDatabase {
     url: String,
@@ -777,6 +799,7 @@ impl Default for RawDatabase {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawDesk {
     calendar_dir: String,
@@ -786,6 +809,7 @@ struct RawDesk {
     auto_close_after: Spanned<String>,
     priority_matrix: Spanned<Vec<Vec<u8>>>,
     cookie_secure: bool,
+    default_language: Spanned<String>,
 }
 
 impl Default for RawDesk {
@@ -804,11 +828,13 @@ impl Default for RawDesk {
                     .collect(),
             ),
             cookie_secure: false,
+            default_language: spanned("ru".into()),
         }
     }
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawLog {
     level: String,
@@ -848,6 +874,103 @@ mod tests {
     fn the_bundled_config_file_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_PATH);
         Config::load(&path).unwrap();
+    }
+
+    /// Every key `Config` accepts, as dotted paths (`sip.user_agent`), from the raw form's
+    /// defaults: serde names the fields, so a key added to a `Raw*` struct is listed here
+    /// without anyone remembering to. An empty table (`ivr.numbers`) is a key itself.
+    fn accepted_keys() -> Vec<String> {
+        fn walk(prefix: &str, value: &toml::Value, out: &mut Vec<String>) {
+            match value {
+                toml::Value::Table(t) if !t.is_empty() => {
+                    for (k, v) in t {
+                        let path = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        walk(&path, v, out);
+                    }
+                }
+                _ => out.push(prefix.to_string()),
+            }
+        }
+        let value = toml::Value::try_from(RawConfig::default()).expect("defaults serialize");
+        let mut keys = Vec::new();
+        walk("", &value, &mut keys);
+        keys
+    }
+
+    /// Keys the bundled file mentions, set or commented out (`# key = …`), as dotted paths.
+    fn documented_keys(text: &str) -> std::collections::BTreeSet<String> {
+        let mut section = String::new();
+        let mut keys = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let line = line.trim_start().trim_start_matches('#').trim();
+            if let Some(rest) = line.strip_prefix('[') {
+                if let Some((name, _)) = rest.split_once(']') {
+                    section = name.trim().to_string();
+                    keys.insert(section.clone());
+                }
+            } else if let Some((key, _)) = line.split_once('=') {
+                let key = key.trim();
+                if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    keys.insert(format!("{section}.{key}"));
+                }
+            }
+        }
+        keys
+    }
+
+    fn bundled_text() -> String {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_PATH)).unwrap()
+    }
+
+    #[test]
+    fn the_bundled_config_file_documents_every_accepted_key() {
+        let documented = documented_keys(&bundled_text());
+        let keys = accepted_keys();
+        assert!(keys.len() > 40, "{keys:?}");
+        let missing: Vec<&String> = keys.iter().filter(|k| !documented.contains(*k)).collect();
+        assert!(
+            missing.is_empty(),
+            "{DEFAULT_PATH} does not mention these keys (add each, commented out if need be, with its default): {missing:?}"
+        );
+    }
+
+    #[test]
+    fn the_bundled_config_file_shows_the_defaults() {
+        // Its header promises that the values shown are the defaults, so loading it must
+        // change nothing (a value pinned there would stop following a changed default).
+        let raw: RawConfig = toml::from_str(&bundled_text()).unwrap();
+        assert_eq!(
+            toml::Value::try_from(raw).unwrap(),
+            toml::Value::try_from(RawConfig::default()).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_documentation_check_sees_a_missing_key() {
+        let text = bundled_text().replace("realm = \"qonyrau\"", "");
+        let documented = documented_keys(&text);
+        assert!(!documented.contains("registrar.realm"));
+        assert!(documented.contains("registrar.algorithms"));
+        assert!(documented.contains("ivr.numbers"));
+    }
+
+    #[test]
+    fn the_desk_default_language_is_russian_and_checked() {
+        assert_eq!(
+            parse("").unwrap().desk.default_language,
+            crate::staff::Language::Ru
+        );
+        let c = parse("[desk]\ndefault_language = \"kk\"\n").unwrap();
+        assert_eq!(c.desk.default_language, crate::staff::Language::Kk);
+        let err = parse("[desk]\ndefault_language = \"de\"\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config/qonyrau.toml:2: desk.default_language = \"de\": must be one of kk, ru, en"
+        );
     }
 
     #[test]

@@ -122,7 +122,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Logins::new(LockoutPolicy::default(), config.desk.session_ttl),
         config.desk.cookie_secure,
     )
-    .with_sip_realm(&config.registrar.realm);
+    .with_sip_realm(&config.registrar.realm)
+    .with_default_language(config.desk.default_language);
     let sla_task = tokio::spawn(sla_job::run(
         desk,
         clock,

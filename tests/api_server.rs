@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{peer, repo, Server};
+use common::{peer, repo, Server, ServerOpts};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "Qonyrau2026";
@@ -163,6 +163,38 @@ async fn the_api_on_the_real_server_with_metrics_and_schemathesis() {
     schemathesis(&base, None, &["--include-tag", "session"]);
     let log = server.log_text();
     assert!(!log.contains("panicked"), "{log}");
+}
+
+/// `[desk] default_language` reaches the API: a request without a session whose
+/// Accept-Language names none of kk, ru, en is answered in it; one that does, in its best.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_before_login_follow_accept_language_else_the_configured_default() {
+    let server = Server::start_opts(ServerOpts {
+        desk: "default_language = \"kk\"\n",
+        ..ServerOpts::default()
+    });
+    let base = format!("http://{}", server.http);
+    let message = |lang: &'static str| {
+        let url = format!("{base}/api/v1/tickets");
+        async move {
+            let resp = reqwest::Client::new()
+                .get(url)
+                .header("accept-language", lang)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .expect("HTTP request");
+            assert_eq!(resp.status().as_u16(), 401);
+            let body: Value = resp.json().await.unwrap();
+            body["message"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(
+        message("ru-RU,ru;q=0.9,en;q=0.5").await,
+        "Войдите в систему."
+    );
+    assert_eq!(message("kk;q=0.1, en;q=0.8").await, "Please log in.");
+    assert_eq!(message("de").await, "Жүйеге кіріңіз.");
 }
 
 struct Postgres {

@@ -26,9 +26,11 @@
 //!   hangup: { hangup: true }                          # we send BYE
 //! ```
 //!
-//! Parsing reports every problem at once, each with file, line and why (STYLE.md §6).
-//! Prompt names are checked against the prompt library by the preflight, not here: this
-//! module knows nothing of files on disk beyond the one it reads.
+//! Parsing reports every problem at once, each with file, line and why (STYLE.md §6): an
+//! undefined target does not hide a bad value or a missing prompt elsewhere in the file.
+//! Whether a prompt exists is asked of the caller ([`Flow::check`] takes a [`PromptCheck`]);
+//! the preflight answers from the prompt library, so this module knows nothing of files on
+//! disk beyond the one it reads.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -117,8 +119,15 @@ impl Flow {
         })
     }
 
-    /// Parse and validate one flow file's text. `file` is used only in messages.
+    /// Parse and validate one flow file's text, without looking for its prompts. `file` is
+    /// used only in messages.
     pub fn parse(file: &Path, text: &str) -> Result<Flow, FlowErrors> {
+        Flow::check(file, text, &NoPromptCheck)
+    }
+
+    /// Parse and validate one flow file's text, and ask `prompts` about every prompt it
+    /// plays. Every problem is reported with its line, whatever else is wrong in the file.
+    pub fn check(file: &Path, text: &str, prompts: &dyn PromptCheck) -> Result<Flow, FlowErrors> {
         let name = file
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -127,13 +136,30 @@ impl Flow {
             let line = e.location().map(|l| l.line()).unwrap_or(0);
             FlowErrors::one(file, line, format!("not a valid flow: {e}"))
         })?;
-        Builder::new(file, name).build(raw)
+        Builder::new(file, name, prompts).build(raw)
     }
 
-    pub fn load(file: &Path) -> Result<Flow, FlowErrors> {
+    pub fn load(file: &Path, prompts: &dyn PromptCheck) -> Result<Flow, FlowErrors> {
         let text = std::fs::read_to_string(file)
             .map_err(|e| FlowErrors::one(file, 0, format!("cannot read: {e}")))?;
-        Flow::parse(file, &text)
+        Flow::check(file, &text, prompts)
+    }
+}
+
+/// Where a flow's prompts are looked up while it is checked: the preflight answers from the
+/// prompt library (`sounds/<lang>/<name>.wav` for every language a caller can choose).
+pub trait PromptCheck {
+    /// Why `name` cannot be played, one reason per language it is missing in, e.g.
+    /// `has no sounds/kk/welcome.wav`; empty when it can be played in every language.
+    fn missing(&self, name: &str) -> Vec<String>;
+}
+
+/// For parsing without a prompt library (tests, direct calls): every prompt exists.
+pub struct NoPromptCheck;
+
+impl PromptCheck for NoPromptCheck {
+    fn missing(&self, _name: &str) -> Vec<String> {
+        Vec::new()
     }
 }
 
@@ -144,8 +170,9 @@ pub struct FlowSet {
 }
 
 impl FlowSet {
-    /// Load every `*.yaml` / `*.yml` file; collects the problems of all files.
-    pub fn load_dir(dir: &Path) -> Result<FlowSet, FlowErrors> {
+    /// Load every `*.yaml` / `*.yml` file, checking its prompts with `prompts`; collects the
+    /// problems of all files.
+    pub fn load_dir(dir: &Path, prompts: &dyn PromptCheck) -> Result<FlowSet, FlowErrors> {
         let entries = std::fs::read_dir(dir)
             .map_err(|e| FlowErrors::one(dir, 0, format!("cannot read flow directory: {e}")))?;
         let mut paths: Vec<PathBuf> = entries
@@ -156,7 +183,7 @@ impl FlowSet {
         let mut set = FlowSet::default();
         let mut errors = FlowErrors::default();
         for path in paths {
-            match Flow::load(&path) {
+            match Flow::load(&path, prompts) {
                 Ok(flow) => {
                     set.flows.insert(flow.name.clone(), Arc::new(flow));
                 }
@@ -251,9 +278,9 @@ struct RawMenu {
     prompt: Spanned<Prompts>,
     options: BTreeMap<String, Spanned<String>>,
     timeout: Option<Spanned<String>>,
-    retries: Option<Spanned<u32>>,
-    invalid: Option<Prompts>,
-    no_input: Option<Prompts>,
+    retries: Option<Spanned<RawCount>>,
+    invalid: Option<Spanned<Prompts>>,
+    no_input: Option<Spanned<Prompts>>,
     on_failure: Spanned<String>,
 }
 
@@ -262,6 +289,15 @@ struct RawMenu {
 enum Prompts {
     One(String),
     Many(Vec<String>),
+}
+
+/// A count as written: a number, or anything else (refused with its line by the validator
+/// rather than by serde, which would stop at the first such value).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawCount {
+    Number(i64),
+    Other(serde::de::IgnoredAny),
 }
 
 impl Prompts {
@@ -289,15 +325,17 @@ struct Builder<'a> {
     name: String,
     errors: Vec<FlowError>,
     ids: HashMap<String, NodeId>,
+    prompt_check: &'a dyn PromptCheck,
 }
 
 impl<'a> Builder<'a> {
-    fn new(file: &'a Path, name: String) -> Self {
+    fn new(file: &'a Path, name: String, prompt_check: &'a dyn PromptCheck) -> Self {
         Builder {
             file,
             name,
             errors: Vec::new(),
             ids: HashMap::new(),
+            prompt_check,
         }
     }
 
@@ -340,6 +378,10 @@ impl<'a> Builder<'a> {
                     line,
                     format!("node \"{node}\": prompt name \"{p}\" must be letters, digits, '_' or '-' (a file sounds/<lang>/{p}.wav)"),
                 );
+                continue;
+            }
+            for why in self.prompt_check.missing(p) {
+                self.error(line, format!("node \"{node}\": prompt \"{p}\" {why}"));
             }
         }
         list
@@ -543,25 +585,30 @@ impl<'a> Builder<'a> {
         };
         let retries = match raw.retries {
             None => DEFAULT_MENU_RETRIES,
-            Some(r) if r.value <= MENU_RETRIES_MAX => r.value,
-            Some(r) => {
-                self.error(
-                    r.referenced.line(),
-                    format!(
-                        "menu \"{name}\": retries = {}: must be at most {MENU_RETRIES_MAX}",
-                        r.value
-                    ),
-                );
-                DEFAULT_MENU_RETRIES
-            }
+            Some(r) => match r.value {
+                RawCount::Number(n) if (0..=i64::from(MENU_RETRIES_MAX)).contains(&n) => n as u32,
+                value => {
+                    let shown = match value {
+                        RawCount::Number(n) => n.to_string(),
+                        RawCount::Other(_) => "(not a number)".into(),
+                    };
+                    self.error(
+                        r.referenced.line(),
+                        format!(
+                            "menu \"{name}\": retries = {shown}: must be a whole number from 0 to {MENU_RETRIES_MAX}"
+                        ),
+                    );
+                    DEFAULT_MENU_RETRIES
+                }
+            },
         };
         let invalid = raw
             .invalid
-            .map(|p| self.prompts(name, line, p))
+            .map(|p| self.prompts(name, p.referenced.line(), p.value))
             .unwrap_or_default();
         let no_input = raw
             .no_input
-            .map(|p| self.prompts(name, line, p))
+            .map(|p| self.prompts(name, p.referenced.line(), p.value))
             .unwrap_or_default();
         let on_failure = self.target(name, "on_failure goes to", &raw.on_failure);
         Menu {
@@ -707,6 +754,73 @@ nodes:
         assert!(lines[1].starts_with("ivr-flows/test.yaml:10: menu \"menu\": timeout = \"90s\": must be a duration from 1s to 60s"));
         assert!(lines[2]
             .starts_with("ivr-flows/test.yaml:14: node \"menu\" on_failure goes to \"nowhere\""));
+    }
+
+    /// Prompts missing in some languages, as the preflight's library check would say.
+    struct Missing(&'static [(&'static str, &'static str)]);
+
+    impl PromptCheck for Missing {
+        fn missing(&self, name: &str) -> Vec<String> {
+            self.0
+                .iter()
+                .filter(|(_, n)| *n == name)
+                .map(|(lang, n)| format!("has no sounds/{lang}/{n}.wav"))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_broken_next_and_a_missing_prompt_are_both_reported_with_their_lines() {
+        let text = GOOD.replace("next: menu", "next: menu_kz");
+        let missing = Missing(&[("kk", "welcome"), ("ru", "sales_info"), ("en", "no_input")]);
+        let err = Flow::check(Path::new("ivr-flows/test.yaml"), &text, &missing).unwrap_err();
+        let lines: Vec<String> = err.0.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "ivr-flows/test.yaml:4: node \"greeting\": prompt \"welcome\" has no sounds/kk/welcome.wav",
+                "ivr-flows/test.yaml:5: node \"greeting\" goes to \"menu_kz\", which is not defined",
+                "ivr-flows/test.yaml:13: node \"menu\": prompt \"no_input\" has no sounds/en/no_input.wav",
+                "ivr-flows/test.yaml:15: node \"sales\": prompt \"sales_info\" has no sounds/ru/sales_info.wav",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_prompt_alone_fails_the_flow_with_its_line() {
+        let missing = Missing(&[("kk", "goodbye"), ("en", "goodbye")]);
+        let err = Flow::check(Path::new("ivr-flows/test.yaml"), GOOD, &missing).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ivr-flows/test.yaml:17: node \"goodbye\": prompt \"goodbye\" has no sounds/kk/goodbye.wav\n\
+             ivr-flows/test.yaml:17: node \"goodbye\": prompt \"goodbye\" has no sounds/en/goodbye.wav"
+        );
+    }
+
+    #[test]
+    fn a_retries_value_that_is_not_a_count_is_one_problem_among_others() {
+        let text = GOOD
+            .replace("retries: 1", "retries: lots")
+            .replace("on_failure: goodbye", "on_failure: nowhere");
+        let lines: Vec<String> = parse(&text)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "ivr-flows/test.yaml:11: menu \"menu\": retries = (not a number): must be a whole number from 0 to 10",
+                "ivr-flows/test.yaml:14: node \"menu\" on_failure goes to \"nowhere\", which is not defined",
+            ]
+        );
+        let err = parse(&GOOD.replace("retries: 1", "retries: -1")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(":11: menu \"menu\": retries = -1: must be"),
+            "{err}"
+        );
     }
 
     #[test]

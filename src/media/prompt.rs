@@ -143,14 +143,29 @@ pub struct PromptLibrary {
 impl PromptLibrary {
     /// Load `dir/<lang>/*.wav` for every language directory present.
     pub fn load_dir(dir: &Path) -> Result<PromptLibrary, PromptErrors> {
+        let (lib, errors) = PromptLibrary::load_dir_partial(dir);
+        if errors.is_empty() {
+            Ok(lib)
+        } else {
+            Err(PromptErrors(errors))
+        }
+    }
+
+    /// Like [`PromptLibrary::load_dir`], but keeps every file that loaded next to the
+    /// problems of those that did not, so a check can go on to name every missing prompt.
+    pub fn load_dir_partial(dir: &Path) -> (PromptLibrary, Vec<PromptError>) {
         let mut lib = PromptLibrary::default();
         let mut errors = Vec::new();
-        let langs = std::fs::read_dir(dir).map_err(|e| {
-            PromptErrors(vec![PromptError {
-                file: dir.to_path_buf(),
-                why: format!("cannot read the sounds directory: {e}"),
-            }])
-        })?;
+        let langs = match std::fs::read_dir(dir) {
+            Ok(langs) => langs,
+            Err(e) => {
+                let error = PromptError {
+                    file: dir.to_path_buf(),
+                    why: format!("cannot read the sounds directory: {e}"),
+                };
+                return (lib, vec![error]);
+            }
+        };
         // sounds/moh/ is music on hold (loaded by the media engine), not a language.
         let mut langs: Vec<PathBuf> = langs
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -180,11 +195,7 @@ impl PromptLibrary {
                 }
             }
         }
-        if errors.is_empty() {
-            Ok(lib)
-        } else {
-            Err(PromptErrors(errors))
-        }
+        (lib, errors)
     }
 
     pub fn get(&self, lang: &str, name: &str) -> Option<Arc<Prompt>> {

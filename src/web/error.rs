@@ -1,5 +1,6 @@
 //! API errors: a stable `code`, an HTTP status, and a human `message` in the user's language
-//! (the session's interface language, else `Accept-Language`, else Russian). The message is
+//! (the session's interface language; without a session, the best of kk, ru, en by
+//! `Accept-Language` with its q-values; else `[desk] default_language`). The message is
 //! chosen after the handler runs, by [`localize`], because a request's language is known only
 //! once its session is; `detail` carries the precise reason in English for logs and support.
 
@@ -379,24 +380,63 @@ impl LangSlot {
     }
 }
 
-/// The first of kk, ru, en in `Accept-Language`.
+/// The language of kk, ru, en that `Accept-Language` prefers (RFC 9110 §12.5.4): the highest
+/// q-value wins (1 when absent), the earlier range on a tie; `q=0` means "not this one"; a
+/// region or script subtag is ignored (`ru-RU` is `ru`). `None` when it names none of the three
+/// (a bare `*` included: the configured default is the server's own choice).
 pub fn accept_language(headers: &HeaderMap) -> Option<Language> {
     let value = headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
-    value
-        .split(',')
-        .filter_map(|part| part.split(';').next())
-        .map(|tag| tag.trim().to_ascii_lowercase())
-        .find_map(|tag| tag.get(..2).and_then(|p| p.parse::<Language>().ok()))
+    let mut best: Option<(u16, Language)> = None;
+    for range in value.split(',') {
+        let mut params = range.split(';');
+        let tag = params.next().unwrap_or_default().trim();
+        let primary = tag.split(['-', '_']).next().unwrap_or_default();
+        let Ok(lang) = primary.to_ascii_lowercase().parse::<Language>() else {
+            continue;
+        };
+        let mut q = 1000;
+        for param in params {
+            if let Some((name, v)) = param.split_once('=') {
+                if name.trim().eq_ignore_ascii_case("q") {
+                    q = qvalue(v.trim()).unwrap_or(0);
+                }
+            }
+        }
+        if q > 0 && best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, lang));
+        }
+    }
+    best.map(|(_, lang)| lang)
 }
 
-/// Middleware: write the body of error responses in the request's language.
-pub async fn localize(mut req: Request, next: Next) -> Response {
+/// An RFC 9110 qvalue (`0`, `0.5`, `1.000`) in thousandths; `None` when malformed.
+fn qvalue(v: &str) -> Option<u16> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{frac:0<3}").parse::<u16>().ok()?;
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// Middleware: write the body of error responses in the request's language: the session's
+/// if the request had one, else `Accept-Language`'s, else `default` (`[desk]
+/// default_language`).
+pub async fn localize(
+    axum::extract::State(default): axum::extract::State<Language>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let accept = accept_language(req.headers());
     let slot = LangSlot::default();
     req.extensions_mut().insert(slot.clone());
     let mut resp = next.run(req).await;
     if let Some(Pending(e)) = resp.extensions_mut().remove::<Pending>() {
-        let lang = slot.0.get().copied().or(accept).unwrap_or(Language::Ru);
+        let lang = slot.0.get().copied().or(accept).unwrap_or(default);
         let (mut parts, _) = resp.into_parts();
         let body = serde_json::to_vec(&e.body(lang)).unwrap_or_default();
         parts.headers.insert(
@@ -423,3 +463,32 @@ pub struct ApiQuery<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pick(value: &str) -> Option<Language> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT_LANGUAGE,
+            HeaderValue::from_str(value).unwrap(),
+        );
+        accept_language(&headers)
+    }
+
+    #[test]
+    fn accept_language_honours_q_values_and_ignores_region_subtags() {
+        assert_eq!(pick("ru-RU,ru;q=0.9,en;q=0.5"), Some(Language::Ru));
+        assert_eq!(pick("kk;q=0.1, en;q=0.8"), Some(Language::En));
+        assert_eq!(pick("de-DE, en-GB;q=0.7, kk-KZ;q=0.71"), Some(Language::Kk));
+        assert_eq!(pick("EN-us"), Some(Language::En));
+        assert_eq!(pick("en;q=0.5, ru;q=0.5"), Some(Language::En)); // a tie: the first
+        assert_eq!(pick("ru;q=0, en;q=0.001"), Some(Language::En)); // q=0: not Russian
+        assert_eq!(pick("ru;q=0"), None);
+        assert_eq!(pick("de, fr;q=0.9"), None);
+        assert_eq!(pick("*"), None);
+        assert_eq!(pick("english"), None); // not a tag for en
+        assert_eq!(pick("ru;q=2, kk;q=0.3"), Some(Language::Kk)); // a malformed q counts as 0
+    }
+}

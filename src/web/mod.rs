@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::db::filter::Page;
 use crate::db::Db;
 use crate::staff::session::{Logins, SessionInfo};
+use crate::staff::Language;
 use crate::tickets::store::TicketDesk;
 use error::ApiError;
 
@@ -39,6 +40,9 @@ pub struct ApiState {
     pub cookie_secure: bool,
     /// The digest realm SIP passwords are hashed under (`[registrar] realm`).
     pub sip_realm: String,
+    /// Language of error messages for a request without a session whose `Accept-Language`
+    /// names none of kk, ru, en (`[desk] default_language`).
+    pub default_language: Language,
 }
 
 impl ApiState {
@@ -55,7 +59,14 @@ impl ApiState {
             sessions: Arc::default(),
             cookie_secure,
             sip_realm: "qonyrau".into(),
+            default_language: Language::Ru,
         }
+    }
+
+    /// Error messages before login fall back to `lang` (see [`error::localize`]).
+    pub fn with_default_language(mut self, lang: Language) -> ApiState {
+        self.default_language = lang;
+        self
     }
 
     /// SIP passwords set through the API are hashed under this realm.
@@ -172,7 +183,10 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .nest("/api/v1", v1)
         .route("/api/openapi.json", get(openapi::document))
-        .layer(axum::middleware::from_fn(error::localize))
+        .layer(axum::middleware::from_fn_with_state(
+            state.default_language,
+            error::localize,
+        ))
         .with_state(state)
 }
 

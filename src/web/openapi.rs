@@ -9,7 +9,7 @@ use crate::web::{audit, auth, contacts, staff, tickets};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Qonyrau service desk API", description = "Tickets, contacts, staff accounts and the audit log. Errors are JSON `{code, message}` with the message in the user's language."),
+    info(title = "Qonyrau service desk API", description = "Tickets, contacts, staff accounts and the audit log. Errors are JSON `{code, message}` with the message in the user's language: the session's interface language; before login (401, failed login, 400/404) the best of kk, ru, en by `Accept-Language` q-values (`ru-RU` counts as `ru`), else the server's `desk.default_language`."),
     paths(
         auth::login, auth::whoami, auth::logout, auth::change_password,
         tickets::create, tickets::search, tickets::get_one, tickets::update, tickets::escalate,

@@ -35,6 +35,11 @@ fn monday_noon() -> Timestamp {
 }
 
 async fn api(db: Db) -> Api {
+    api_with_default_language(db, Language::Ru).await
+}
+
+/// As [`api`], with `[desk] default_language = lang`.
+async fn api_with_default_language(db: Db, default_language: Language) -> Api {
     let desk = TicketDesk::new(
         db.clone(),
         Arc::new(cal()),
@@ -57,7 +62,8 @@ async fn api(db: Db) -> Api {
         Arc::new(clock.clone()),
         Logins::new(LockoutPolicy::default(), Duration::from_secs(12 * 3600)),
         false,
-    );
+    )
+    .with_default_language(default_language);
     let cancel = CancellationToken::new();
     let (addr, _) = crate::http::spawn(
         "127.0.0.1:0".parse().unwrap(),
@@ -99,6 +105,40 @@ impl Api {
         (
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// A request with this `Accept-Language` (none when `None`) and a raw body; (status,
+    /// error code, message).
+    async fn in_language(
+        &self,
+        method: &str,
+        path: &str,
+        accept_language: Option<&str>,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, String, String) {
+        let mut req = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(l) = accept_language {
+            req = req.header("accept-language", l);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap();
+        (
+            status,
+            body["code"].as_str().unwrap_or_default().to_string(),
+            body["message"].as_str().unwrap_or_default().to_string(),
         )
     }
 
@@ -759,4 +799,111 @@ async fn an_admin_gives_an_operator_a_sip_extension_and_unlock_lifts_its_sip_loc
             .await;
         assert_eq!(status, 404, "no extension");
     }
+}
+
+/// The language tests need no PostgreSQL run: the choice of language is the same on both.
+async fn sqlite() -> (Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&format!("sqlite://{}/t.db", dir.path().display()))
+        .await
+        .unwrap();
+    (db, dir)
+}
+
+#[tokio::test]
+async fn errors_before_login_follow_accept_language_with_q_values() {
+    let (db, _dir) = sqlite().await;
+    let api = api_with_default_language(db, Language::Ru).await;
+    let unauthorized = |lang| api.in_language("GET", "/api/v1/tickets", lang, None, None);
+    assert_eq!(
+        unauthorized(Some("ru-RU,ru;q=0.9,en;q=0.5")).await,
+        (401, "unauthorized".into(), "Войдите в систему.".into())
+    );
+    assert_eq!(
+        unauthorized(Some("kk;q=0.1, en;q=0.8")).await,
+        (401, "unauthorized".into(), "Please log in.".into())
+    );
+    assert_eq!(
+        unauthorized(Some("kk-KZ")).await,
+        (401, "unauthorized".into(), "Жүйеге кіріңіз.".into())
+    );
+    // A wrong password, a body that is not JSON, a path that does not exist: all before login.
+    let login = |lang, body| api.in_language("POST", "/api/v1/session", lang, None, Some(body));
+    let wrong = r#"{"login": "op1", "password": "Wrong2026x"}"#;
+    assert_eq!(
+        login(Some("en-GB;q=0.9, ru;q=0.2"), wrong).await,
+        (
+            401,
+            "bad_credentials".into(),
+            "Wrong login or password.".into()
+        )
+    );
+    assert_eq!(
+        login(Some("kk"), "{\"login\": ").await,
+        (
+            400,
+            "bad_request".into(),
+            "Сұрауды оқу мүмкін болмады.".into()
+        )
+    );
+    assert_eq!(
+        api.in_language("GET", "/api/v1/nowhere", Some("en"), None, None)
+            .await,
+        (404, "not_found".into(), "Not found.".into())
+    );
+}
+
+#[tokio::test]
+async fn errors_before_login_fall_back_to_the_configured_default_language() {
+    let (db, _dir) = sqlite().await;
+    let api = api_with_default_language(db, Language::Kk).await;
+    for lang in [
+        Some("de"),
+        Some("de-CH, fr;q=0.5, *;q=0.1"),
+        Some("ru;q=0"),
+        None,
+    ] {
+        assert_eq!(
+            api.in_language("GET", "/api/v1/tickets", lang, None, None)
+                .await,
+            (401, "unauthorized".into(), "Жүйеге кіріңіз.".into()),
+            "Accept-Language: {lang:?}"
+        );
+    }
+    let (db, _dir) = sqlite().await;
+    let api = api_with_default_language(db, Language::En).await;
+    assert_eq!(
+        api.in_language("GET", "/api/v1/tickets", Some("de"), None, None)
+            .await
+            .2,
+        "Please log in."
+    );
+}
+
+#[tokio::test]
+async fn after_login_the_staff_members_own_language_wins_over_accept_language() {
+    let (db, _dir) = sqlite().await;
+    let api = api_with_default_language(db, Language::En).await;
+    let op = api.token("op1").await; // interface language kk
+    assert_eq!(
+        api.in_language("GET", "/api/v1/audit", Some("en"), Some(&op), None)
+            .await,
+        (
+            403,
+            "forbidden".into(),
+            "Рөліңіз бұл әрекетке рұқсат бермейді.".into()
+        )
+    );
+    let eng = api.token("eng1").await; // interface language ru
+    assert_eq!(
+        api.in_language(
+            "GET",
+            "/api/v1/tickets/QN-2026-999999",
+            Some("kk, en;q=0.5"),
+            Some(&eng),
+            None
+        )
+        .await,
+        (404, "not_found".into(), "Не найдено.".into())
+    );
 }

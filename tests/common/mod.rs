@@ -66,6 +66,8 @@ pub struct ServerOpts<'a> {
     pub env: &'a [(&'a str, &'a str)],
     /// Flows (name, YAML) added beside the bundled ones.
     pub flows: &'a [(&'a str, &'a str)],
+    /// Extra lines for `[desk]`.
+    pub desk: &'a str,
 }
 
 /// A running `qonyrau serve`, killed on drop.
@@ -119,6 +121,7 @@ impl Server {
             env,
             flows,
             rtp,
+            desk,
         } = o;
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = repo();
@@ -146,7 +149,7 @@ impl Server {
              [http]\nlisten = \"127.0.0.1:0\"\n\
              [rtp]\nport_min = {}\nport_max = {}\n{rtp}\
              [database]\nurl = \"{database_url}\"\n\
-             [desk]\ncalendar_dir = \"{}\"\nsla_check_every = \"1s\"\n\
+             [desk]\ncalendar_dir = \"{}\"\nsla_check_every = \"1s\"\n{desk}\
              [ivr]\nflows_dir = \"{}\"\nsounds_dir = \"{}\"\n{ivr}",
             rtp_base,
             rtp_base + 59,
