@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::units::parse_duration;
+use crate::units::{format_size, parse_duration, parse_size};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -63,6 +63,9 @@ pub struct SipConfig {
     pub udp: Option<SocketAddr>,
     /// SIP over TCP; `None` when disabled.
     pub tcp: Option<SocketAddr>,
+    /// SO_RCVBUF asked for each SIP/UDP socket, in bytes: room for a burst of datagrams
+    /// while the reader is busy (Linux doubles it and caps it at `net.core.rmem_max`).
+    pub udp_recv_buffer: usize,
     /// Calls in progress at once; beyond it new INVITEs get 503 with Retry-After.
     pub max_calls: usize,
     /// Seconds put in Retry-After when overloaded or shutting down.
@@ -146,6 +149,9 @@ pub struct LogConfig {
 }
 
 pub const DEFAULT_PATH: &str = "config/qonyrau.toml";
+/// `sip.udp_recv_buffer`: 4 KiB (tests that make the kernel drop) to 1 GiB (SO_RCVBUF is an
+/// `int` that Linux doubles).
+const UDP_RECV_BUFFER_RANGE: RangeInclusive<u64> = 4 << 10..=1 << 30;
 pub const LANGUAGES: [&str; 3] = ["kk", "ru", "en"];
 
 impl Default for Config {
@@ -189,6 +195,11 @@ impl Config {
         let sip = SipConfig {
             udp: v.opt_addr("sip.udp", &raw.sip.udp),
             tcp: v.opt_addr("sip.tcp", &raw.sip.tcp),
+            udp_recv_buffer: v.size(
+                "sip.udp_recv_buffer",
+                &raw.sip.udp_recv_buffer,
+                UDP_RECV_BUFFER_RANGE,
+            ) as usize,
             max_calls: v.range("sip.max_calls", &raw.sip.max_calls, 1..=100_000) as usize,
             retry_after: v.range("sip.retry_after", &raw.sip.retry_after, 1..=3600) as u32,
             shutdown_grace: v.duration(
@@ -540,6 +551,31 @@ impl Validator<'_> {
         })
     }
 
+    fn size(&mut self, key: &str, raw: &Spanned<RawSize>, allowed: RangeInclusive<u64>) -> u64 {
+        let parsed = match raw.get_ref() {
+            RawSize::Bytes(n) => u64::try_from(*n).ok(),
+            RawSize::Text(t) => parse_size(t),
+        };
+        match parsed {
+            Some(n) if allowed.contains(&n) => n,
+            _ => {
+                let shown = match raw.get_ref() {
+                    RawSize::Bytes(n) => n.to_string(),
+                    RawSize::Text(t) => format!("\"{t}\""),
+                };
+                self.error(
+                    raw,
+                    format!(
+                        "{key} = {shown}: must be a size from {} to {} (bytes, or e.g. \"512KiB\", \"4MiB\")",
+                        format_size(*allowed.start()),
+                        format_size(*allowed.end()),
+                    ),
+                );
+                *allowed.start()
+            }
+        }
+    }
+
     fn duration(
         &mut self,
         key: &str,
@@ -568,6 +604,14 @@ impl Validator<'_> {
 
 fn spanned<T>(value: T) -> Spanned<T> {
     Spanned::new(0..0, value)
+}
+
+/// A byte size as written: a TOML integer (bytes) or a string with a unit (`"4MiB"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSize {
+    Bytes(i64),
+    Text(String),
 }
 
 #[derive(Deserialize, Default)]
@@ -623,6 +667,7 @@ impl Default for RawRegistrar {
 struct RawSip {
     udp: Spanned<String>,
     tcp: Spanned<String>,
+    udp_recv_buffer: Spanned<RawSize>,
     max_calls: Spanned<i64>,
     retry_after: Spanned<i64>,
     shutdown_grace: Spanned<String>,
@@ -638,6 +683,7 @@ impl Default for RawSip {
         RawSip {
             udp: spanned("127.0.0.1:5060".into()),
             tcp: spanned("127.0.0.1:5060".into()),
+            udp_recv_buffer: spanned(RawSize::Text("4MiB".into())),
             max_calls: spanned(4000),
             retry_after: spanned(5),
             shutdown_grace: spanned("3s".into()),
@@ -883,6 +929,26 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "config/qonyrau.toml:2: sip.trusted = \"trunk.example\": must be an IP address"
+        );
+    }
+
+    #[test]
+    fn the_udp_receive_buffer_is_a_size_in_bytes_or_binary_units() {
+        assert_eq!(parse("").unwrap().sip.udp_recv_buffer, 4 << 20);
+        let c = parse("[sip]\nudp_recv_buffer = \"16MiB\"\n").unwrap();
+        assert_eq!(c.sip.udp_recv_buffer, 16 << 20);
+        let c = parse("[sip]\nudp_recv_buffer = 65536\n").unwrap();
+        assert_eq!(c.sip.udp_recv_buffer, 65_536);
+        let err = parse("[sip]\nudp_recv_buffer = \"4MB\"\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config/qonyrau.toml:2: sip.udp_recv_buffer = \"4MB\": must be a size from 4KiB to 1GiB (bytes, or e.g. \"512KiB\", \"4MiB\")"
+        );
+        let err = parse("[sip]\n\nudp_recv_buffer = 100\n").unwrap_err();
+        assert_eq!(err.errors[0].line, 3, "{err}");
+        assert!(
+            err.to_string().contains("sip.udp_recv_buffer = 100:"),
+            "{err}"
         );
     }
 

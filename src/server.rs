@@ -54,7 +54,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let calls_stop = CancellationToken::new();
     let tracker = TaskTracker::new();
 
-    let bound = transport::bind(config.sip.udp, config.sip.tcp)
+    let bound = transport::bind(config.sip.udp, config.sip.tcp, config.sip.udp_recv_buffer)
         .await
         .with_context(|| {
             format!(

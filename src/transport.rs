@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
@@ -115,11 +116,16 @@ pub struct Bound {
 }
 
 /// Bind UDP and TCP. When both ask for port 0 on the same address, TCP takes the port the
-/// kernel gave UDP, so a test can use one port for both.
-pub async fn bind(udp: Option<SocketAddr>, tcp: Option<SocketAddr>) -> std::io::Result<Bound> {
+/// kernel gave UDP, so a test can use one port for both. `udp_recv_buffer` is the
+/// SO_RCVBUF asked for the UDP socket.
+pub async fn bind(
+    udp: Option<SocketAddr>,
+    tcp: Option<SocketAddr>,
+    udp_recv_buffer: usize,
+) -> std::io::Result<Bound> {
     let udp = match udp {
         Some(addr) => {
-            let s = UdpSocket::bind(addr).await?;
+            let s = bind_udp(addr, udp_recv_buffer)?;
             let local = s.local_addr()?;
             Some((Arc::new(s), local))
         }
@@ -139,6 +145,52 @@ pub async fn bind(udp: Option<SocketAddr>, tcp: Option<SocketAddr>) -> std::io::
         None => None,
     };
     Ok(Bound { udp, tcp })
+}
+
+/// A UDP socket with the receive buffer asked for; logs what the kernel granted.
+fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> std::io::Result<UdpSocket> {
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    sock.set_recv_buffer_size(recv_buffer)?;
+    let granted = sock.recv_buffer_size()?;
+    sock.bind(&addr.into())?;
+    sock.set_nonblocking(true)?;
+    let sock = UdpSocket::from_std(sock.into())?;
+    let local = sock.local_addr()?;
+    match recv_buffer_verdict(recv_buffer, granted) {
+        RecvBuffer::Granted => {
+            tracing::info!(listen = %local, asked = recv_buffer, granted, "SIP/UDP receive buffer");
+        }
+        RecvBuffer::Capped => tracing::warn!(
+            listen = %local,
+            asked = recv_buffer,
+            granted,
+            "SIP/UDP receive buffer capped by the kernel: raise net.core.rmem_max \
+             (sysctl -w net.core.rmem_max={recv_buffer}) or lower sip.udp_recv_buffer"
+        ),
+    }
+    Ok(sock)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RecvBuffer {
+    Granted,
+    /// Less than asked: Linux caps SO_RCVBUF at `net.core.rmem_max`.
+    Capped,
+}
+
+/// Linux doubles the SO_RCVBUF value asked for (the extra half is for its bookkeeping) and
+/// reports the doubled size, so a grant below twice the request means the cap applied.
+fn recv_buffer_verdict(asked: usize, granted: usize) -> RecvBuffer {
+    let expected = if cfg!(target_os = "linux") {
+        asked.saturating_mul(2)
+    } else {
+        asked
+    };
+    if granted < expected {
+        RecvBuffer::Capped
+    } else {
+        RecvBuffer::Granted
+    }
 }
 
 /// Start the reader tasks. Inbound messages go to `inbound`.
@@ -302,4 +354,29 @@ async fn tcp_connection(
         }
     }
     let _ = writer_task.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_below_twice_the_request_is_the_rmem_max_cap() {
+        assert_eq!(recv_buffer_verdict(4096, 8192), RecvBuffer::Granted);
+        assert_eq!(recv_buffer_verdict(8 << 20, 8 << 20), RecvBuffer::Capped);
+        assert_eq!(recv_buffer_verdict(8 << 20, 425_984), RecvBuffer::Capped);
+    }
+
+    #[tokio::test]
+    async fn the_udp_socket_gets_the_receive_buffer_asked_for() {
+        let b = bind(Some("127.0.0.1:0".parse().unwrap()), None, 64 << 10)
+            .await
+            .unwrap();
+        let (sock, _) = b.udp.unwrap();
+        let granted = socket2::SockRef::from(sock.as_ref())
+            .recv_buffer_size()
+            .unwrap();
+        // Linux grants twice the request (rmem_max is at least 208 KiB by default).
+        assert!(granted >= 64 << 10, "granted {granted}");
+    }
 }
