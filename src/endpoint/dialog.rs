@@ -66,7 +66,7 @@ impl Dialog {
             .or_else(|| invite.from().map(|f| f.uri))
             .unwrap_or_default();
         let response_dest = match via {
-            Via::Udp => {
+            Via::Udp(_) => {
                 crate::sip::response::response_target(&response_for(invite, 100, ""), source)
             }
             Via::Tcp(_) => source,
@@ -128,7 +128,7 @@ impl Dialog {
             SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
         };
         match self.via {
-            Via::Udp => format!("<sip:qonyrau@{host}>"),
+            Via::Udp(_) => format!("<sip:qonyrau@{host}>"),
             Via::Tcp(_) => format!("<sip:qonyrau@{host};transport=tcp>"),
         }
     }
@@ -198,7 +198,7 @@ impl Dialog {
     /// otherwise back to where the INVITE came from (which is also the TCP connection).
     pub fn request_target(&self) -> SocketAddr {
         match self.via {
-            Via::Udp => SipUri::parse(&self.remote_target)
+            Via::Udp(_) => SipUri::parse(&self.remote_target)
                 .and_then(|u| u.socket_addr())
                 .unwrap_or(self.source),
             Via::Tcp(_) => self.source,
@@ -210,7 +210,7 @@ impl Dialog {
         self.local_cseq = self.local_cseq.max(1) + 1;
         let branch = format!("z9hG4bK{}", new_tag());
         let transport = match self.via {
-            Via::Udp => "UDP",
+            Via::Udp(_) => "UDP",
             Via::Tcp(_) => "TCP",
         };
         let to = self.invite.header("from").unwrap_or_default().to_string();
