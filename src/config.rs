@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::units::parse_duration;
+use crate::units::{format_size, parse_duration, parse_size};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -59,10 +59,14 @@ pub struct RegistrarConfig {
 
 #[derive(Debug, Clone)]
 pub struct SipConfig {
-    /// SIP over UDP; `None` when disabled (`udp = ""`).
-    pub udp: Option<SocketAddr>,
-    /// SIP over TCP; `None` when disabled.
-    pub tcp: Option<SocketAddr>,
+    /// Addresses served over UDP, one socket each (IPv4 and IPv6 at once is fine); empty
+    /// when disabled (`udp = ""` or `[]`).
+    pub udp: Vec<SocketAddr>,
+    /// Addresses served over TCP, one listener each; empty when disabled.
+    pub tcp: Vec<SocketAddr>,
+    /// SO_RCVBUF asked for each SIP/UDP socket, in bytes: room for a burst of datagrams
+    /// while the reader is busy (Linux doubles it and caps it at `net.core.rmem_max`).
+    pub udp_recv_buffer: usize,
     /// Calls in progress at once; beyond it new INVITEs get 503 with Retry-After.
     pub max_calls: usize,
     /// Seconds put in Retry-After when overloaded or shutting down.
@@ -156,6 +160,9 @@ pub struct LogConfig {
 }
 
 pub const DEFAULT_PATH: &str = "config/qonyrau.toml";
+/// `sip.udp_recv_buffer`: 4 KiB (tests that make the kernel drop) to 1 GiB (SO_RCVBUF is an
+/// `int` that Linux doubles).
+const UDP_RECV_BUFFER_RANGE: RangeInclusive<u64> = 4 << 10..=1 << 30;
 pub const LANGUAGES: [&str; 3] = ["kk", "ru", "en"];
 
 impl Default for Config {
@@ -196,9 +203,20 @@ impl Config {
             text,
             errors: Vec::new(),
         };
+        let errors_before = v.errors.len();
+        let (udp, tcp) = (
+            v.addrs("sip.udp", &raw.sip.udp),
+            v.addrs("sip.tcp", &raw.sip.tcp),
+        );
+        let bad_address = v.errors.len() > errors_before;
         let sip = SipConfig {
-            udp: v.opt_addr("sip.udp", &raw.sip.udp),
-            tcp: v.opt_addr("sip.tcp", &raw.sip.tcp),
+            udp,
+            tcp,
+            udp_recv_buffer: v.size(
+                "sip.udp_recv_buffer",
+                &raw.sip.udp_recv_buffer,
+                UDP_RECV_BUFFER_RANGE,
+            ) as usize,
             max_calls: v.range("sip.max_calls", &raw.sip.max_calls, 1..=100_000) as usize,
             retry_after: v.range("sip.retry_after", &raw.sip.retry_after, 1..=3600) as u32,
             shutdown_grace: v.duration(
@@ -235,7 +253,8 @@ impl Config {
                     .collect(),
             },
         };
-        if sip.udp.is_none() && sip.tcp.is_none() {
+        // (An address refused above already explains an empty list.)
+        if sip.udp.is_empty() && sip.tcp.is_empty() && !bad_address {
             v.error_at(
                 0,
                 "sip: at least one of sip.udp and sip.tcp must be set".into(),
@@ -432,12 +451,35 @@ impl Validator<'_> {
         }
     }
 
-    fn opt_addr(&mut self, key: &str, raw: &Spanned<String>) -> Option<SocketAddr> {
-        if raw.get_ref().is_empty() {
-            None
-        } else {
-            Some(self.addr(key, raw))
+    /// One address (`"127.0.0.1:5060"`), several (`["127.0.0.1:5060", "[::1]:5060"]`), or
+    /// none (`""`, `[]`). A bad entry of a list is named with its index: `sip.udp[1]`.
+    fn addrs(&mut self, key: &str, raw: &Spanned<RawAddrs>) -> Vec<SocketAddr> {
+        let texts: Vec<(String, &str)> = match raw.get_ref() {
+            RawAddrs::One(t) if t.is_empty() => Vec::new(),
+            RawAddrs::One(t) => vec![(key.to_string(), t.as_str())],
+            RawAddrs::Many(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("{key}[{i}]"), t.as_str()))
+                .collect(),
+        };
+        let mut out = Vec::with_capacity(texts.len());
+        for (name, text) in texts {
+            match text.parse::<SocketAddr>() {
+                Ok(a) if out.contains(&a) => self.error(
+                    raw,
+                    format!("{name} = \"{text}\": listed twice"),
+                ),
+                Ok(a) => out.push(a),
+                Err(_) => self.error(
+                    raw,
+                    format!(
+                        "{name} = \"{text}\": must be an IP address and port, e.g. \"127.0.0.1:5060\" or \"[::1]:5060\""
+                    ),
+                ),
+            }
         }
+        out
     }
 
     fn ip(&mut self, key: &str, raw: &Spanned<String>) -> IpAddr {
@@ -584,6 +626,31 @@ impl Validator<'_> {
         })
     }
 
+    fn size(&mut self, key: &str, raw: &Spanned<RawSize>, allowed: RangeInclusive<u64>) -> u64 {
+        let parsed = match raw.get_ref() {
+            RawSize::Bytes(n) => u64::try_from(*n).ok(),
+            RawSize::Text(t) => parse_size(t),
+        };
+        match parsed {
+            Some(n) if allowed.contains(&n) => n,
+            _ => {
+                let shown = match raw.get_ref() {
+                    RawSize::Bytes(n) => n.to_string(),
+                    RawSize::Text(t) => format!("\"{t}\""),
+                };
+                self.error(
+                    raw,
+                    format!(
+                        "{key} = {shown}: must be a size from {} to {} (bytes, or e.g. \"512KiB\", \"4MiB\")",
+                        format_size(*allowed.start()),
+                        format_size(*allowed.end()),
+                    ),
+                );
+                *allowed.start()
+            }
+        }
+    }
+
     fn duration(
         &mut self,
         key: &str,
@@ -612,6 +679,30 @@ impl Validator<'_> {
 
 fn spanned<T>(value: T) -> Spanned<T> {
     Spanned::new(0..0, value)
+}
+
+/// Listen addresses as written: one string or a list of strings.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(
+    untagged,
+    expecting = "an address and port like \"127.0.0.1:5060\", or a list of them"
+)]
+enum RawAddrs {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A byte size as written: a TOML integer (bytes) or a string with a unit (`"4MiB"`).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(
+    untagged,
+    expecting = "a size: a number of bytes, or a string like \"4MiB\""
+)]
+enum RawSize {
+    Bytes(i64),
+    Text(String),
 }
 
 #[derive(Deserialize, Default)]
@@ -668,8 +759,9 @@ impl Default for RawRegistrar {
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawSip {
-    udp: Spanned<String>,
-    tcp: Spanned<String>,
+    udp: Spanned<RawAddrs>,
+    tcp: Spanned<RawAddrs>,
+    udp_recv_buffer: Spanned<RawSize>,
     max_calls: Spanned<i64>,
     retry_after: Spanned<i64>,
     shutdown_grace: Spanned<String>,
@@ -685,8 +777,9 @@ struct RawSip {
 impl Default for RawSip {
     fn default() -> Self {
         RawSip {
-            udp: spanned("127.0.0.1:5060".into()),
-            tcp: spanned("127.0.0.1:5060".into()),
+            udp: spanned(RawAddrs::One("127.0.0.1:5060".into())),
+            tcp: spanned(RawAddrs::One("127.0.0.1:5060".into())),
+            udp_recv_buffer: spanned(RawSize::Text("4MiB".into())),
             max_calls: spanned(4000),
             retry_after: spanned(5),
             shutdown_grace: spanned("3s".into()),
@@ -861,8 +954,9 @@ mod tests {
     #[test]
     fn an_empty_file_gives_the_one_machine_defaults() {
         let c = parse("").unwrap();
-        assert_eq!(c.sip.udp, Some("127.0.0.1:5060".parse().unwrap()));
-        assert_eq!(c.sip.tcp, Some("127.0.0.1:5060".parse().unwrap()));
+        let loopback: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        assert_eq!(c.sip.udp, [loopback]);
+        assert_eq!(c.sip.tcp, [loopback]);
         assert_eq!(c.rtp.ports, 20000..=29999);
         assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.ivr.default_flow, "main");
@@ -1045,6 +1139,66 @@ mod tests {
             err.to_string(),
             "config/qonyrau.toml:2: sip.trusted = \"trunk.example\": must be an IP address"
         );
+    }
+
+    #[test]
+    fn the_udp_receive_buffer_is_a_size_in_bytes_or_binary_units() {
+        assert_eq!(parse("").unwrap().sip.udp_recv_buffer, 4 << 20);
+        let c = parse("[sip]\nudp_recv_buffer = \"16MiB\"\n").unwrap();
+        assert_eq!(c.sip.udp_recv_buffer, 16 << 20);
+        let c = parse("[sip]\nudp_recv_buffer = 65536\n").unwrap();
+        assert_eq!(c.sip.udp_recv_buffer, 65_536);
+        let err = parse("[sip]\nudp_recv_buffer = \"4MB\"\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config/qonyrau.toml:2: sip.udp_recv_buffer = \"4MB\": must be a size from 4KiB to 1GiB (bytes, or e.g. \"512KiB\", \"4MiB\")"
+        );
+        let err = parse("[sip]\n\nudp_recv_buffer = 100\n").unwrap_err();
+        assert_eq!(err.errors[0].line, 3, "{err}");
+        assert!(
+            err.to_string().contains("sip.udp_recv_buffer = 100:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_single_listen_address_is_still_one_string() {
+        let c = parse("[sip]\nudp = \"[::1]:5070\"\ntcp = \"\"\n").unwrap();
+        assert_eq!(c.sip.udp, ["[::1]:5070".parse::<SocketAddr>().unwrap()]);
+        assert!(c.sip.tcp.is_empty());
+    }
+
+    #[test]
+    fn sip_listens_on_a_list_of_addresses_ipv4_and_ipv6_at_once() {
+        let c =
+            parse("[sip]\nudp = [\"127.0.0.1:5060\", \"[::1]:5060\"]\ntcp = [\"[::1]:5061\"]\n")
+                .unwrap();
+        let want: Vec<SocketAddr> = vec![
+            "127.0.0.1:5060".parse().unwrap(),
+            "[::1]:5060".parse().unwrap(),
+        ];
+        assert_eq!(c.sip.udp, want);
+        assert_eq!(c.sip.tcp, ["[::1]:5061".parse::<SocketAddr>().unwrap()]);
+        let c = parse("[sip]\nudp = []\n").unwrap();
+        assert!(c.sip.udp.is_empty());
+    }
+
+    #[test]
+    fn a_bad_listen_address_names_the_key_its_index_and_the_line() {
+        let err =
+            parse("[sip]\nudp = [\"127.0.0.1:5060\", \"::1:5060\"]\ntcp = [\"127.0.0.1:5060\", \"127.0.0.1:5060\"]\n")
+                .unwrap_err();
+        let lines: Vec<String> = err.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "config/qonyrau.toml:2: sip.udp[1] = \"::1:5060\": must be an IP address and port, e.g. \"127.0.0.1:5060\" or \"[::1]:5060\"",
+                "config/qonyrau.toml:3: sip.tcp[1] = \"127.0.0.1:5060\": listed twice",
+            ]
+        );
+        let err = parse("[sip]\nudp = 5060\n").unwrap_err();
+        assert_eq!(err.errors[0].line, 2, "{err}");
+        assert!(err.to_string().contains("like \"127.0.0.1:5060\""), "{err}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The running server: binds SIP (UDP, TCP), RTP and HTTP, runs the SIP endpoint, the
-//! media engine, the service desk (database, REST API, SLA job), prints `READY sip=ADDR http=ADDR` on stdout once it serves, and on
+//! media engine, the service desk (database, REST API, SLA job), prints
+//! `READY sip=ADDR http=ADDR udp=ADDR,… tcp=ADDR,…` on stdout once it serves (`sip` is the
+//! first SIP address, UDP before TCP; `-` for a transport that is off), and on
 //! SIGINT/SIGTERM stops taking calls (503), ends live calls with BYE and exits within the
 //! grace period.
 
@@ -54,19 +56,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let calls_stop = CancellationToken::new();
     let tracker = TaskTracker::new();
 
-    let bound = transport::bind(config.sip.udp, config.sip.tcp)
-        .await
-        .with_context(|| {
-            format!(
-                "binding SIP on udp={:?} tcp={:?}",
-                config.sip.udp, config.sip.tcp
-            )
-        })?;
-    let sip_addr = bound
-        .udp
-        .as_ref()
-        .map(|(_, a)| *a)
-        .or(bound.tcp.as_ref().map(|(_, a)| *a))
+    let bound =
+        transport::bind(&config.sip.udp, &config.sip.tcp, config.sip.udp_recv_buffer).await?;
+    let (udp_addrs, tcp_addrs) = bound.addresses();
+    let sip_addr = *udp_addrs
+        .first()
+        .or(tcp_addrs.first())
         .expect("config guarantees one SIP transport");
     let media = MediaEngine::start(&config, Arc::clone(&prepared.prompts))
         .context("starting the media engine")?;
@@ -95,7 +90,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         prompts: prepared.prompts,
         media,
         transports,
-        local: sip_addr,
         health: Arc::clone(&health),
         calls_stop: calls_stop.clone(),
         tracker: tracker.clone(),
@@ -135,8 +129,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
 
-    tracing::info!(sip = %sip_addr, http = %http_addr, "serving");
-    println!("READY sip={sip_addr} http={http_addr}");
+    let (udp_list, tcp_list) = (join(&udp_addrs), join(&tcp_addrs));
+    tracing::info!(udp = %udp_list, tcp = %tcp_list, http = %http_addr, "serving");
+    println!("READY sip={sip_addr} http={http_addr} udp={udp_list} tcp={tcp_list}");
 
     shutdown_signal().await;
     tracing::info!("shutting down: refusing new calls, ending live calls");
@@ -158,6 +153,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     registrar_task.abort();
     metrics_task.abort();
     Ok(())
+}
+
+/// `a,b` for the READY line and the log (`-` when none).
+fn join(addrs: &[SocketAddr]) -> String {
+    if addrs.is_empty() {
+        return "-".into();
+    }
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The registrar core's policy from `[registrar]` and `[sip]`.

@@ -10,6 +10,8 @@ pub const SIP_RESPONSES: &str = "qonyrau_sip_responses_total"; // {method, code}
 pub const SIP_REQUESTS_SENT: &str = "qonyrau_sip_requests_sent_total"; // {method}
 pub const SIP_PARSE_ERRORS: &str = "qonyrau_sip_parse_errors_total"; // {transport, action=rejected|dropped}
 pub const SIP_OVERLOAD_DROPS: &str = "qonyrau_sip_overload_drops_total"; // inbound queue full
+/// Datagrams the kernel dropped because a SIP/UDP socket's receive buffer was full (SO_RXQ_OVFL).
+pub const SIP_UDP_KERNEL_DROPS: &str = "qonyrau_sip_udp_kernel_drops_total"; // {listen}
 pub const CALLS_ACTIVE: &str = "qonyrau_calls_active";
 pub const CALLS_TOTAL: &str = "qonyrau_calls_total"; // {end}
 pub const CALLS_REFUSED: &str = "qonyrau_calls_refused_total"; // {reason}
@@ -75,6 +77,10 @@ fn describe() {
     describe_counter!(
         SIP_OVERLOAD_DROPS,
         "SIP datagrams dropped because the endpoint's queue was full"
+    );
+    describe_counter!(
+        SIP_UDP_KERNEL_DROPS,
+        "SIP datagrams the kernel dropped because the UDP socket's receive buffer was full, by listen address"
     );
     describe_gauge!(CALLS_ACTIVE, "Calls in progress");
     describe_counter!(

@@ -85,7 +85,7 @@ impl Dialog {
             .or_else(|| invite.from().map(|f| f.uri))
             .unwrap_or_default();
         let response_dest = match via {
-            Via::Udp => {
+            Via::Udp(_) => {
                 crate::sip::response::response_target(&response_for(invite, 100, ""), source)
             }
             Via::Tcp(_) => source,
@@ -153,7 +153,7 @@ impl Dialog {
             SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
         };
         match self.via {
-            Via::Udp => format!("<sip:qonyrau@{host}>"),
+            Via::Udp(_) => format!("<sip:qonyrau@{host}>"),
             Via::Tcp(_) => format!("<sip:qonyrau@{host};transport=tcp>"),
         }
     }
@@ -223,7 +223,7 @@ impl Dialog {
     /// otherwise back to where the INVITE came from (which is also the TCP connection).
     pub fn request_target(&self) -> SocketAddr {
         match self.via {
-            Via::Udp => SipUri::parse(&self.remote_target)
+            Via::Udp(_) => SipUri::parse(&self.remote_target)
                 .and_then(|u| u.socket_addr())
                 .unwrap_or(self.source),
             Via::Tcp(_) => self.source,
@@ -251,7 +251,7 @@ impl Dialog {
     fn request_numbered(&self, method: Method, cseq: u32, local: SocketAddr) -> (Message, String) {
         let branch = format!("z9hG4bK{}", new_tag());
         let transport = match self.via {
-            Via::Udp => "UDP",
+            Via::Udp(_) => "UDP",
             Via::Tcp(_) => "TCP",
         };
         let to = self.invite.header("from").unwrap_or_default().to_string();

@@ -58,7 +58,6 @@ pub struct EndpointParams {
     pub prompts: Arc<PromptLibrary>,
     pub media: MediaEngine,
     pub transports: Transports,
-    pub local: SocketAddr,
     pub health: Arc<Health>,
     pub calls_stop: CancellationToken,
     pub tracker: TaskTracker,
@@ -195,7 +194,7 @@ impl Endpoint {
 
     async fn handle_inbound(&mut self, m: Inbound) {
         let framing = match m.via {
-            Via::Udp => Framing::Datagram,
+            Via::Udp(_) => Framing::Datagram,
             Via::Tcp(_) => Framing::Stream,
         };
         let route = Route {
@@ -459,7 +458,8 @@ impl Endpoint {
                 let Some(d) = self.calls.get_mut(&call) else {
                     return;
                 };
-                let (bye, branch) = d.bye(self.p.local);
+                let local = self.p.transports.local(d.via, d.request_target());
+                let (bye, branch) = d.bye(local);
                 let bytes = bye.to_bytes();
                 let tx = ClientNonInviteTx::new(now(), bytes, reliability(d.via), self.timers);
                 metrics::counter!(telemetry::SIP_REQUESTS_SENT, "method" => "BYE").increment(1);
@@ -533,13 +533,8 @@ impl Endpoint {
         let Some(d) = self.calls.get_mut(&call) else {
             return;
         };
-        let mut resp = d.response_to(
-            req,
-            status,
-            sdp,
-            &self.p.config.sip.user_agent,
-            self.p.local,
-        );
+        let local = self.p.transports.local(d.via, d.response_dest);
+        let mut resp = d.response_to(req, status, sdp, &self.p.config.sip.user_agent, local);
         for (name, value) in session_headers {
             resp.push_header(name, value);
         }
@@ -783,7 +778,7 @@ impl Endpoint {
 
 fn reliability(via: Via) -> Reliability {
     match via {
-        Via::Udp => Reliability::Unreliable,
+        Via::Udp(_) => Reliability::Unreliable,
         Via::Tcp(_) => Reliability::Reliable,
     }
 }
@@ -792,7 +787,7 @@ fn reliability(via: Via) -> Reliability {
 fn response_dest(req: &Message, route: Route) -> SocketAddr {
     match route.via {
         // A response carries the request's (stamped) top Via: read it from the request.
-        Via::Udp => response_target(req, route.source),
+        Via::Udp(_) => response_target(req, route.source),
         Via::Tcp(_) => route.source,
     }
 }

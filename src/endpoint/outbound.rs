@@ -51,10 +51,10 @@ impl Endpoint {
         caller: String,
     ) {
         let (via, dest, transport) = match target.reach {
-            Reach::Udp(addr) => (Via::Udp, addr, Transport::Udp),
+            Reach::Udp(addr) => (self.p.transports.udp_toward(addr), addr, Transport::Udp),
             Reach::Tcp { source, conn } => (Via::Tcp(ConnId(conn)), source, Transport::Tcp),
         };
-        let local = self.p.local;
+        let local = self.p.transports.local(via, dest);
         let host = SipUri::parse(&target.contact)
             .map(|u| u.host)
             .unwrap_or_else(|| dest.ip().to_string());
@@ -264,7 +264,7 @@ impl Endpoint {
         for b in sends {
             if let Err(e) = self.p.transports.send(via, dest, b).await {
                 tracing::debug!(error = %e, %dest, "outbound leg send failed");
-                if !finished && via != Via::Udp {
+                if !finished && matches!(via, Via::Tcp(_)) {
                     // The contact's TCP connection is gone: nothing more can reach it.
                     self.outbound.remove(key);
                     self.legs.remove(&(call, leg));

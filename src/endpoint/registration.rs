@@ -108,7 +108,7 @@ impl Endpoint {
         let bindings = self.p.links.location.all(self.p.links.clock.now());
         for (extension, b) in bindings {
             let (via, dest) = match b.reach {
-                Reach::Udp(a) => (Via::Udp, a),
+                Reach::Udp(a) => (self.p.transports.udp_toward(a), a),
                 Reach::Tcp { source, conn } => (Via::Tcp(crate::transport::ConnId(conn)), source),
             };
             let probe = Probe {
@@ -119,7 +119,7 @@ impl Endpoint {
             let token = dialog::new_tag();
             let req = qualify::options_request(
                 &probe,
-                self.p.local,
+                self.p.transports.local(via, dest),
                 &token,
                 &self.p.config.sip.user_agent,
             );
@@ -141,7 +141,7 @@ impl Endpoint {
 /// Where a request really came from, as the registrar records it.
 pub(super) fn reach_of(route: Route) -> Reach {
     match route.via {
-        Via::Udp => Reach::Udp(route.source),
+        Via::Udp(_) => Reach::Udp(route.source),
         Via::Tcp(conn) => Reach::Tcp {
             source: route.source,
             conn: conn.0,

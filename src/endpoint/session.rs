@@ -107,7 +107,7 @@ impl Endpoint {
             status,
             sdp.as_deref(),
             &self.p.config.sip.user_agent,
-            self.p.local,
+            self.p.transports.local(d.via, d.response_dest),
         );
         if (200..300).contains(&status) {
             for (name, value) in self.arm_session_timer(call, &req) {
@@ -155,10 +155,10 @@ impl Endpoint {
     /// re-INVITE with the session description it already has (§8 of RFC 3264: unchanged,
     /// same version).
     async fn send_refresh(&mut self, call: u64, method: RefreshMethod) {
-        let local = self.p.local;
         let Some(d) = self.calls.get_mut(&call) else {
             return;
         };
+        let local = self.p.transports.local(d.via, d.request_target());
         let Some(interval) = d.session_timer.as_ref().map(|t| t.interval().as_secs()) else {
             return;
         };
@@ -246,10 +246,10 @@ impl Endpoint {
         let Some(call) = found else {
             return false;
         };
-        let local = self.p.local;
         let Some(d) = self.calls.get_mut(&call) else {
             return false;
         };
+        let local = self.p.transports.local(d.via, d.request_target());
         let Some(cseq) = d
             .refresh_invite
             .as_ref()

@@ -68,13 +68,20 @@ pub struct ServerOpts<'a> {
     pub flows: &'a [(&'a str, &'a str)],
     /// Extra lines for `[desk]`.
     pub desk: &'a str,
+    /// `[sip]` lines that replace the default `udp = "127.0.0.1:0"` and `tcp = …` (e.g.
+    /// lists with IPv6 addresses); [`Server::udp`] and [`Server::tcp`] give what was bound.
+    pub listen: Option<&'a str>,
 }
 
 /// A running `qonyrau serve`, killed on drop.
 pub struct Server {
     pub child: Child,
+    /// The first SIP address (UDP before TCP).
     pub sip: SocketAddr,
     pub http: SocketAddr,
+    /// Every SIP address bound, per transport, in config order.
+    pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
 }
@@ -122,6 +129,7 @@ impl Server {
             flows,
             rtp,
             desk,
+            listen,
         } = o;
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = repo();
@@ -144,8 +152,9 @@ impl Server {
             .map(str::to_string)
             .unwrap_or_else(|| format!("sqlite://{}/qonyrau.db", dir.path().display()));
         let rtp_base = 30000 + (std::process::id() % 500) as u16 * 60;
+        let listen = listen.unwrap_or("udp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\n");
         let config = format!(
-            "[sip]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n{sip}\
+            "[sip]\n{listen}shutdown_grace = \"2s\"\n{sip}\
              [http]\nlisten = \"127.0.0.1:0\"\n\
              [rtp]\nport_min = {}\nport_max = {}\n{rtp}\
              [database]\nurl = \"{database_url}\"\n\
@@ -172,11 +181,13 @@ impl Server {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start qonyrau");
-        let (sip, http) = read_ready_line(&mut child, &log);
+        let ready = read_ready_line(&mut child, &log);
         Server {
             child,
-            sip,
-            http,
+            sip: ready.sip,
+            http: ready.http,
+            udp: ready.udp,
+            tcp: ready.tcp,
             dir,
             log,
         }
@@ -263,15 +274,26 @@ fn unsafe_kill(pid: u32, sig: &str) {
         .status();
 }
 
-/// The server prints `READY sip=ADDR http=ADDR` on stdout once it serves.
-fn read_ready_line(child: &mut Child, log: &Path) -> (SocketAddr, SocketAddr) {
+struct Ready {
+    sip: SocketAddr,
+    http: SocketAddr,
+    udp: Vec<SocketAddr>,
+    tcp: Vec<SocketAddr>,
+}
+
+/// The server prints `READY sip=ADDR http=ADDR udp=ADDR,… tcp=ADDR,…` on stdout once it
+/// serves (`-` for a transport that is off).
+fn read_ready_line(child: &mut Child, log: &Path) -> Ready {
     let stdout = child.stdout.take().expect("stdout piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(rest) = line.strip_prefix("READY ") {
-                let mut sip = None;
-                let mut http = None;
+                let (mut sip, mut http) = (None, None);
+                let (mut udp, mut tcp) = (Vec::new(), Vec::new());
+                let list = |v: &str| -> Vec<SocketAddr> {
+                    v.split(',').filter_map(|a| a.parse().ok()).collect()
+                };
                 for kv in rest.split_whitespace() {
                     if let Some(v) = kv.strip_prefix("sip=") {
                         sip = v.parse().ok();
@@ -279,13 +301,24 @@ fn read_ready_line(child: &mut Child, log: &Path) -> (SocketAddr, SocketAddr) {
                     if let Some(v) = kv.strip_prefix("http=") {
                         http = v.parse().ok();
                     }
+                    if let Some(v) = kv.strip_prefix("udp=") {
+                        udp = list(v);
+                    }
+                    if let Some(v) = kv.strip_prefix("tcp=") {
+                        tcp = list(v);
+                    }
                 }
-                let _ = tx.send((sip, http));
+                let _ = tx.send((sip, http, udp, tcp));
             }
         }
     });
     match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok((Some(sip), Some(http))) => (sip, http),
+        Ok((Some(sip), Some(http), udp, tcp)) => Ready {
+            sip,
+            http,
+            udp,
+            tcp,
+        },
         _ => panic!(
             "qonyrau did not report READY; log:\n{}",
             std::fs::read_to_string(log).unwrap_or_default()
@@ -426,7 +459,7 @@ impl RtpSink {
 }
 
 /// Run SIPp in the foreground with a scenario file from tests/sipp/, returning (exit code,
-/// messages log). `args` are extra SIPp arguments. The scenarios' SDP names `[sink_port]`
+/// messages log); it binds ::1 for an IPv6 `target`, 127.0.0.1 otherwise. `args` are extra SIPp arguments. The scenarios' SDP names `[sink_port]`
 /// as the caller's RTP port (SIPp binds its own `-mp` port, so a test that records what
 /// the caller hears passes `-key sink_port N` for its [`RtpSink`]; 9, discard, otherwise).
 pub fn sipp(scenario: &str, target: SocketAddr, args: &[&str], dir: &Path) -> (i32, String) {
@@ -449,7 +482,7 @@ pub fn sipp(scenario: &str, target: SocketAddr, args: &[&str], dir: &Path) -> (i
             .arg(target.to_string())
             .args([
                 "-i",
-                "127.0.0.1",
+                if target.is_ipv6() { "::1" } else { "127.0.0.1" },
                 "-m",
                 "1",
                 "-nostdin",
