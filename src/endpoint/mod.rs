@@ -807,3 +807,7 @@ async fn sleep_until(deadline: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+#[path = "paused_tests.rs"]
+mod paused_tests;
