@@ -225,6 +225,8 @@ pub struct CallCore {
     next_leg: u64,
     /// A blind transfer the bridged operator asked for, while its target rings.
     transfer: Option<Transfer>,
+    /// We offered in our 200 to the operator's offerless re-INVITE: their ACK answers.
+    operator_reoffer: bool,
     out: VecDeque<CallAction>,
 }
 
@@ -281,6 +283,7 @@ impl CallCore {
             operator: Operator::None,
             next_leg: 1,
             transfer: None,
+            operator_reoffer: false,
             out: VecDeque::new(),
         };
         core.out.push_back(CallAction::Publish(CallFact::Arrived {
@@ -890,12 +893,12 @@ impl CallCore {
 
     /// A re-INVITE from the operator's phone: hold (sendonly/inactive: the caller hears
     /// music on hold), resume (sendrecv: bridged again), or a new address or codec. `None`
-    /// body: an offerless re-INVITE, answered 488 for now (phones hold with an offer).
+    /// body: an offerless re-INVITE, answered with our offer; its ACK carries the answer
+    /// ([`CallCore::handle_operator_ack`]).
     pub fn handle_operator_reinvite(&mut self, _now: Instant, leg: LegId, body: Option<&str>) {
         let Operator::Connected {
             leg: bridged,
             media_port,
-            held,
             ..
         } = self.operator
         else {
@@ -906,9 +909,34 @@ impl CallCore {
             });
             return;
         };
-        let negotiated = match body.map(sdp::negotiate) {
-            Some(Ok(n)) if bridged == leg => n,
-            Some(Err(e)) => {
+        if bridged != leg {
+            self.out.push_back(CallAction::AnswerOperatorReinvite {
+                leg,
+                status: 488,
+                sdp: None,
+            });
+            return;
+        }
+        self.sdp_version += 1;
+        let Some(body) = body else {
+            // RFC 3264 §8.4 / RFC 3261 §14.2: we offer what we have, the ACK answers.
+            let offer = sdp::build_offer(
+                self.setup.media_ip,
+                media_port,
+                self.setup.session_id + leg.0,
+                self.sdp_version,
+            );
+            self.operator_reoffer = true;
+            self.out.push_back(CallAction::AnswerOperatorReinvite {
+                leg,
+                status: 200,
+                sdp: Some(offer),
+            });
+            return;
+        };
+        let negotiated = match sdp::negotiate(body) {
+            Ok(n) => n,
+            Err(e) => {
                 self.out.push_back(CallAction::AnswerOperatorReinvite {
                     leg,
                     status: sdp_status(&e),
@@ -916,16 +944,7 @@ impl CallCore {
                 });
                 return;
             }
-            _ => {
-                self.out.push_back(CallAction::AnswerOperatorReinvite {
-                    leg,
-                    status: 488,
-                    sdp: None,
-                });
-                return;
-            }
         };
-        self.sdp_version += 1;
         let answer = sdp::build_answer(
             &negotiated,
             self.setup.media_ip,
@@ -933,12 +952,50 @@ impl CallCore {
             self.setup.session_id + leg.0,
             self.sdp_version,
         );
-        let holds = !negotiated.direction.we_send();
         self.out.push_back(CallAction::AnswerOperatorReinvite {
             leg,
             status: 200,
             sdp: Some(answer),
         });
+        self.apply_operator_media(leg, negotiated);
+    }
+
+    /// The operator's ACK to our 200 for their re-INVITE; after an offerless one it carries
+    /// their answer, which moves the operator's media (or, unusable, ends their leg: RFC
+    /// 3264 §5 leaves no session to go on with).
+    pub fn handle_operator_ack(&mut self, now: Instant, leg: LegId, body: Option<&str>) {
+        if !std::mem::take(&mut self.operator_reoffer) {
+            return;
+        }
+        if !matches!(self.operator, Operator::Connected { leg: bridged, .. } if bridged == leg) {
+            return;
+        }
+        match body.map(sdp::parse_answer) {
+            Some(Ok(n)) => self.apply_operator_media(leg, n),
+            _ => {
+                self.out.push_back(CallAction::ByeLeg(leg));
+                self.operator_left(now, EndCause::NoCommonCodec, Side::System);
+            }
+        }
+    }
+
+    /// Our 200 to the operator's re-INVITE was never acknowledged (64·T1): their phone is
+    /// gone; end their leg, the caller goes on in the flow.
+    pub fn handle_operator_ack_timeout(&mut self, now: Instant, leg: LegId) {
+        if matches!(self.operator, Operator::Connected { leg: bridged, .. } if bridged == leg) {
+            self.operator_reoffer = false;
+            self.out.push_back(CallAction::ByeLeg(leg));
+            self.operator_left(now, EndCause::AckTimeout, Side::System);
+        }
+    }
+
+    /// The operator's phone renegotiated: update their media, and hold or resume by the
+    /// direction it chose.
+    fn apply_operator_media(&mut self, leg: LegId, negotiated: Negotiated) {
+        let Operator::Connected { held, .. } = self.operator else {
+            return;
+        };
+        let holds = !negotiated.direction.we_send();
         self.out
             .push_back(CallAction::Media(MediaCommand::UpdateOperator(negotiated)));
         match (holds, held) {

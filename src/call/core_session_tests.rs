@@ -103,3 +103,63 @@ fn an_expired_session_timer_hangs_up_with_its_own_cause() {
         Some(&CallAction::Ended(HangupCause::SessionExpired))
     );
 }
+
+// ---------------------------------------------------------------- the operator's leg
+
+#[test]
+fn an_offerless_operator_reinvite_gets_our_offer_and_its_acks_answer_holds_the_caller() {
+    let t0 = Instant::now();
+    let mut c = bridged_call(t0);
+    c.handle_operator_reinvite(t0, LegId(1), None);
+    match &drain(&mut c)[..] {
+        [CallAction::AnswerOperatorReinvite {
+            leg: LegId(1),
+            status: 200,
+            sdp: Some(offer),
+        }] => assert!(offer.contains("m=audio 20100 RTP/AVP 0 8 101"), "{offer}"),
+        other => panic!("{other:?}"),
+    }
+    let hold = OPERATOR_ANSWER.replace("t=0 0\r\n", "t=0 0\r\na=recvonly\r\n");
+    c.handle_operator_ack(t0, LegId(1), Some(&hold));
+    let a = drain_all(&mut c);
+    assert!(
+        matches!(a[0], CallAction::Media(MediaCommand::UpdateOperator(_))),
+        "{a:?}"
+    );
+    assert!(a.contains(&CallAction::Media(MediaCommand::HoldCaller)));
+    assert!(facts(&a).contains(&CallFact::Held { leg: LegId(1) }));
+    // A second ACK (retransmitted) changes nothing.
+    c.handle_operator_ack(t0, LegId(1), Some(&hold));
+    assert!(drain_all(&mut c).is_empty());
+}
+
+#[test]
+fn an_ack_without_the_answer_to_our_offer_ends_the_operators_leg() {
+    let t0 = Instant::now();
+    let mut c = bridged_call(t0);
+    c.handle_operator_reinvite(t0, LegId(1), None);
+    drain(&mut c);
+    c.handle_operator_ack(t0, LegId(1), None);
+    let a = drain_all(&mut c);
+    assert!(a.contains(&CallAction::ByeLeg(LegId(1))), "{a:?}");
+    assert!(facts(&a).contains(&CallFact::LegEnded {
+        leg: LegId(1),
+        cause: EndCause::NoCommonCodec,
+        side: Side::System
+    }));
+    assert_eq!(prompts_of(&a), ["thanks"], "the caller goes on in the flow");
+}
+
+#[test]
+fn no_ack_for_our_200_to_the_operators_reinvite_ends_their_leg() {
+    let t0 = Instant::now();
+    let mut c = bridged_call(t0);
+    c.handle_operator_ack_timeout(t0, LegId(1));
+    let a = drain_all(&mut c);
+    assert!(a.contains(&CallAction::ByeLeg(LegId(1))), "{a:?}");
+    assert!(facts(&a).contains(&CallFact::LegEnded {
+        leg: LegId(1),
+        cause: EndCause::AckTimeout,
+        side: Side::System
+    }));
+}

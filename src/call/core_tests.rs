@@ -250,7 +250,7 @@ fn a_missing_ack_ends_the_call_with_ack_timeout() {
 // ---------------------------------------------------------------- operator legs
 
 const DIAL_FLOW: &str = "start: op\nnodes:\n  op:\n    dial: \"2001\"\n    ring_timeout: 20s\n    on_no_answer: sorry\n    on_busy: busy\n    next: thanks\n  sorry: { play: sorry, next: bye }\n  busy: { play: busy, next: bye }\n  thanks: { play: thanks, next: bye }\n  bye: { hangup: true }\n";
-const OPERATOR_ANSWER: &str = "v=0\r\no=- 7 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+pub(super) const OPERATOR_ANSWER: &str = "v=0\r\no=- 7 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
 
 pub(super) fn target(port: u16) -> DialTarget {
     DialTarget {

@@ -52,6 +52,15 @@ pub enum CallEvent {
         leg: LegId,
         body: Option<String>,
     },
+    /// The operator's ACK to our 200 for their re-INVITE, with its body.
+    OperatorAck {
+        leg: LegId,
+        body: Option<String>,
+    },
+    /// Our 200 to the operator's re-INVITE was never acknowledged.
+    OperatorAckTimeout {
+        leg: LegId,
+    },
 }
 
 /// What a call asks of the endpoint. `call` identifies the dialog.
@@ -237,6 +246,8 @@ impl CallTask {
                     Some(CallEvent::AckTimeout) => self.core.handle_ack_timeout(),
                     Some(CallEvent::Operator { leg, event }) => self.core.handle_operator(now(), leg, event),
                     Some(CallEvent::OperatorReinvite { leg, body }) => self.core.handle_operator_reinvite(now(), leg, body.as_deref()),
+                    Some(CallEvent::OperatorAck { leg, body }) => self.core.handle_operator_ack(now(), leg, body.as_deref()),
+                    Some(CallEvent::OperatorAckTimeout { leg }) => self.core.handle_operator_ack_timeout(now(), leg),
                     None => {
                         // The endpoint is gone (shutdown): nothing more can be signalled.
                         return;

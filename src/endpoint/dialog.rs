@@ -25,12 +25,44 @@ pub enum Retransmit {
     Idle,
 }
 
-struct Pending2xx {
+/// A 2xx to an INVITE resent until its ACK (§13.3.1.4): T1 doubling to T2 over UDP, once
+/// at 64·T1 over a reliable transport (where only the give-up matters).
+pub struct Pending2xx {
     bytes: Bytes,
     interval: Duration,
     next: Instant,
     give_up: Instant,
     t2: Duration,
+}
+
+impl Pending2xx {
+    pub fn new(now: Instant, bytes: Bytes, reliable: bool, timers: Timers) -> Pending2xx {
+        let first = if reliable { timers.t64() } else { timers.t1 };
+        Pending2xx {
+            bytes,
+            interval: first,
+            next: now + first,
+            give_up: now + timers.t64(),
+            t2: timers.t2,
+        }
+    }
+
+    pub fn deadline(&self) -> Instant {
+        self.next.min(self.give_up)
+    }
+
+    /// What is due at `now`: resend, give up (no ACK came), or nothing yet.
+    pub fn handle_timer(&mut self, now: Instant) -> Retransmit {
+        if now >= self.give_up {
+            return Retransmit::GiveUp;
+        }
+        if now < self.next {
+            return Retransmit::NotYet;
+        }
+        self.interval = (self.interval * 2).min(self.t2);
+        self.next = now + self.interval;
+        Retransmit::Send(self.bytes.clone())
+    }
 }
 
 pub struct Dialog {
@@ -174,44 +206,23 @@ impl Dialog {
     }
 
     pub fn start_2xx_retransmission(&mut self, now: Instant, bytes: Bytes, timers: Timers) {
-        if matches!(self.via, Via::Tcp(_)) {
-            // Reliable transport: the 2xx is not retransmitted, but the ACK is still awaited.
-            self.pending_2xx = Some(Pending2xx {
-                bytes,
-                interval: timers.t64(),
-                next: now + timers.t64(),
-                give_up: now + timers.t64(),
-                t2: timers.t2,
-            });
-            return;
-        }
-        self.pending_2xx = Some(Pending2xx {
-            bytes,
-            interval: timers.t1,
-            next: now + timers.t1,
-            give_up: now + timers.t64(),
-            t2: timers.t2,
-        });
+        let reliable = matches!(self.via, Via::Tcp(_));
+        self.pending_2xx = Some(Pending2xx::new(now, bytes, reliable, timers));
     }
 
     pub fn next_2xx_deadline(&self) -> Option<Instant> {
-        self.pending_2xx.as_ref().map(|p| p.next.min(p.give_up))
+        self.pending_2xx.as_ref().map(Pending2xx::deadline)
     }
 
     pub fn handle_2xx_timer(&mut self, now: Instant) -> Retransmit {
         let Some(p) = self.pending_2xx.as_mut() else {
             return Retransmit::Idle;
         };
-        if now >= p.give_up {
+        let r = p.handle_timer(now);
+        if matches!(r, Retransmit::GiveUp) {
             self.pending_2xx = None;
-            return Retransmit::GiveUp;
         }
-        if now < p.next {
-            return Retransmit::NotYet;
-        }
-        p.interval = (p.interval * 2).min(p.t2);
-        p.next = now + p.interval;
-        Retransmit::Send(p.bytes.clone())
+        r
     }
 
     /// An ACK for our 2xx arrived; stops the retransmission. True when it was awaited.

@@ -258,7 +258,9 @@ impl Endpoint {
                             .try_send(CallEvent::Ack(req.body_text().map(str::to_string)));
                     }
                 }
+                return;
             }
+            self.outbound_ack(&req);
             return;
         }
         let Some(key) = TxKey::of_request(&req, method.as_str()) else {
@@ -738,6 +740,7 @@ impl Endpoint {
                     self.drain_server(&key).await;
                 }
                 TimerOwner::Outbound(key) => self.outbound_timer(key).await,
+                TimerOwner::Outbound2xx(key) => self.outbound_2xx_timer(key).await,
                 TimerOwner::Qualify => self.qualify_contacts().await,
                 TimerOwner::Session(call) => self.session_timer_due(call, t).await,
                 TimerOwner::RefreshInvite(call) => self.refresh_invite_timer(call).await,

@@ -22,7 +22,7 @@ use crate::sip::uri::SipUri;
 use crate::telemetry;
 use crate::transport::{ConnId, Via};
 
-use super::dialog::new_tag;
+use super::dialog::{new_tag, Pending2xx, Retransmit};
 use super::timers::TimerOwner;
 use super::{now, Endpoint, Route, TxKind};
 
@@ -37,6 +37,8 @@ pub(super) struct OutboundLeg {
     dest: SocketAddr,
     /// The operator's re-INVITE waiting for the call's answer.
     pending_reinvite: Option<(TxKey, Message)>,
+    /// Our 2xx to their re-INVITE, resent until their ACK (RFC 3261 §13.3.1.4).
+    pending_2xx: Option<Pending2xx>,
     /// Our Contact, for the 200 to a re-INVITE.
     contact: String,
 }
@@ -97,6 +99,7 @@ impl Endpoint {
                 via,
                 dest,
                 pending_reinvite: None,
+                pending_2xx: None,
                 contact,
             },
         );
@@ -140,7 +143,72 @@ impl Endpoint {
             resp.push_header("content-type", "application/sdp");
             resp.body = bytes::Bytes::from(sdp);
         }
+        if (200..300).contains(&status) {
+            self.stamp_server(&mut resp);
+            if let Some(l) = self.outbound.get_mut(&key) {
+                let reliable = !matches!(l.via, Via::Udp(_));
+                let p = Pending2xx::new(now(), resp.to_bytes(), reliable, self.timers);
+                self.heap
+                    .push(p.deadline(), TimerOwner::Outbound2xx(key.clone()));
+                l.pending_2xx = Some(p);
+            }
+        }
         self.respond_server_invite(&tx_key, resp, status).await;
+    }
+
+    /// An ACK from an operator's phone: the one to our 200 for their re-INVITE stops its
+    /// resending and may carry their answer to our offer (the call decides what it
+    /// means). `false` when it belongs to no outbound leg.
+    pub(super) fn outbound_ack(&mut self, req: &Message) -> bool {
+        let Some(leg_key) = leg_key_of_request(req) else {
+            return false;
+        };
+        let Some(l) = self.outbound.get_mut(&leg_key) else {
+            return false;
+        };
+        if !l.core.matches(req) {
+            return false;
+        }
+        if l.pending_2xx.take().is_some() {
+            let (call, leg) = (l.call, l.leg);
+            if let Some(d) = self.calls.get(&call) {
+                let body = req.body_text().map(str::to_string);
+                let _ = d.events.try_send(CallEvent::OperatorAck { leg, body });
+            }
+        }
+        true
+    }
+
+    /// Our 2xx to the operator's re-INVITE is due for a resend, or its ACK never came.
+    pub(super) async fn outbound_2xx_timer(&mut self, key: LegKey) {
+        let Some(l) = self.outbound.get_mut(&key) else {
+            return;
+        };
+        let Some(p) = l.pending_2xx.as_mut() else {
+            return;
+        };
+        match p.handle_timer(now()) {
+            Retransmit::Send(bytes) => {
+                let deadline = p.deadline();
+                let (via, dest) = (l.via, l.dest);
+                self.heap.push(deadline, TimerOwner::Outbound2xx(key));
+                if let Err(e) = self.p.transports.send(via, dest, bytes).await {
+                    tracing::debug!(error = %e, %dest, "2xx resend failed");
+                }
+            }
+            Retransmit::GiveUp => {
+                l.pending_2xx = None;
+                let (call, leg) = (l.call, l.leg);
+                if let Some(d) = self.calls.get(&call) {
+                    let _ = d.events.try_send(CallEvent::OperatorAckTimeout { leg });
+                }
+            }
+            Retransmit::NotYet => {
+                let deadline = p.deadline();
+                self.heap.push(deadline, TimerOwner::Outbound2xx(key));
+            }
+            Retransmit::Idle => {}
+        }
     }
 
     pub(super) async fn bye_leg(&mut self, call: u64, leg: LegId) {
@@ -201,7 +269,7 @@ impl Endpoint {
                 self.drain_outbound(&leg_key).await;
             }
             InDialog::PassUp => {
-                // The re-INVITE is the call's to answer; an ACK to our 200 needs nothing.
+                // The re-INVITE is the call's to answer (ACKs come through `outbound_ack`).
                 if req.method() == Some(&Method::Invite) {
                     // Hold, resume or a new address: the call decides; the answer comes
                     // back as `RespondOperatorReinvite`.

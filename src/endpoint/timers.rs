@@ -15,6 +15,8 @@ pub enum TimerOwner {
     Retransmit2xx(u64),
     /// An outbound leg: (Call-ID, our From tag).
     Outbound((String, String)),
+    /// Our 2xx to an outbound leg's re-INVITE, resent until its ACK.
+    Outbound2xx((String, String)),
     /// Time to send OPTIONS to every registered contact.
     Qualify,
     /// A dialog's session timer (RFC 4028): refresh or expiry.
