@@ -204,3 +204,7 @@ fn count_refusal(refused: Option<Refusal>, job: &RegisterJob) {
         debug!(reason = why.label(), source = %job.reach.source(), "request refused");
     }
 }
+
+#[cfg(test)]
+#[path = "actor_tests.rs"]
+mod tests;
