@@ -104,6 +104,13 @@ fn a_caller_reaches_the_operator_through_a_dial_node_with_two_way_transcoded_aud
     );
     assert!(after.first().is_some_and(|p| p.at >= hung_up_at));
 
+    // The call's end is published once its media legs have reported their quality.
+    wait_metric(
+        &server,
+        "qonyrau_calls_total{end=\"flow_completed\",side=\"system\"}",
+        1.0,
+        Duration::from_secs(5),
+    );
     let m = server.metrics();
     assert_eq!(
         metric(&m, "qonyrau_operator_legs_total{outcome=\"answered\"}"),

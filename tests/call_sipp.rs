@@ -205,6 +205,12 @@ fn cancel_before_answer_gets_200_and_487() {
         "a Server header on every response:\n{log}"
     );
     assert!(log.contains("SIP/2.0 487"), "{log}");
+    common::wait_metric(
+        &server,
+        "qonyrau_calls_total{end=\"caller_cancelled\",side=\"caller\"}",
+        1.0,
+        Duration::from_secs(5),
+    );
     let m = server.metrics();
     assert_eq!(
         metric(
@@ -346,6 +352,12 @@ fn sipp_builtin_uac_completes_twenty_calls() {
         .status()
         .expect("sipp");
     assert_eq!(status.code(), Some(0), "server:\n{}", server.log_text());
+    common::wait_metric(
+        &server,
+        "qonyrau_calls_total{end=\"caller_hung_up\",side=\"caller\"}",
+        20.0,
+        Duration::from_secs(5),
+    );
     let m = server.metrics();
     assert_eq!(
         metric(

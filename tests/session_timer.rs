@@ -91,6 +91,12 @@ fn a_session_nobody_refreshes_is_ended_by_our_bye_at_60_s() {
         "BYE 60 s after the answer (90 s interval − 30 s), not at {took:?}"
     );
     // The call event stream says why.
+    common::wait_metric(
+        &server,
+        "qonyrau_calls_total{end=\"session_expired\",side=\"system\"}",
+        1.0,
+        Duration::from_secs(5),
+    );
     let metrics = common::http_get(server.http, "/metrics");
     assert!(
         metrics.contains("end=\"session_expired\""),
