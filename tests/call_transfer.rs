@@ -11,8 +11,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::baresip::Baresip;
 use common::calls::{sipp_caller, softphone};
-use common::rtp_peer::{best_tone_window, decode, Law};
+use common::rtp_peer::{best_tone_window, decode, Law, Received, RtpPeer};
 use common::{peer, Server, ServerOpts, OPERATOR_FLOW};
 
 const IVR: &str = "[ivr.numbers]\n\"200\" = \"operator\"\n";
@@ -27,15 +28,21 @@ fn server(ivr: &'static str) -> Server {
     })
 }
 
-#[test]
-fn the_operator_transfers_the_caller_to_another_extension_and_the_caller_then_hears_it() {
-    if !peer("sipp") || !peer("baresip") {
-        return;
-    }
-    let server = server(IVR);
-    let mut a = softphone(&server, "op1", "2001", A_HZ, true);
-    let mut b = softphone(&server, "op2", "2002", B_HZ, true);
-    let (caller, call) = sipp_caller(&server, Law::Pcmu, "call_operator", &["-s", "200"]);
+/// A (2001, answering) and B (2002, answering when `b_answers`) registered; a SIPp caller
+/// put through to A; A has asked to transfer the caller to 2002.
+fn transfer_asked(
+    server: &Server,
+    b_answers: bool,
+) -> (
+    Baresip,
+    Baresip,
+    RtpPeer,
+    std::thread::JoinHandle<(i32, String)>,
+    Vec<Received>,
+) {
+    let mut a = softphone(server, "op1", "2001", A_HZ, true);
+    let b = softphone(server, "op2", "2002", B_HZ, b_answers);
+    let (caller, call) = sipp_caller(server, Law::Pcmu, "call_operator", &["-s", "200"]);
     assert!(
         a.wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
             .is_some(),
@@ -44,9 +51,18 @@ fn the_operator_transfers_the_caller_to_another_extension_and_the_caller_then_he
     );
     std::thread::sleep(Duration::from_secs(2));
     let with_a = caller.take();
-
     let r = a.cmd("transfer", &format!("sip:2002@{}", server.sip));
     assert_eq!(r["ok"], true, "baresip transfers: {r}");
+    (a, b, caller, call, with_a)
+}
+
+#[test]
+fn the_operator_transfers_the_caller_to_another_extension_and_the_caller_then_hears_it() {
+    if !peer("sipp") || !peer("baresip") {
+        return;
+    }
+    let server = server(IVR);
+    let (mut a, mut b, caller, call, with_a) = transfer_asked(&server, true);
     assert!(
         b.wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
             .is_some(),
@@ -103,17 +119,7 @@ fn a_transfer_nobody_answers_is_reported_480_to_the_operator_and_the_caller_goes
         return;
     }
     let server = server("transfer_ring_timeout = \"5s\"\n[ivr.numbers]\n\"200\" = \"operator\"\n");
-    let mut a = softphone(&server, "op1", "2001", A_HZ, true);
-    let mut b = softphone(&server, "op2", "2002", B_HZ, false);
-    let (caller, call) = sipp_caller(&server, Law::Pcmu, "call_operator", &["-s", "200"]);
-    assert!(
-        a.wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
-            .is_some(),
-        "A answered; log:\n{}",
-        a.log_text()
-    );
-    let r = a.cmd("transfer", &format!("sip:2002@{}", server.sip));
-    assert_eq!(r["ok"], true, "baresip transfers: {r}");
+    let (mut a, mut b, caller, call, _) = transfer_asked(&server, false);
     assert!(
         b.wait_event("CALL_INCOMING", Duration::from_secs(10))
             .is_some(),

@@ -808,23 +808,29 @@ impl CallCore {
     /// The target answered: the operator's leg ends (NOTIFY 200, BYE), the caller is
     /// bridged to the target by the caller of this function.
     fn transfer_succeeded(&mut self) {
-        let Some(t) = self.transfer.take() else {
-            return;
-        };
-        if !t.gone {
-            self.out.push_back(CallAction::NotifyLeg {
-                leg: t.from,
-                status: 200,
-            });
-            self.out.push_back(CallAction::ByeLeg(t.from));
-            self.out
-                .push_back(CallAction::Media(MediaCommand::ReleaseParked));
-            self.out.push_back(CallAction::Publish(CallFact::LegEnded {
-                leg: t.from,
-                cause: EndCause::Transferred,
-                side: Side::Operator,
-            }));
+        if let Some(t) = self.transfer.take() {
+            self.end_transferor(&t, 200, EndCause::Transferred, Side::Operator);
         }
+    }
+
+    /// The transferring operator's leg ends: the last NOTIFY (`status`), BYE, their
+    /// set-aside media released, the fact. Nothing when they have hung up already.
+    fn end_transferor(&mut self, t: &Transfer, status: u16, cause: EndCause, side: Side) {
+        if t.gone {
+            return;
+        }
+        self.out.push_back(CallAction::NotifyLeg {
+            leg: t.from,
+            status,
+        });
+        self.out.push_back(CallAction::ByeLeg(t.from));
+        self.out
+            .push_back(CallAction::Media(MediaCommand::ReleaseParked));
+        self.out.push_back(CallAction::Publish(CallFact::LegEnded {
+            leg: t.from,
+            cause,
+            side,
+        }));
     }
 
     /// The target did not answer, was busy or failed (`status` as the operator's phone
@@ -869,26 +875,12 @@ impl CallCore {
         }
     }
 
-    /// The call ends during a transfer: the operator's set-aside leg ends too.
+    /// The call ends during a transfer: the operator's set-aside leg ends too (NOTIFY 487:
+    /// the transfer will not complete).
     fn end_transfer(&mut self, cause: EndCause, side: Side) {
-        let Some(t) = self.transfer.take() else {
-            return;
-        };
-        if t.gone {
-            return;
+        if let Some(t) = self.transfer.take() {
+            self.end_transferor(&t, 487, cause, side);
         }
-        self.out.push_back(CallAction::NotifyLeg {
-            leg: t.from,
-            status: 487,
-        });
-        self.out.push_back(CallAction::ByeLeg(t.from));
-        self.out
-            .push_back(CallAction::Media(MediaCommand::ReleaseParked));
-        self.out.push_back(CallAction::Publish(CallFact::LegEnded {
-            leg: t.from,
-            cause,
-            side,
-        }));
     }
 
     /// A re-INVITE from the operator's phone: hold (sendonly/inactive: the caller hears
