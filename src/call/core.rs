@@ -455,19 +455,24 @@ impl CallCore {
             self.out.push_back(CallAction::AnswerReinvite { sdp });
             return;
         };
-        match sdp::negotiate(body) {
-            Ok(n) => {
-                self.sdp_version += 1;
-                let sdp = self.answer_for(&n);
-                self.negotiated = Some(n.clone());
+        match self.answer_new_offer(body) {
+            Ok((sdp, n)) => {
                 self.out.push_back(CallAction::AnswerReinvite { sdp });
                 self.out
                     .push_back(CallAction::Media(MediaCommand::Update(n)));
             }
-            Err(e) => self.out.push_back(CallAction::RejectReinvite {
-                status: sdp_status(&e),
-            }),
+            Err(status) => self.out.push_back(CallAction::RejectReinvite { status }),
         }
+    }
+
+    /// The caller's new offer (re-INVITE or UPDATE): our answer and what it negotiates, or
+    /// the status refusing it.
+    fn answer_new_offer(&mut self, body: &str) -> Result<(String, Negotiated), u16> {
+        let n = sdp::negotiate(body).map_err(|e| sdp_status(&e))?;
+        self.sdp_version += 1;
+        let sdp = self.answer_for(&n);
+        self.negotiated = Some(n.clone());
+        Ok((sdp, n))
     }
 
     /// An UPDATE in the dialog (RFC 3311): without a body a session refresh (200), with an
@@ -496,11 +501,8 @@ impl CallCore {
             });
             return;
         }
-        match sdp::negotiate(body) {
-            Ok(n) => {
-                self.sdp_version += 1;
-                let sdp = self.answer_for(&n);
-                self.negotiated = Some(n.clone());
+        match self.answer_new_offer(body) {
+            Ok((sdp, n)) => {
                 self.out.push_back(CallAction::AnswerUpdate {
                     status: 200,
                     sdp: Some(sdp),
@@ -508,10 +510,9 @@ impl CallCore {
                 self.out
                     .push_back(CallAction::Media(MediaCommand::Update(n)));
             }
-            Err(e) => self.out.push_back(CallAction::AnswerUpdate {
-                status: sdp_status(&e),
-                sdp: None,
-            }),
+            Err(status) => self
+                .out
+                .push_back(CallAction::AnswerUpdate { status, sdp: None }),
         }
     }
 
