@@ -3,6 +3,7 @@
 //! Layout follows `DESIGN.md`: sans-IO cores (SIP transactions, SDP, media framing, IVR
 //! interpreter, ticket rules, working calendar) with thin tokio drivers around them.
 
+pub mod acd;
 pub mod audit;
 pub mod calendar;
 pub mod call;

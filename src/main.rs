@@ -31,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         command: FlowsCommand,
     },
+    /// Queues (ACD) tools.
+    Acd {
+        #[command(subcommand)]
+        command: AcdCommand,
+    },
     /// The database (`[database] url`): SQLite file by default, or PostgreSQL.
     Db {
         #[command(subcommand)]
@@ -80,6 +85,14 @@ enum DbCommand {
 }
 
 #[derive(Subcommand)]
+enum AcdCommand {
+    /// Feed the estimated-wait estimator from a trace of queue events (JSON lines, `-` for
+    /// standard input) and print, for every caller entering, the estimate they would be told
+    /// first: `{"caller":"c17","t":12.5,"position":3,"ewt_s":143.0}` (docs/ewt.md).
+    Replay { trace: std::path::PathBuf },
+}
+
+#[derive(Subcommand)]
 enum FlowsCommand {
     /// Validate the config, every flow and every prompt they use; exit 1 listing all problems.
     Check,
@@ -91,6 +104,39 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("qonyrau: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `qonyrau acd replay`: errors name the trace's line; warnings go to standard error.
+fn acd_replay(path: &std::path::Path) -> ExitCode {
+    use std::io::{BufReader, BufWriter};
+    let out = BufWriter::new(std::io::stdout().lock());
+    let name = path.display();
+    let result = if path == std::path::Path::new("-") {
+        qonyrau::acd::replay::replay(std::io::stdin().lock(), out)
+    } else {
+        match std::fs::File::open(path) {
+            Ok(f) => qonyrau::acd::replay::replay(BufReader::new(f), out),
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    match result {
+        Ok(stats) => {
+            for w in &stats.warnings {
+                eprintln!("{name}:{}: warning: {}", w.line, w.kind);
+            }
+            if stats.warning_count > stats.warnings.len() as u64 {
+                eprintln!("{name}: {} warnings in all", stats.warning_count);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
             ExitCode::FAILURE
         }
     }
@@ -117,6 +163,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(qonyrau::server::serve(config))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Acd {
+            command: AcdCommand::Replay { trace },
+        } => Ok(acd_replay(&trace)),
         Command::Db { command } => {
             current_thread()?.block_on(db_command(&config.database.url, command))?;
             Ok(ExitCode::SUCCESS)
