@@ -78,6 +78,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let bus = EventBus::new(config.sip.max_calls.max(1024) * 8);
     let metrics_task = tokio::spawn(kpi::calls::run(bus.clone()));
     let links = CallLinks {
+        acd: None,
+        acd_paid: false,
         bus,
         location: location.clone(),
         presence: Presence::default(),

@@ -32,6 +32,8 @@ pub const RTP_RELAYED: &str = "qonyrau_rtp_relayed_total";
 pub const RTP_RELAY_DROPPED: &str = "qonyrau_rtp_relay_dropped_total";
 pub const OPERATOR_LEGS: &str = "qonyrau_operator_legs_total"; // {outcome}
 pub const CALLS_BRIDGED: &str = "qonyrau_calls_bridged";
+/// Agents' state changes, by the state entered (`qonyrau_agent_state_changes_total{to}`).
+pub const AGENT_STATE_CHANGES: &str = "qonyrau_agent_state_changes_total";
 /// Per media leg at its release (RTCP, RFC 3550), by `side` (caller or operator).
 pub const LEG_JITTER: &str = "qonyrau_leg_jitter_ms"; // histogram {side}
 pub const LEG_LOSS: &str = "qonyrau_leg_loss_ratio"; // histogram {side}

@@ -6,6 +6,7 @@
 //! hears in kk/ru/en ([`phrases`]).
 
 pub mod action;
+pub mod actor;
 pub mod agent;
 pub mod announce;
 pub mod ewt;

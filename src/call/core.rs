@@ -20,6 +20,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::acd::{AgentId, EntryId, OfferFailure};
 use crate::call::dial::{DialTarget, Fork, ForkAction};
 use crate::call::events::{CallFact, EndCause, LegId, Side};
 use crate::call::routing;
@@ -162,6 +163,36 @@ pub enum CallAction {
     CancelLeg(LegId),
     /// BYE an answered operator leg.
     ByeLeg(LegId),
+    /// Ask the ACD to take the caller into this queue (a flow's `queue` node); the answer
+    /// comes back as `handle_queue_entered` or `handle_queue_overflow`.
+    EnterQueue {
+        queue: Arc<str>,
+        priority: u8,
+    },
+    /// An announcement is due: fetch the caller's position and estimated wait, build the
+    /// prompts, and call `handle_announcement`.
+    Announce {
+        entry: EntryId,
+    },
+    /// Tell the ACD: the agent it offered the caller to answered (the legs are bridged).
+    QueueAnswered {
+        entry: EntryId,
+        agent: AgentId,
+    },
+    /// Tell the ACD: the offer failed.
+    QueueOfferFailed {
+        entry: EntryId,
+        agent: AgentId,
+        failure: OfferFailure,
+    },
+    /// Tell the ACD: the caller left the queue (hung up, or the call ended).
+    QueueLeft {
+        entry: EntryId,
+    },
+    /// Tell the ACD: the agent's call from the queue ended (wrap-up starts).
+    QueueCallEnded {
+        agent: AgentId,
+    },
     /// Report a transfer's progress or outcome to the operator leg that asked for it
     /// (a NOTIFY with this status as sipfrag; ≥ 200 is the last).
     NotifyLeg {
@@ -191,6 +222,8 @@ pub struct CallSetup {
     pub dialled: String,
     /// How long an operator's transfer target rings before the caller goes back.
     pub transfer_ring_timeout: Duration,
+    /// Announcements to a caller waiting in a queue, start to start.
+    pub announce_every: Duration,
 }
 
 #[derive(Debug)]
@@ -227,6 +260,10 @@ pub struct CallCore {
     transfer: Option<Transfer>,
     /// We offered in our 200 to the operator's offerless re-INVITE: their ACK answers.
     operator_reoffer: bool,
+    /// Waiting in a queue (a flow's `queue` node).
+    queue: Option<queue_wait::QueueWait>,
+    /// The agent the queue connected the caller to, while that call lasts.
+    queue_agent: Option<AgentId>,
     out: VecDeque<CallAction>,
 }
 
@@ -284,6 +321,8 @@ impl CallCore {
             next_leg: 1,
             transfer: None,
             operator_reoffer: false,
+            queue: None,
+            queue_agent: None,
             out: VecDeque::new(),
         };
         core.out.push_back(CallAction::Publish(CallFact::Arrived {
@@ -321,8 +360,9 @@ impl CallCore {
             State::Ringing { answer_at } => Some(*answer_at),
             State::Up => {
                 let transfer = self.transfer.as_ref().map(|t| t.give_up_at);
+                let queue = self.queue.as_ref().and_then(|q| q.poll_timeout());
                 let ivr = self.ivr.as_ref().and_then(IvrSession::poll_timeout);
-                ivr.into_iter().chain(transfer).min()
+                ivr.into_iter().chain(transfer).chain(queue).min()
             }
             _ => None,
         }
@@ -340,6 +380,7 @@ impl CallCore {
                     self.abandon_dial();
                     self.transfer_failed(now, 480);
                 }
+                self.queue_timeout(now);
                 if let Some(ivr) = self.ivr.as_mut() {
                     ivr.handle_timeout(now);
                 }
@@ -540,6 +581,9 @@ impl CallCore {
 
     /// Every prompt of `Play { id }` has been sent.
     pub fn handle_prompt_done(&mut self, now: Instant, id: PlayId) {
+        if self.queue_prompt_done(now, id) {
+            return;
+        }
         if let (State::Up, Some(ivr)) = (&self.state, self.ivr.as_mut()) {
             ivr.handle_prompt_done(now, id);
             self.drain_ivr();
@@ -611,6 +655,13 @@ impl CallCore {
                     self.out.push_back(CallAction::Dial { extension });
                 }
                 IvrAction::CancelDial => self.abandon_dial(),
+                IvrAction::EnterQueue { queue, priority } => {
+                    self.queue = Some(queue_wait::QueueWait::new(Arc::clone(&queue)));
+                    self.out
+                        .push_back(CallAction::EnterQueue { queue, priority });
+                    self.out
+                        .push_back(CallAction::Media(MediaCommand::MusicOnHold));
+                }
                 IvrAction::Hangup(end) => self.leave(HangupCause::Flow(end)),
             }
         }
@@ -656,8 +707,11 @@ impl CallCore {
         let fork = Fork::new(targets, self.next_leg);
         self.next_leg += fork.leg_count();
         self.operator = Operator::Dialing { fork, media_port };
-        self.out
-            .push_back(CallAction::Media(MediaCommand::MusicOnHold));
+        if !self.queue_waiting() {
+            // (A queued caller hears music or an announcement already.)
+            self.out
+                .push_back(CallAction::Media(MediaCommand::MusicOnHold));
+        }
         self.drain_fork(now);
     }
 
@@ -809,6 +863,7 @@ impl CallCore {
     /// The target answered: the operator's leg ends (NOTIFY 200, BYE), the caller is
     /// bridged to the target by the caller of this function.
     fn transfer_succeeded(&mut self) {
+        self.queue_call_ended();
         if let Some(t) = self.transfer.take() {
             self.end_transferor(&t, 200, EndCause::Transferred, Side::Operator);
         }
@@ -1088,6 +1143,9 @@ impl CallCore {
                     if transferred {
                         continue; // the flow is still where the first operator answered
                     }
+                    if self.queue_answered(now) {
+                        continue;
+                    }
                     if let Some(ivr) = self.ivr.as_mut() {
                         ivr.handle_dial_result(now, DialResult::Answered);
                     }
@@ -1106,6 +1164,9 @@ impl CallCore {
     }
 
     fn dial_result(&mut self, now: Instant, result: DialResult) {
+        if self.queue_offer_failed(result) {
+            return;
+        }
         if self.transfer.is_some() {
             let status = match result {
                 DialResult::Busy => 486,
@@ -1148,6 +1209,7 @@ impl CallCore {
             return;
         };
         self.operator = Operator::Abandoned { fork };
+        self.queue_call_ended();
         self.out
             .push_back(CallAction::Media(MediaCommand::Unbridge));
         self.out
@@ -1167,6 +1229,7 @@ impl CallCore {
     /// The call ends: cancel ringing operator legs, hang up the bridged one (and an
     /// operator whose transfer was running).
     fn end_operator(&mut self, cause: EndCause, side: Side) {
+        self.queue_caller_gone();
         self.end_transfer(cause, side);
         match std::mem::take(&mut self.operator) {
             Operator::Dialing { mut fork, .. } => {
@@ -1226,6 +1289,9 @@ fn sdp_status(e: &SdpError) -> u16 {
         _ => 400,
     }
 }
+
+#[path = "queue_wait.rs"]
+mod queue_wait;
 
 #[cfg(test)]
 #[path = "core_tests.rs"]

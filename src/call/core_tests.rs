@@ -18,6 +18,7 @@ pub(super) fn setup(answer_after: Duration) -> CallSetup {
         caller: "+77011234567".into(),
         dialled: "100".into(),
         transfer_ring_timeout: Duration::from_secs(30),
+        announce_every: Duration::from_secs(60),
     }
 }
 
@@ -602,3 +603,6 @@ mod transfer;
 
 #[path = "core_session_tests.rs"]
 mod session;
+
+#[path = "core_queue_tests.rs"]
+mod queue;

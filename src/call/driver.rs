@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::acd::actor::{AcdRequest, QueueSignal};
+use crate::acd::phrases;
 use crate::call::core::{CallAction, CallCore, HangupCause, MediaCommand, CALLER_LEG};
 use crate::call::dial::DialTarget;
 use crate::call::events::{self, CallFact, EventBus, LegId};
@@ -61,6 +63,8 @@ pub enum CallEvent {
     OperatorAckTimeout {
         leg: LegId,
     },
+    /// The ACD about this caller's place in a queue.
+    Queue(crate::acd::actor::QueueSignal),
 }
 
 /// What a call asks of the endpoint. `call` identifies the dialog.
@@ -140,6 +144,9 @@ pub struct CallTask {
     pub core: CallCore,
     pub leg: LegHandle,
     pub events: mpsc::Receiver<CallEvent>,
+    /// This call's own event sender, for the ACD to reach it (weak: the endpoint's is the
+    /// one that keeps the channel open).
+    pub notify: mpsc::WeakSender<CallEvent>,
     pub endpoint: mpsc::Sender<EndpointCommand>,
     pub prompts: Arc<PromptLibrary>,
     pub language: String,
@@ -155,6 +162,10 @@ pub struct CallTask {
 /// the media engine for operator legs, the wall clock for event times.
 #[derive(Clone)]
 pub struct CallLinks {
+    /// The ACD task, when queues are configured.
+    pub acd: Option<crate::acd::actor::AcdHandle>,
+    /// Queue announcements use the paid wording.
+    pub acd_paid: bool,
     pub bus: EventBus,
     pub location: Location,
     pub presence: Presence,
@@ -248,6 +259,7 @@ impl CallTask {
                     Some(CallEvent::OperatorReinvite { leg, body }) => self.core.handle_operator_reinvite(now(), leg, body.as_deref()),
                     Some(CallEvent::OperatorAck { leg, body }) => self.core.handle_operator_ack(now(), leg, body.as_deref()),
                     Some(CallEvent::OperatorAckTimeout { leg }) => self.core.handle_operator_ack_timeout(now(), leg),
+                    Some(CallEvent::Queue(signal)) => self.queue_signal(signal),
                     None => {
                         // The endpoint is gone (shutdown): nothing more can be signalled.
                         return;
@@ -312,6 +324,54 @@ impl CallTask {
             CallAction::ByeLeg(leg) => EndpointCommand::ByeLeg { call, leg },
             CallAction::NotifyLeg { leg, status } => {
                 EndpointCommand::NotifyLeg { call, leg, status }
+            }
+            CallAction::EnterQueue { queue, priority } => {
+                match (&self.links.acd, self.notify.upgrade()) {
+                    (Some(acd), Some(notify)) => {
+                        acd.send(AcdRequest::Enter {
+                            queue,
+                            priority,
+                            call,
+                            notify,
+                        })
+                        .await
+                    }
+                    _ => {
+                        warn!(queue = %queue, "a flow enters a queue but no queue is configured");
+                        self.core
+                            .handle_queue_overflow(now(), crate::acd::OverflowReason::NoAgents);
+                    }
+                }
+                return None;
+            }
+            CallAction::Announce { entry } => {
+                self.announce(entry).await;
+                return None;
+            }
+            CallAction::QueueAnswered { entry, agent } => {
+                self.to_acd(AcdRequest::Answered { entry, agent }).await;
+                return None;
+            }
+            CallAction::QueueOfferFailed {
+                entry,
+                agent,
+                failure,
+            } => {
+                self.to_acd(AcdRequest::OfferFailed {
+                    entry,
+                    agent,
+                    failure,
+                })
+                .await;
+                return None;
+            }
+            CallAction::QueueLeft { entry } => {
+                self.to_acd(AcdRequest::Left { entry }).await;
+                return None;
+            }
+            CallAction::QueueCallEnded { agent } => {
+                self.to_acd(AcdRequest::CallEnded { agent }).await;
+                return None;
             }
             CallAction::Publish(fact) => {
                 if matches!(fact, CallFact::Ended { .. }) {
@@ -403,6 +463,50 @@ impl CallTask {
             call: events::CallId(self.id),
             fact,
         });
+    }
+
+    async fn to_acd(&self, req: AcdRequest) {
+        if let Some(acd) = &self.links.acd {
+            acd.send(req).await;
+        }
+    }
+
+    fn queue_signal(&mut self, signal: QueueSignal) {
+        match signal {
+            QueueSignal::Entered { entry } => self.core.handle_queue_entered(now(), entry),
+            QueueSignal::Offer { agent, extension } => {
+                self.core.handle_queue_offer(agent, extension)
+            }
+            QueueSignal::CancelOffer { agent } => self.core.handle_queue_cancel_offer(agent),
+            QueueSignal::Overflow { reason } => self.core.handle_queue_overflow(now(), reason),
+        }
+    }
+
+    /// An announcement is due: the caller's position and estimated wait from the ACD, said
+    /// in the call's language.
+    async fn announce(&mut self, entry: crate::acd::EntryId) {
+        let Some(acd) = &self.links.acd else {
+            return;
+        };
+        let Some((position, ewt)) = acd.status(entry).await else {
+            return;
+        };
+        let lang = match self.language.as_str() {
+            "kk" => phrases::Lang::Kk,
+            "ru" => phrases::Lang::Ru,
+            _ => phrases::Lang::En,
+        };
+        let paid = self.links.acd_paid;
+        let names = match ewt {
+            Some(s) => phrases::announcement(lang, position, s, paid),
+            None => {
+                let mut n = phrases::position(position);
+                n.extend(phrases::free_of_charge(paid));
+                n
+            }
+        };
+        let prompts = names.into_iter().map(Arc::from).collect();
+        self.core.handle_announcement(now(), position, ewt, prompts);
     }
 
     /// Publish a released media leg's quality (nothing for a leg that never started).

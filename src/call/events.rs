@@ -105,6 +105,28 @@ pub enum CallFact {
     Resumed {
         leg: LegId,
     },
+    /// The caller joined a queue at this position.
+    QueueEntered {
+        queue: String,
+        position: u32,
+    },
+    /// The caller hung up while waiting in the queue.
+    QueueAbandoned {
+        queue: String,
+        position: u32,
+        waited_s: f64,
+    },
+    /// The queue refused the caller or gave up on them (`full`, `maxwait`, `noagents`).
+    QueueOverflowed {
+        queue: String,
+        reason: String,
+    },
+    /// An announcement to the caller waiting in a queue: their position and the estimated
+    /// wait told (whole seconds; `None`: no estimate, nobody serving).
+    QueueAnnounced {
+        position: u32,
+        ewt_s: Option<u32>,
+    },
     /// The operator on `leg` transfers the caller to `target` (REFER); the target rings on
     /// a new leg (`LegRinging`…). Success: that leg is `Bridged` and `leg` ends with
     /// `transferred`.

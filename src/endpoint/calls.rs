@@ -97,6 +97,7 @@ impl Endpoint {
         let id = self.next_call;
         self.next_call += 1;
         let (events_tx, events_rx) = mpsc::channel(64);
+        let events_tx_for_acd = events_tx.downgrade();
         let dialog = Dialog::new(&req, route.via, route.source, key.clone(), events_tx);
         let call_id = req.call_id().unwrap_or_default().to_string();
         self.by_dialog
@@ -112,6 +113,7 @@ impl Endpoint {
             media_port: leg.local_port,
             answer_after: self.p.config.ivr.answer_after,
             transfer_ring_timeout: self.p.config.ivr.transfer_ring_timeout,
+            announce_every: std::time::Duration::from_secs(60),
             session_id: id,
             caller: caller.clone(),
             dialled: number.clone(),
@@ -124,6 +126,7 @@ impl Endpoint {
             core,
             leg,
             events: events_rx,
+            notify: events_tx_for_acd,
             endpoint: self.cmd_tx.clone(),
             prompts: Arc::clone(&self.p.prompts),
             language: self.p.config.ivr.language.clone(),

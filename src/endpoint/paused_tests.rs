@@ -39,6 +39,8 @@ async fn start_endpoint() -> (SocketAddr, CancellationToken) {
     let cancel = CancellationToken::new();
     let transports = crate::transport::serve(bound, inbound_tx, cancel.clone());
     let links = CallLinks {
+        acd: None,
+        acd_paid: false,
         bus: crate::call::events::EventBus::new(1024),
         location: Location::default(),
         presence: Presence::default(),

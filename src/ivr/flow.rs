@@ -70,7 +70,22 @@ pub enum NodeAction {
     },
     Menu(Menu),
     Dial(Dial),
+    Queue(QueueNode),
     Hangup,
+}
+
+/// Wait in a queue (config `[queues.NAME]`) for an operator, with music on hold and
+/// announcements; the caller is bridged to the agent the ACD offers the call to.
+#[derive(Debug)]
+pub struct QueueNode {
+    pub queue: Arc<str>,
+    /// Higher is served first (0–9); first come first served within a priority.
+    pub priority: u8,
+    /// Where the caller goes when the queue refuses or gives up on them (full, the maximum
+    /// wait, nobody logged in).
+    pub on_overflow: NodeId,
+    /// Where the caller goes when the operator hangs up.
+    pub next: NodeId,
 }
 
 /// Ring an extension's registered contacts and bridge the caller to whoever answers.
@@ -113,7 +128,7 @@ impl Flow {
             let lists: Vec<&Vec<Arc<str>>> = match &n.action {
                 NodeAction::Play { prompts, .. } => vec![prompts],
                 NodeAction::Menu(m) => vec![&m.prompt, &m.invalid, &m.no_input],
-                NodeAction::Dial(_) | NodeAction::Hangup => vec![],
+                NodeAction::Dial(_) | NodeAction::Queue(_) | NodeAction::Hangup => vec![],
             };
             lists.into_iter().flatten().map(|p| &**p)
         })
@@ -269,6 +284,9 @@ struct RawNode {
     ring_timeout: Option<Spanned<String>>,
     on_no_answer: Option<Spanned<String>>,
     on_busy: Option<Spanned<String>>,
+    queue: Option<Spanned<String>>,
+    priority: Option<Spanned<RawCount>>,
+    on_overflow: Option<Spanned<String>>,
     hangup: Option<bool>,
 }
 
@@ -420,6 +438,7 @@ impl<'a> Builder<'a> {
             raw.play.is_some(),
             raw.menu.is_some(),
             raw.dial.is_some(),
+            raw.queue.is_some(),
             raw.hangup.is_some(),
         ];
         match kinds.iter().filter(|k| **k).count() {
@@ -427,17 +446,29 @@ impl<'a> Builder<'a> {
             0 => {
                 self.error(
                     line,
-                    format!("node \"{name}\" needs one of play, menu, dial or hangup"),
+                    format!("node \"{name}\" needs one of play, menu, dial, queue or hangup"),
                 );
                 return NodeAction::Hangup;
             }
             _ => {
                 self.error(
                     line,
-                    format!("node \"{name}\" may do only one of play, menu, dial or hangup"),
+                    format!("node \"{name}\" may do only one of play, menu, dial, queue or hangup"),
                 );
                 return NodeAction::Hangup;
             }
+        }
+        if raw.queue.is_none() {
+            let priority = raw.priority.as_ref().map(|p| p.referenced.line());
+            let overflow = raw.on_overflow.as_ref().map(|o| o.referenced.line());
+            for (key, l) in [("priority", priority), ("on_overflow", overflow)] {
+                if let Some(l) = l {
+                    self.error(l, format!("node \"{name}\": {key} is only for queue nodes"));
+                }
+            }
+        }
+        if let Some(queue) = &raw.queue {
+            return NodeAction::Queue(self.queue(name, queue, &raw));
         }
         if raw.dial.is_none() {
             for (key, v) in [
@@ -473,7 +504,7 @@ impl<'a> Builder<'a> {
         if let Some(next) = &raw.next {
             self.error(
                 next.referenced.line(),
-                format!("node \"{name}\": next is only for play and dial nodes"),
+                format!("node \"{name}\": next is only for play, dial and queue nodes"),
             );
         }
         if let Some(menu) = raw.menu {
@@ -542,6 +573,53 @@ impl<'a> Builder<'a> {
             ring_timeout,
             on_no_answer,
             on_busy,
+            next,
+        }
+    }
+
+    fn queue(&mut self, name: &str, queue: &Spanned<String>, raw: &RawNode) -> QueueNode {
+        let line = queue.referenced.line();
+        let queue_name = queue.value.trim();
+        if queue_name.is_empty() {
+            self.error(line, format!("node \"{name}\": queue needs a queue name"));
+        }
+        let priority = match &raw.priority {
+            None => 0,
+            Some(p) => match &p.value {
+                RawCount::Number(n) if (0..=9).contains(n) => *n as u8,
+                _ => {
+                    self.error(
+                        p.referenced.line(),
+                        format!("node \"{name}\": priority must be a whole number from 0 to 9 (higher is served first)"),
+                    );
+                    0
+                }
+            },
+        };
+        let on_overflow = match &raw.on_overflow {
+            Some(t) => self.target(name, "on_overflow goes to", t),
+            None => {
+                self.error(
+                    line,
+                    format!("node \"{name}\" queues but has no on_overflow node (where the caller goes when the queue is full, waited too long or has nobody logged in)"),
+                );
+                NodeId(0)
+            }
+        };
+        let next = match &raw.next {
+            Some(t) => self.target(name, "goes to", t),
+            None => {
+                self.error(
+                    line,
+                    format!("node \"{name}\" queues but has no next node (where the caller goes after the operator hangs up)"),
+                );
+                NodeId(0)
+            }
+        };
+        QueueNode {
+            queue: Arc::from(queue_name),
+            priority,
+            on_overflow,
             next,
         }
     }
@@ -824,16 +902,39 @@ nodes:
     }
 
     #[test]
+    fn a_queue_node_names_its_queue_priority_overflow_and_next_each_checked_with_its_line() {
+        let good = "start: q\nnodes:\n  q:\n    queue: support\n    priority: 5\n    on_overflow: bye\n    next: bye\n  bye: { hangup: true }\n";
+        let flow = parse(good).unwrap();
+        match &flow.node(flow.start).action {
+            NodeAction::Queue(q) => {
+                assert_eq!(&*q.queue, "support");
+                assert_eq!(q.priority, 5);
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = "start: q\nnodes:\n  q:\n    queue: support\n    priority: 12\n  bye: { hangup: true, on_overflow: q }\n";
+        let text = parse(bad).unwrap_err().to_string();
+        for want in [
+            ":4: node \"q\" queues but has no on_overflow node",
+            ":4: node \"q\" queues but has no next node",
+            ":5: node \"q\": priority must be a whole number from 0 to 9",
+            ":6: node \"bye\": on_overflow is only for queue nodes",
+        ] {
+            assert!(text.contains(want), "{want} in:\n{text}");
+        }
+    }
+
+    #[test]
     fn a_node_must_do_exactly_one_thing() {
         let err = parse("start: a\nnodes:\n  a: { play: x, hangup: true, next: a }\n  b: {}\n")
             .unwrap_err();
         let text = err.to_string();
         assert!(
-            text.contains(":3: node \"a\" may do only one of play, menu, dial or hangup"),
+            text.contains(":3: node \"a\" may do only one of play, menu, dial, queue or hangup"),
             "{text}"
         );
         assert!(
-            text.contains(":4: node \"b\" needs one of play, menu, dial or hangup"),
+            text.contains(":4: node \"b\" needs one of play, menu, dial, queue or hangup"),
             "{text}"
         );
     }

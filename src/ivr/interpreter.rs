@@ -37,6 +37,12 @@ pub enum IvrAction {
     },
     /// Stop ringing (ring time-out): the dial has already been given up on.
     CancelDial,
+    /// Wait in this queue for an operator; report an agent's answer with
+    /// `handle_dial_result(Answered)` and a refusal or give-up with `handle_queue_overflow`.
+    EnterQueue {
+        queue: Arc<str>,
+        priority: u8,
+    },
     /// The flow has ended: send BYE.
     Hangup(FlowEnd),
 }
@@ -79,7 +85,12 @@ enum State {
         node: NodeId,
         deadline: Instant,
     },
-    /// Bridged to the operator; the flow waits for the operator to hang up.
+    /// Waiting in a queue node's queue.
+    Queued {
+        node: NodeId,
+    },
+    /// Bridged to the operator (of a dial or queue node); the flow waits for the operator
+    /// to hang up.
     Connected {
         node: NodeId,
     },
@@ -141,9 +152,10 @@ impl IvrSession {
     pub fn current_node(&self) -> Option<&str> {
         match self.state {
             State::Playing { next, .. } => Some(&self.flow.node(next).name),
-            State::Menu { node, .. } | State::Dialing { node, .. } | State::Connected { node } => {
-                Some(&self.flow.node(node).name)
-            }
+            State::Menu { node, .. }
+            | State::Dialing { node, .. }
+            | State::Queued { node }
+            | State::Connected { node } => Some(&self.flow.node(node).name),
             State::Finished => None,
         }
     }
@@ -201,6 +213,10 @@ impl IvrSession {
     /// The outcome of the current `Dial` (ignored in any other state, e.g. after the ring
     /// time-out already moved the caller on).
     pub fn handle_dial_result(&mut self, now: Instant, result: DialResult) {
+        if let (State::Queued { node }, DialResult::Answered) = (&self.state, result) {
+            self.state = State::Connected { node: *node };
+            return;
+        }
         let State::Dialing { node, .. } = self.state else {
             return;
         };
@@ -213,11 +229,27 @@ impl IvrSession {
         }
     }
 
-    /// The operator hung up: the caller goes on to the dial node's `next`.
+    /// The operator hung up: the caller goes on to the dial or queue node's `next`.
     pub fn handle_operator_hangup(&mut self, now: Instant) {
         if let State::Connected { node } = self.state {
-            let next = self.dial(node).next;
+            let next = match &self.flow.node(node).action {
+                NodeAction::Dial(d) => d.next,
+                NodeAction::Queue(q) => q.next,
+                _ => unreachable!("connected states point at a dial or queue node"),
+            };
             self.enter(now, next);
+        }
+    }
+
+    /// The queue refused the caller or gave up on them (full, maximum wait, nobody logged
+    /// in): on to the queue node's `on_overflow`.
+    pub fn handle_queue_overflow(&mut self, now: Instant) {
+        if let State::Queued { node } = self.state {
+            let to = match &self.flow.node(node).action {
+                NodeAction::Queue(q) => q.on_overflow,
+                _ => unreachable!("queued states point at a queue node"),
+            };
+            self.enter(now, to);
         }
     }
 
@@ -297,6 +329,13 @@ impl IvrSession {
     fn enter(&mut self, now: Instant, node: NodeId) {
         let flow = Arc::clone(&self.flow);
         match &flow.node(node).action {
+            NodeAction::Queue(q) => {
+                self.out.push_back(IvrAction::EnterQueue {
+                    queue: Arc::clone(&q.queue),
+                    priority: q.priority,
+                });
+                self.state = State::Queued { node };
+            }
             NodeAction::Dial(dial) => {
                 self.out.push_back(IvrAction::Dial {
                     extension: Arc::clone(&dial.extension),
@@ -605,7 +644,7 @@ nodes:
                     match a {
                         IvrAction::Play { id, .. } => last_play = Some(id),
                         IvrAction::Hangup(_) => ended = true,
-                        IvrAction::StopPlayback | IvrAction::Dial { .. } | IvrAction::CancelDial => {}
+                        IvrAction::StopPlayback | IvrAction::Dial { .. } | IvrAction::CancelDial | IvrAction::EnterQueue { .. } => {}
                     }
                 }
             }

@@ -1,0 +1,541 @@
+//! The ACD task (a driver): owns the [`Acd`] router and one [`Ewt`] estimator per queue,
+//! takes requests from call tasks (a caller enters, an offer was answered or failed, the
+//! caller left, the agent's call ended) and from agents (log in, out, pause), runs the
+//! router's timers, and carries out what the router decides: offers and cancellations go
+//! to the waiting caller's call task, facts to the call event stream, agent activity to the
+//! log and metrics. It decides nothing itself.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info};
+
+use super::ewt::{self, Ewt, EwtConfig};
+use super::{
+    Acd, AcdAction, AgentConfig, AgentId, AgentState, EntryId, EntryKind, OfferFailure,
+    OverflowReason, QueueConfig, QueueFact, QueueId,
+};
+use crate::call::driver::CallEvent;
+use crate::call::events::{self, CallFact, EventBus};
+use crate::clock::Clock;
+
+/// What the ACD tells a waiting caller's call task.
+#[derive(Debug)]
+pub enum QueueSignal {
+    /// Taken in: announcements may start.
+    Entered { entry: EntryId },
+    /// Ring this agent's extension for the caller.
+    Offer { agent: AgentId, extension: Arc<str> },
+    /// Stop ringing that agent (the ring time-out, or the offer was given up).
+    CancelOffer { agent: AgentId },
+    /// The queue refused the caller or gave up on them.
+    Overflow { reason: OverflowReason },
+}
+
+/// What an agent asks for (feature codes, the REST API).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentChange {
+    LogIn,
+    LogOut,
+    /// Pause, or unpause when paused.
+    TogglePause(String),
+}
+
+/// Requests to the ACD task.
+#[derive(Debug)]
+pub enum AcdRequest {
+    Enter {
+        queue: Arc<str>,
+        priority: u8,
+        call: u64,
+        notify: mpsc::Sender<CallEvent>,
+    },
+    /// The caller's position and estimated wait (seconds), for an announcement.
+    Status {
+        entry: EntryId,
+        reply: oneshot::Sender<Option<(u32, Option<f64>)>>,
+    },
+    Answered {
+        entry: EntryId,
+        agent: AgentId,
+    },
+    OfferFailed {
+        entry: EntryId,
+        agent: AgentId,
+        failure: OfferFailure,
+    },
+    Left {
+        entry: EntryId,
+    },
+    CallEnded {
+        agent: AgentId,
+    },
+    Agent {
+        extension: String,
+        change: AgentChange,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+}
+
+/// A queue as the ACD task is set up with it.
+#[derive(Clone, Debug)]
+pub struct QueueSetup {
+    pub config: QueueConfig,
+    /// Member extensions.
+    pub members: Vec<String>,
+}
+
+/// How call tasks and the API reach the ACD task. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AcdHandle {
+    tx: mpsc::Sender<AcdRequest>,
+}
+
+impl AcdHandle {
+    pub async fn send(&self, req: AcdRequest) {
+        if self.tx.send(req).await.is_err() {
+            debug!("the ACD task is gone");
+        }
+    }
+
+    /// Position and estimated wait of a waiting entry.
+    pub async fn status(&self, entry: EntryId) -> Option<(u32, Option<f64>)> {
+        let (reply, rx) = oneshot::channel();
+        self.send(AcdRequest::Status { entry, reply }).await;
+        rx.await.ok().flatten()
+    }
+
+    /// Change an agent's state; `Ok` names the new state.
+    pub async fn agent(&self, extension: &str, change: AgentChange) -> Result<String, String> {
+        let (reply, rx) = oneshot::channel();
+        self.send(AcdRequest::Agent {
+            extension: extension.to_string(),
+            change,
+            reply,
+        })
+        .await;
+        rx.await
+            .unwrap_or_else(|_| Err("the ACD is not running".into()))
+    }
+}
+
+struct Waiting {
+    call: u64,
+    queue: QueueId,
+    notify: mpsc::Sender<CallEvent>,
+}
+
+pub struct AcdTask {
+    acd: Acd,
+    ewt: HashMap<QueueId, Ewt>,
+    queue_names: HashMap<Arc<str>, QueueId>,
+    names: HashMap<QueueId, Arc<str>>,
+    extensions: HashMap<AgentId, Arc<str>>,
+    agents: HashMap<String, AgentId>,
+    /// Which queue an agent's current call came from (for the estimator).
+    serving: HashMap<AgentId, QueueId>,
+    waiting: HashMap<EntryId, Waiting>,
+    bus: EventBus,
+    clock: Arc<dyn Clock>,
+    epoch: Instant,
+    rx: mpsc::Receiver<AcdRequest>,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl AcdTask {
+    /// The task and its handle. Agents are the queues' members (logged out at start).
+    pub fn new(
+        settings: super::AcdSettings,
+        queues: Vec<QueueSetup>,
+        skills: &HashMap<String, std::collections::BTreeMap<String, u8>>,
+        bus: EventBus,
+        clock: Arc<dyn Clock>,
+    ) -> (AcdTask, AcdHandle) {
+        let (tx, rx) = mpsc::channel(4096);
+        let mut acd = Acd::new(settings);
+        let mut task = AcdTask {
+            acd: Acd::new(super::AcdSettings::default()),
+            ewt: HashMap::new(),
+            queue_names: HashMap::new(),
+            names: HashMap::new(),
+            extensions: HashMap::new(),
+            agents: HashMap::new(),
+            serving: HashMap::new(),
+            waiting: HashMap::new(),
+            bus,
+            clock,
+            epoch: now(),
+            rx,
+        };
+        let mut membership: HashMap<String, std::collections::BTreeSet<QueueId>> = HashMap::new();
+        for q in queues {
+            let name: Arc<str> = Arc::from(q.config.name.as_str());
+            let wrap_up = q.config.wrap_up.as_secs_f64();
+            let id = acd.add_queue(q.config);
+            task.queue_names.insert(Arc::clone(&name), id);
+            task.names.insert(id, name);
+            task.ewt.insert(
+                id,
+                Ewt::new(EwtConfig {
+                    wrap_up,
+                    ..EwtConfig::default()
+                }),
+            );
+            for m in q.members {
+                membership.entry(m).or_default().insert(id);
+            }
+        }
+        let mut members: Vec<_> = membership.into_iter().collect();
+        members.sort();
+        for (extension, queues) in members {
+            let id = acd.add_agent(AgentConfig {
+                login: extension.clone(),
+                extension: extension.clone(),
+                skills: skills.get(&extension).cloned().unwrap_or_default(),
+                queues,
+            });
+            task.extensions.insert(id, Arc::from(extension.as_str()));
+            task.agents.insert(extension, id);
+        }
+        task.acd = acd;
+        (task, AcdHandle { tx })
+    }
+
+    pub async fn run(mut self) {
+        loop {
+            self.drain().await;
+            let deadline = self.acd.poll_timeout();
+            tokio::select! {
+                req = self.rx.recv() => match req {
+                    Some(req) => self.handle(req).await,
+                    None => return,
+                },
+                _ = sleep_until(deadline) => self.acd.handle_timeout(now()),
+            }
+        }
+    }
+
+    fn t(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.epoch).as_secs_f64()
+    }
+
+    fn feed(&mut self, queue: QueueId, at: Instant, ev: ewt::QueueEvent) {
+        let t = self.t(at);
+        if let Some(e) = self.ewt.get_mut(&queue) {
+            e.handle(t, &ev);
+        }
+    }
+
+    /// Every queue an agent serves sees its log-in, log-out and readiness.
+    fn feed_agent(&mut self, agent: AgentId, at: Instant, ev: ewt::QueueEvent) {
+        let t = self.t(at);
+        let queues: Vec<QueueId> = self
+            .acd
+            .agent(agent)
+            .map(|_| self.ewt.keys().copied().collect())
+            .unwrap_or_default();
+        for q in queues {
+            if let Some(e) = self.ewt.get_mut(&q) {
+                e.handle(t, &ev);
+            }
+        }
+    }
+
+    async fn handle(&mut self, req: AcdRequest) {
+        let at = now();
+        match req {
+            AcdRequest::Enter {
+                queue,
+                priority,
+                call,
+                notify,
+            } => {
+                let Some(&q) = self.queue_names.get(&queue) else {
+                    tracing::warn!(queue = %queue, "a flow names a queue that is not configured");
+                    let _ = notify
+                        .send(CallEvent::Queue(QueueSignal::Overflow {
+                            reason: OverflowReason::NoAgents,
+                        }))
+                        .await;
+                    return;
+                };
+                match self.acd.enqueue(at, q, priority, EntryKind::Caller) {
+                    Ok(entry) => {
+                        self.waiting.insert(
+                            entry,
+                            Waiting {
+                                call,
+                                queue: q,
+                                notify: notify.clone(),
+                            },
+                        );
+                        self.feed(
+                            q,
+                            at,
+                            ewt::QueueEvent::Enter {
+                                caller: ewt::CallerId(entry.0),
+                            },
+                        );
+                        let _ = notify
+                            .send(CallEvent::Queue(QueueSignal::Entered { entry }))
+                            .await;
+                    }
+                    Err(e) => debug!(error = %e, "enqueue refused"),
+                }
+            }
+            AcdRequest::Status { entry, reply } => {
+                let status = self.acd.position(entry).map(|position| {
+                    let queue = self.waiting.get(&entry).map(|w| w.queue);
+                    let ewt = queue
+                        .and_then(|q| self.ewt.get(&q))
+                        .and_then(|e| e.estimate(self.t(at), position as usize));
+                    (position, ewt)
+                });
+                let _ = reply.send(status);
+            }
+            AcdRequest::Answered { entry, agent } => {
+                if let Err(e) = self.acd.offer_answered(at, entry, agent) {
+                    debug!(error = %e, "late answer");
+                }
+            }
+            AcdRequest::OfferFailed {
+                entry,
+                agent,
+                failure,
+            } => {
+                if let Err(e) = self.acd.offer_failed(at, entry, agent, failure) {
+                    debug!(error = %e, "offer failure for an offer the router gave up");
+                }
+            }
+            AcdRequest::Left { entry } => {
+                let _ = self.acd.entry_left(at, entry);
+            }
+            AcdRequest::CallEnded { agent } => {
+                let _ = self.acd.call_ended(at, agent);
+                if let Some(q) = self.serving.remove(&agent) {
+                    self.feed(
+                        q,
+                        at,
+                        ewt::QueueEvent::Hangup {
+                            agent: ewt::AgentId(agent.0),
+                        },
+                    );
+                }
+            }
+            AcdRequest::Agent {
+                extension,
+                change,
+                reply,
+            } => {
+                let result = self.agent_change(at, &extension, change);
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn agent_change(
+        &mut self,
+        at: Instant,
+        extension: &str,
+        change: AgentChange,
+    ) -> Result<String, String> {
+        let Some(&agent) = self.agents.get(extension) else {
+            return Err(format!(
+                "extension {extension} is not a member of any queue"
+            ));
+        };
+        let paused = matches!(
+            self.acd.agent(agent).map(|a| a.state.clone()),
+            Some(AgentState::Paused { .. })
+        );
+        let result = match change {
+            AgentChange::LogIn => self.acd.log_in(at, agent),
+            AgentChange::LogOut => self.acd.log_out(at, agent),
+            AgentChange::TogglePause(_) if paused => self.acd.resume(at, agent),
+            AgentChange::TogglePause(reason) => self.acd.pause(at, agent, reason),
+        };
+        result.map_err(|e| e.to_string())?;
+        Ok(self
+            .acd
+            .agent(agent)
+            .map(|a| state_label(a.state).to_string())
+            .unwrap_or_default())
+    }
+
+    async fn drain(&mut self) {
+        while let Some(action) = self.acd.poll_action() {
+            self.perform(action).await;
+        }
+    }
+
+    async fn perform(&mut self, action: AcdAction) {
+        let at = now();
+        match action {
+            AcdAction::Offer { entry, agent } | AcdAction::ReserveForCallback { entry, agent } => {
+                let Some(extension) = self.extensions.get(&agent).cloned() else {
+                    return;
+                };
+                self.signal(entry, QueueSignal::Offer { agent, extension })
+                    .await;
+            }
+            AcdAction::CancelOffer { entry, agent } => {
+                self.signal(entry, QueueSignal::CancelOffer { agent }).await;
+            }
+            AcdAction::Connect { entry, agent } => {
+                if let Some(w) = self.waiting.remove(&entry) {
+                    self.serving.insert(agent, w.queue);
+                    self.feed(
+                        w.queue,
+                        at,
+                        ewt::QueueEvent::Answer {
+                            caller: ewt::CallerId(entry.0),
+                            agent: ewt::AgentId(agent.0),
+                        },
+                    );
+                }
+            }
+            AcdAction::Overflow { entry, reason } => {
+                if let Some(w) = self.waiting.remove(&entry) {
+                    self.feed(
+                        w.queue,
+                        at,
+                        ewt::QueueEvent::Abandon {
+                            caller: ewt::CallerId(entry.0),
+                        },
+                    );
+                    let _ = w
+                        .notify
+                        .send(CallEvent::Queue(QueueSignal::Overflow { reason }))
+                        .await;
+                }
+            }
+            AcdAction::Fact(fact) => self.publish(fact),
+            AcdAction::Activity(a) => {
+                let to = state_label(&a.to);
+                info!(agent = %self.extensions.get(&a.agent).map(|e| &**e).unwrap_or("?"), from = state_label(&a.from), to, reason = ?a.reason, "agent state");
+                metrics::counter!(crate::telemetry::AGENT_STATE_CHANGES, "to" => to).increment(1);
+                let ev = match (&a.from, &a.to) {
+                    (AgentState::LoggedOut, _) => Some(ewt::QueueEvent::Login {
+                        agent: ewt::AgentId(a.agent.0),
+                    }),
+                    (_, AgentState::LoggedOut) => Some(ewt::QueueEvent::Logout {
+                        agent: ewt::AgentId(a.agent.0),
+                    }),
+                    (AgentState::WrapUp { .. }, AgentState::Available) => {
+                        Some(ewt::QueueEvent::Ready {
+                            agent: ewt::AgentId(a.agent.0),
+                        })
+                    }
+                    _ => None,
+                };
+                if let Some(ev) = ev {
+                    self.feed_agent(a.agent, at, ev);
+                }
+            }
+        }
+    }
+
+    async fn signal(&self, entry: EntryId, signal: QueueSignal) {
+        if let Some(w) = self.waiting.get(&entry) {
+            let _ = w.notify.send(CallEvent::Queue(signal)).await;
+        }
+    }
+
+    fn publish(&mut self, fact: QueueFact) {
+        let (entry, fact) = match fact {
+            QueueFact::Entered {
+                entry,
+                queue,
+                position,
+            } => (
+                entry,
+                CallFact::QueueEntered {
+                    queue: self.name(queue),
+                    position,
+                },
+            ),
+            QueueFact::Abandoned {
+                entry,
+                queue,
+                position,
+                waited,
+                ..
+            } => {
+                if let Some(w) = self.waiting.get(&entry) {
+                    let q = w.queue;
+                    self.feed(
+                        q,
+                        now(),
+                        ewt::QueueEvent::Abandon {
+                            caller: ewt::CallerId(entry.0),
+                        },
+                    );
+                }
+                (
+                    entry,
+                    CallFact::QueueAbandoned {
+                        queue: self.name(queue),
+                        position,
+                        waited_s: waited.as_secs_f64(),
+                    },
+                )
+            }
+            QueueFact::Overflowed {
+                entry,
+                queue,
+                reason,
+                ..
+            } => (
+                entry,
+                CallFact::QueueOverflowed {
+                    queue: self.name(queue),
+                    reason: format!("{reason:?}").to_lowercase(),
+                },
+            ),
+            _ => return,
+        };
+        let Some(call) = self.waiting.get(&entry).map(|w| w.call) else {
+            return;
+        };
+        if matches!(fact, CallFact::QueueAbandoned { .. }) {
+            self.waiting.remove(&entry);
+        }
+        self.bus.publish(events::CallEvent {
+            at: self.clock.now(),
+            call: events::CallId(call),
+            fact,
+        });
+    }
+
+    fn name(&self, queue: QueueId) -> String {
+        self.names
+            .get(&queue)
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// The state as the API and metrics name it.
+pub fn state_label(state: &AgentState) -> &'static str {
+    match state {
+        AgentState::LoggedOut => "logged_out",
+        AgentState::Available => "available",
+        AgentState::Ringing { .. } | AgentState::Reserved { .. } => "ringing",
+        AgentState::OnCall { .. } => "on_call",
+        AgentState::WrapUp { .. } => "wrap_up",
+        AgentState::RetryDelay { .. } => "available",
+        AgentState::Paused { .. } => "paused",
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,192 @@
+//! A caller in a flow's `queue` node, in the call core, in explicit time: music on hold at
+//! once, the first announcement due at once and then every 60 s start to start, the ACD's
+//! offer ringing the agent, the answer bridging at once (cutting an announcement), and what
+//! the ACD hears back (answered, failed, left, call ended), overflow to `on_overflow`.
+
+use super::*;
+use crate::acd::{AgentId, EntryId, OfferFailure, OverflowReason};
+
+const QUEUE_FLOW: &str = "start: q\nnodes:\n  q:\n    queue: support\n    priority: 3\n    on_overflow: sorry\n    next: thanks\n  sorry: { play: sorry, next: bye }\n  thanks: { play: thanks, next: bye }\n  bye: { hangup: true }\n";
+
+/// A call in the queue flow, answered and ACKed, taken in by the ACD as entry 7.
+fn queued(t0: Instant) -> CallCore {
+    let mut s = setup(Duration::ZERO);
+    s.flow = Arc::new(Flow::parse(Path::new("q.yaml"), QUEUE_FLOW).unwrap());
+    let mut c = CallCore::new(t0, s, Some(OFFER.into()));
+    drain(&mut c);
+    c.handle_ack(t0, None);
+    let a = drain(&mut c);
+    assert!(
+        a.contains(&CallAction::EnterQueue {
+            queue: Arc::from("support"),
+            priority: 3
+        }),
+        "{a:?}"
+    );
+    assert!(
+        a.contains(&CallAction::Media(MediaCommand::MusicOnHold)),
+        "{a:?}"
+    );
+    c.handle_queue_entered(t0, EntryId(7));
+    c
+}
+
+fn announcement_prompts() -> Vec<Arc<str>> {
+    vec![Arc::from("queue_position_is"), Arc::from("num_2")]
+}
+
+/// The id of the announcement the core asked to play.
+fn announced(c: &mut CallCore, now: Instant) -> PlayId {
+    c.handle_timeout(now);
+    let a = drain(c);
+    assert_eq!(a, [CallAction::Announce { entry: EntryId(7) }]);
+    c.handle_announcement(now, 2, Some(150.0), announcement_prompts());
+    let a = drain(c);
+    match &a[..] {
+        [CallAction::Media(MediaCommand::Play { id, prompts })] => {
+            assert_eq!(prompts, &announcement_prompts());
+            *id
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_first_announcement_is_due_at_once_then_every_60_s_start_to_start() {
+    let t0 = Instant::now();
+    let mut c = queued(t0);
+    assert_eq!(c.poll_timeout(), Some(t0), "the first at once");
+    let first = announced(&mut c, t0);
+    // A 50 s announcement does not move the next one.
+    c.handle_prompt_done(t0 + Duration::from_secs(50), first);
+    assert_eq!(
+        drain(&mut c),
+        [CallAction::Media(MediaCommand::MusicOnHold)],
+        "music on hold between announcements"
+    );
+    assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+    let second = announced(&mut c, t0 + Duration::from_secs(60));
+    assert_ne!(first, second);
+    c.handle_prompt_done(t0 + Duration::from_secs(70), second);
+    drain(&mut c);
+    assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(120)));
+}
+
+#[test]
+fn the_announcement_publishes_the_position_and_estimate_told() {
+    let t0 = Instant::now();
+    let mut c = queued(t0);
+    c.handle_timeout(t0);
+    drain(&mut c);
+    c.handle_announcement(t0, 2, Some(149.6), announcement_prompts());
+    let f = facts(&drain_all(&mut c));
+    assert_eq!(
+        f,
+        [CallFact::QueueAnnounced {
+            position: 2,
+            ewt_s: Some(150)
+        }]
+    );
+}
+
+#[test]
+fn an_offer_rings_the_agent_and_the_answer_bridges_at_once_and_tells_the_acd() {
+    let t0 = Instant::now();
+    let mut c = queued(t0);
+    let playing = announced(&mut c, t0);
+    c.handle_queue_offer(AgentId(4), Arc::from("2001"));
+    assert_eq!(
+        drain(&mut c),
+        [CallAction::Dial {
+            extension: Arc::from("2001")
+        }]
+    );
+    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
+    let a = drain(&mut c);
+    assert!(
+        !a.contains(&CallAction::Media(MediaCommand::MusicOnHold)),
+        "the announcement playing is not cut by the ringing: {a:?}"
+    );
+    assert_eq!(placed(&a), [LegId(1)]);
+    c.handle_operator(t0, LegId(1), answered());
+    let a = drain_all(&mut c);
+    assert!(
+        a.contains(&CallAction::Media(MediaCommand::Bridge)),
+        "{a:?}"
+    );
+    assert!(a.contains(&CallAction::QueueAnswered {
+        entry: EntryId(7),
+        agent: AgentId(4)
+    }));
+    // The announcement cut by the bridge ends later: no music on hold over the operator.
+    c.handle_prompt_done(t0, playing);
+    assert!(drain(&mut c).is_empty());
+    assert_eq!(c.poll_timeout(), None, "no more announcements");
+    // The agent hangs up: the ACD starts their wrap-up; the caller goes on to `next`.
+    c.handle_operator(t0, LegId(1), OutboundEvent::RemoteBye);
+    let a = drain_all(&mut c);
+    assert!(a.contains(&CallAction::QueueCallEnded { agent: AgentId(4) }));
+    assert_eq!(prompts_of(&a), ["thanks"]);
+}
+
+#[test]
+fn a_busy_agent_is_reported_to_the_acd_and_the_caller_keeps_waiting() {
+    let t0 = Instant::now();
+    let mut c = queued(t0);
+    c.handle_queue_offer(AgentId(4), Arc::from("2001"));
+    drain(&mut c);
+    c.handle_dial_targets(t0, vec![target(5001)], true, Some(20100));
+    let a = drain_all(&mut c);
+    assert!(a.contains(&CallAction::QueueOfferFailed {
+        entry: EntryId(7),
+        agent: AgentId(4),
+        failure: OfferFailure::Busy
+    }));
+    assert!(prompts_of(&a).is_empty(), "the caller stays in the queue");
+    // The next offer is taken.
+    c.handle_queue_offer(AgentId(5), Arc::from("2002"));
+    assert_eq!(
+        drain(&mut c),
+        [CallAction::Dial {
+            extension: Arc::from("2002")
+        }]
+    );
+}
+
+#[test]
+fn the_acds_cancel_stops_the_ringing_and_the_callers_bye_tells_the_acd_they_left() {
+    let t0 = Instant::now();
+    let mut c = queued(t0);
+    c.handle_queue_offer(AgentId(4), Arc::from("2001"));
+    drain(&mut c);
+    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
+    drain(&mut c);
+    c.handle_queue_cancel_offer(AgentId(4));
+    let a = drain(&mut c);
+    assert!(a.contains(&CallAction::CancelLeg(LegId(1))), "{a:?}");
+    c.handle_bye();
+    let a = drain_all(&mut c);
+    assert!(
+        a.contains(&CallAction::QueueLeft { entry: EntryId(7) }),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn an_overflow_stops_the_ringing_and_goes_to_on_overflow() {
+    let t0 = Instant::now();
+    let mut c = queued(t0);
+    c.handle_queue_offer(AgentId(4), Arc::from("2001"));
+    drain(&mut c);
+    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
+    drain(&mut c);
+    c.handle_queue_overflow(t0, OverflowReason::MaxWait);
+    let a = drain_all(&mut c);
+    assert!(a.contains(&CallAction::CancelLeg(LegId(1))), "{a:?}");
+    assert_eq!(prompts_of(&a), ["sorry"]);
+    assert_eq!(
+        c.poll_timeout(),
+        None,
+        "no announcement after leaving the queue"
+    );
+}
