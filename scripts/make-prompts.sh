@@ -14,6 +14,11 @@ declare -A EN=(
   [service_info]="Our center answers questions about public services by phone, e-mail and the web portal."
   [working_hours]="We work Monday to Friday, from nine a.m. to six thirty p.m., Astana time."
   [goodbye]="Thank you for calling. Goodbye."
+  [agent_logged_in]="You are logged in to your queues."
+  [agent_logged_out]="You are logged out of your queues."
+  [agent_paused]="You are paused."
+  [agent_unpaused]="You are available again."
+  [agent_refused]="Sorry, this extension is not a member of any queue."
 )
 declare -A RU=(
   [welcome]="Добро пожаловать в контакт-центр Коныр+ау."
@@ -25,6 +30,11 @@ declare -A RU=(
   [service_info]="Наш центр отвечает на вопросы о государственных услугах по телефону, электронной почте и через портал."
   [working_hours]="Мы работаем с понедельника по пятницу, с девяти до восемнадцати тридцати по времени Астаны."
   [goodbye]="Спасибо за звонок. До свидания."
+  [agent_logged_in]="Вы вошли в свои очереди."
+  [agent_logged_out]="Вы вышли из своих очередей."
+  [agent_paused]="Вы на паузе."
+  [agent_unpaused]="Вы снова принимаете звонки."
+  [agent_refused]="Извините, этот номер не состоит ни в одной очереди."
 )
 declare -A KK=(
   [welcome]="Қоңырау байланыс орталығына қош келдіңіз."
@@ -36,6 +46,11 @@ declare -A KK=(
   [service_info]="Біздің орталық мемлекеттік қызметтер туралы сұрақтарға телефон, электрондық пошта және портал арқылы жауап береді."
   [working_hours]="Біз дүйсенбіден жұмаға дейін, Астана уақытымен сағат тоғыздан он сегіз отызға дейін жұмыс істейміз."
   [goodbye]="Қоңырауыңызға рахмет. Сау болыңыз."
+  [agent_logged_in]="Сіз кезектеріңізге кірдіңіз."
+  [agent_logged_out]="Сіз кезектеріңізден шықтыңыз."
+  [agent_paused]="Сіз үзілістесіз."
+  [agent_unpaused]="Сіз қайтадан қоңырау қабылдайсыз."
+  [agent_refused]="Кешіріңіз, бұл нөмір ешбір кезекке кірмейді."
 )
 make() { # lang voice name text
   mkdir -p "$out/$1"

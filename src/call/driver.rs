@@ -131,6 +131,11 @@ pub enum EndpointCommand {
         key: crate::sip::transaction::TxKey,
         result: Result<String, crate::sip::message::Message>,
     },
+    /// A feature-code call's agent change is done: say `prompt` (held under `key`).
+    FeatureReady {
+        key: crate::sip::transaction::TxKey,
+        prompt: &'static str,
+    },
     /// The final response to a non-INVITE request whose server transaction the endpoint
     /// holds open under `key` (REGISTER, answered by the registrar).
     RespondRequest {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::acd::actor::AgentChange;
 use crate::ivr::Flow;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +17,48 @@ pub enum InviteRoute {
     Flow(String),
     /// A registered extension: authenticate the caller, then ring it.
     Extension(String),
+    /// An agent's feature code (`*50` log in, `*51` log out, `*52` pause / unpause):
+    /// authenticate the softphone, change its agent state, say the result.
+    Feature(AgentChange),
+}
+
+/// The feature code dialled, if `number` is one.
+pub fn feature_code(number: &str) -> Option<AgentChange> {
+    match number {
+        "*50" => Some(AgentChange::LogIn),
+        "*51" => Some(AgentChange::LogOut),
+        "*52" => Some(AgentChange::TogglePause("paused from the phone".into())),
+        _ => None,
+    }
+}
+
+/// The prompts a feature call may say (every one exists in every language).
+pub const FEATURE_PROMPTS: [&str; 5] = [
+    "agent_logged_in",
+    "agent_logged_out",
+    "agent_paused",
+    "agent_unpaused",
+    "agent_refused",
+];
+
+/// What the agent hears after a feature code: the state it is now in, or that it was
+/// refused (not a member of any queue, or the change not possible now).
+pub fn feature_prompt(change: &AgentChange, result: &Result<String, String>) -> &'static str {
+    match (change, result.as_deref()) {
+        (_, Err(_)) => "agent_refused",
+        (AgentChange::LogIn, Ok(_)) => "agent_logged_in",
+        (AgentChange::LogOut, Ok(_)) => "agent_logged_out",
+        (AgentChange::TogglePause(_), Ok("paused")) => "agent_paused",
+        (AgentChange::TogglePause(_), Ok(_)) => "agent_unpaused",
+    }
+}
+
+/// The flow of a feature call: say the prompt, hang up.
+pub fn feature_flow(prompt: &str) -> Result<Arc<Flow>, crate::ivr::FlowErrors> {
+    let text = format!(
+        "start: say\nnodes:\n  say: {{ play: {prompt}, next: bye }}\n  bye: {{ hangup: true }}\n"
+    );
+    Flow::parse(Path::new("<feature code>"), &text).map(Arc::new)
 }
 
 /// Where an INVITE for `number` goes.
@@ -27,6 +70,9 @@ pub fn route_invite(
 ) -> InviteRoute {
     if let Some(flow) = numbers.get(number) {
         return InviteRoute::Flow(flow.clone());
+    }
+    if let Some(change) = feature_code(number) {
+        return InviteRoute::Feature(change);
     }
     if is_registered_extension {
         return InviteRoute::Extension(number.to_string());
@@ -54,6 +100,34 @@ pub fn direct_call_flow(extension: &str) -> Result<Arc<Flow>, crate::ivr::FlowEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feature_codes_are_authenticated_agent_changes_and_say_the_result() {
+        let none = BTreeMap::new();
+        assert_eq!(
+            route_invite("*50", &none, "main", false),
+            InviteRoute::Feature(AgentChange::LogIn)
+        );
+        assert_eq!(feature_code("*51"), Some(AgentChange::LogOut));
+        assert!(matches!(
+            feature_code("*52"),
+            Some(AgentChange::TogglePause(_))
+        ));
+        assert_eq!(feature_code("*53"), None);
+        let pause = AgentChange::TogglePause(String::new());
+        assert_eq!(feature_prompt(&pause, &Ok("paused".into())), "agent_paused");
+        assert_eq!(
+            feature_prompt(&pause, &Ok("available".into())),
+            "agent_unpaused"
+        );
+        assert_eq!(
+            feature_prompt(&AgentChange::LogIn, &Err("not a member".into())),
+            "agent_refused"
+        );
+        for p in FEATURE_PROMPTS {
+            assert!(feature_flow(p).is_ok());
+        }
+    }
 
     #[test]
     fn a_transfer_reaches_extension_numbers_only() {

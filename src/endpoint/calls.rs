@@ -64,7 +64,7 @@ impl Endpoint {
                     return;
                 }
             },
-            InviteRoute::Extension(_) => {
+            InviteRoute::Extension(_) | InviteRoute::Feature(_) => {
                 self.authenticate_invite(req, key, route).await;
                 return;
             }

@@ -125,6 +125,8 @@ pub struct Endpoint {
     legs: HashMap<(u64, LegId), outbound::LegKey>,
     /// INVITEs to extensions waiting for the registrar's authentication.
     pending_auth: HashMap<TxKey, (Message, Route)>,
+    /// Feature-code calls waiting for the ACD's answer: the INVITE, its route, the caller.
+    pending_feature: HashMap<TxKey, (Message, Route, String)>,
     invite_limiter: InviteRateLimiter,
     heap: TimerHeap,
     next_call: u64,
@@ -154,6 +156,7 @@ impl Endpoint {
             outbound: HashMap::new(),
             legs: HashMap::new(),
             pending_auth: HashMap::new(),
+            pending_feature: HashMap::new(),
             invite_limiter,
             heap: TimerHeap::default(),
             next_call: 1,
@@ -492,6 +495,7 @@ impl Endpoint {
             EndpointCommand::NotifyLeg { call, leg, status } => {
                 self.notify_leg(call, leg, status).await
             }
+            EndpointCommand::FeatureReady { key, prompt } => self.feature_ready(key, prompt).await,
             EndpointCommand::InviteAuthenticated { key, result } => {
                 self.invite_authenticated(key, result).await
             }

@@ -2,7 +2,9 @@
 //! registrar task with their transaction held open; its verdicts come back as commands;
 //! registered contacts are qualified by OPTIONS. The rules are `crate::registrar`'s.
 
-use crate::call::routing::direct_call_flow;
+use crate::acd::actor::AgentChange;
+use crate::call::driver::EndpointCommand;
+use crate::call::routing::{direct_call_flow, feature_code, feature_flow, feature_prompt};
 use crate::registrar::actor::RegisterJob;
 use crate::registrar::qualify::{self, Probe};
 use crate::sip::message::Message;
@@ -83,6 +85,10 @@ impl Endpoint {
             }
             Ok(caller) => {
                 let number = req.dialled_number().unwrap_or_default();
+                if let Some(change) = feature_code(&number) {
+                    self.feature_call(key, req, route, caller, change);
+                    return;
+                }
                 match direct_call_flow(&number) {
                     Ok(flow) => {
                         self.start_call(req, key, route, number, flow, Some(caller))
@@ -94,6 +100,56 @@ impl Endpoint {
                         self.respond_server_invite(&key, resp, 500).await;
                     }
                 }
+            }
+        }
+    }
+
+    /// An authenticated softphone dialled a feature code: the ACD changes its agent state
+    /// (in a task, the endpoint goes on), then the call says the result
+    /// (`EndpointCommand::FeatureReady`).
+    fn feature_call(
+        &mut self,
+        key: TxKey,
+        req: Message,
+        route: Route,
+        caller: String,
+        change: AgentChange,
+    ) {
+        let acd = self.p.links.acd.clone();
+        let commands = self.cmd_tx.clone();
+        let extension = caller.clone();
+        self.pending_feature
+            .insert(key.clone(), (req, route, caller));
+        tokio::spawn(async move {
+            let result = match acd {
+                Some(acd) => acd.agent(&extension, change.clone()).await,
+                None => Err("no queues are configured".into()),
+            };
+            if let Err(why) = &result {
+                tracing::info!(extension = %extension, why = %why, "feature code refused");
+            }
+            let prompt = feature_prompt(&change, &result);
+            let _ = commands
+                .send(EndpointCommand::FeatureReady { key, prompt })
+                .await;
+        });
+    }
+
+    /// Start the feature call that says `prompt`.
+    pub(super) async fn feature_ready(&mut self, key: TxKey, prompt: &'static str) {
+        let Some((req, route, caller)) = self.pending_feature.remove(&key) else {
+            return;
+        };
+        let number = req.dialled_number().unwrap_or_default();
+        match feature_flow(prompt) {
+            Ok(flow) => {
+                self.start_call(req, key, route, number, flow, Some(caller))
+                    .await
+            }
+            Err(e) => {
+                warn!(error = %e, "feature flow");
+                let resp = response_for(&req, 500, &dialog::new_tag());
+                self.respond_server_invite(&key, resp, 500).await;
             }
         }
     }
