@@ -88,6 +88,23 @@ pub fn transfer_target(user: &str) -> Option<String> {
     digits.then(|| user.to_string())
 }
 
+/// The flow behind a queue's own number (`number` in `[queues.NAME]`): wait in the queue;
+/// when it overflows, say no operator can answer now; after the operator, hang up.
+/// Its name is [`queue_flow_name`].
+pub fn queue_flow(queue: &str) -> Result<Flow, crate::ivr::FlowErrors> {
+    let text = format!(
+        "start: wait\nnodes:\n  wait:\n    queue: \"{queue}\"\n    on_overflow: sorry\n    next: bye\n  sorry: {{ play: operators_unavailable, next: bye }}\n  bye: {{ hangup: true }}\n"
+    );
+    let mut flow = Flow::parse(Path::new("<queue number>"), &text)?;
+    flow.name = queue_flow_name(queue);
+    Ok(flow)
+}
+
+/// The name under which a queue's number flow is known (not a file name: no clash).
+pub fn queue_flow_name(queue: &str) -> String {
+    format!("queue:{queue}")
+}
+
 /// The flow of a direct call to an extension: ring it for a minute; when it does not
 /// answer, is busy, or hangs up, the call ends.
 pub fn direct_call_flow(extension: &str) -> Result<Arc<Flow>, crate::ivr::FlowErrors> {
@@ -127,6 +144,7 @@ mod tests {
         for p in FEATURE_PROMPTS {
             assert!(feature_flow(p).is_ok());
         }
+        assert!(queue_flow("support").is_ok());
     }
 
     #[test]
