@@ -23,6 +23,9 @@ use toml::Spanned;
 
 use crate::units::{format_size, parse_duration, parse_size};
 
+mod acd;
+pub use acd::{AcdConfig, QueueDef};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub sip: SipConfig,
@@ -34,6 +37,11 @@ pub struct Config {
     pub desk: DeskConfig,
     pub registrar: RegistrarConfig,
     pub log: LogConfig,
+    /// Queues and operators: `[acd]` and `[queues.<name>]`.
+    pub acd: AcdConfig,
+    /// What the file may mean by mistake but is allowed (an announcement interval over a
+    /// minute, a queue without members), with file and line; logged at start.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// Operators' softphones: REGISTER with digest authentication, the SIP lockout.
@@ -202,6 +210,7 @@ impl Config {
             file: path,
             text,
             errors: Vec::new(),
+            warnings: Vec::new(),
         };
         let errors_before = v.errors.len();
         let (udp, tcp) = (
@@ -317,6 +326,7 @@ impl Config {
             ),
         };
         let registrar = v.registrar(&raw.registrar);
+        let acd = v.acd(&raw.acd, &raw.queues, &ivr.numbers);
         let config = Config {
             registrar,
             sip,
@@ -360,6 +370,8 @@ impl Config {
                 level: raw.log.level,
                 redact_pii: raw.log.redact_pii,
             },
+            acd,
+            warnings: v.warnings,
         };
         if v.errors.is_empty() {
             Ok(config)
@@ -415,16 +427,30 @@ struct Validator<'a> {
     file: &'a Path,
     text: &'a str,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
 }
 
 impl Validator<'_> {
     fn error<T>(&mut self, at: &Spanned<T>, message: String) {
-        let line = if self.text.is_empty() {
+        let line = self.line(at);
+        self.error_at(line, message);
+    }
+
+    fn warning<T>(&mut self, at: &Spanned<T>, message: String) {
+        let line = self.line(at);
+        self.warnings.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            message,
+        });
+    }
+
+    fn line<T>(&self, at: &Spanned<T>) -> usize {
+        if self.text.is_empty() {
             0
         } else {
             line_of(self.text, at.span().start)
-        };
-        self.error_at(line, message);
+        }
     }
 
     fn error_at(&mut self, line: usize, message: String) {
@@ -705,7 +731,7 @@ enum RawSize {
     Text(String),
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
@@ -718,6 +744,26 @@ struct RawConfig {
     desk: RawDesk,
     registrar: RawRegistrar,
     log: RawLog,
+    acd: acd::RawAcd,
+    queues: BTreeMap<String, Spanned<acd::RawQueue>>,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            sip: RawSip::default(),
+            rtp: RawRtp::default(),
+            http: RawHttp::default(),
+            ivr: RawIvr::default(),
+            media: RawMedia::default(),
+            database: RawDatabase::default(),
+            desk: RawDesk::default(),
+            registrar: RawRegistrar::default(),
+            log: RawLog::default(),
+            acd: acd::RawAcd::default(),
+            queues: acd::default_queues(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
