@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Defaults work on one machine: loopback SIP on 5060 (UDP and TCP), RTP 20000–29999,
-//! HTTP on 127.0.0.1:8080, the bundled flows and prompts, a SQLite file under `data/`.
+//! HTTP on 127.0.0.1:8080, the bundled flows and prompts, a SQLite file under `data/`, the
+//! support queue on 600 (`[acd]` and `[queues.<name>]` are parsed in `config/acd.rs`).
+//! What is allowed but likely a mistake goes to [`Config::warnings`], logged at start.
 //! Checks that need the disk beyond this file (flows, prompts) run in the preflight
 //! (`crate::preflight`), which `qonyrau serve` and `qonyrau flows check` share.
 
