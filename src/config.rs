@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Defaults work on one machine: loopback SIP on 5060 (UDP and TCP), RTP 20000–29999,
-//! HTTP on 127.0.0.1:8080, the bundled flows and prompts, a SQLite file under `data/`.
+//! HTTP on 127.0.0.1:8080, the bundled flows and prompts, a SQLite file under `data/`, the
+//! support queue on 600 (`[acd]` and `[queues.<name>]` are parsed in `config/acd.rs`).
+//! What is allowed but likely a mistake goes to [`Config::warnings`], logged at start.
 //! Checks that need the disk beyond this file (flows, prompts) run in the preflight
 //! (`crate::preflight`), which `qonyrau serve` and `qonyrau flows check` share.
 
@@ -23,6 +25,9 @@ use toml::Spanned;
 
 use crate::units::{format_size, parse_duration, parse_size};
 
+mod acd;
+pub use acd::{AcdConfig, QueueDef};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub sip: SipConfig,
@@ -34,6 +39,11 @@ pub struct Config {
     pub desk: DeskConfig,
     pub registrar: RegistrarConfig,
     pub log: LogConfig,
+    /// Queues and operators: `[acd]` and `[queues.<name>]`.
+    pub acd: AcdConfig,
+    /// What the file may mean by mistake but is allowed (an announcement interval over a
+    /// minute, a queue without members), with file and line; logged at start.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// Operators' softphones: REGISTER with digest authentication, the SIP lockout.
@@ -202,6 +212,7 @@ impl Config {
             file: path,
             text,
             errors: Vec::new(),
+            warnings: Vec::new(),
         };
         let errors_before = v.errors.len();
         let (udp, tcp) = (
@@ -317,6 +328,7 @@ impl Config {
             ),
         };
         let registrar = v.registrar(&raw.registrar);
+        let acd = v.acd(&raw.acd, &raw.queues, &ivr.numbers);
         let config = Config {
             registrar,
             sip,
@@ -360,6 +372,8 @@ impl Config {
                 level: raw.log.level,
                 redact_pii: raw.log.redact_pii,
             },
+            acd,
+            warnings: v.warnings,
         };
         if v.errors.is_empty() {
             Ok(config)
@@ -415,16 +429,30 @@ struct Validator<'a> {
     file: &'a Path,
     text: &'a str,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
 }
 
 impl Validator<'_> {
     fn error<T>(&mut self, at: &Spanned<T>, message: String) {
-        let line = if self.text.is_empty() {
+        let line = self.line(at);
+        self.error_at(line, message);
+    }
+
+    fn warning<T>(&mut self, at: &Spanned<T>, message: String) {
+        let line = self.line(at);
+        self.warnings.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            message,
+        });
+    }
+
+    fn line<T>(&self, at: &Spanned<T>) -> usize {
+        if self.text.is_empty() {
             0
         } else {
             line_of(self.text, at.span().start)
-        };
-        self.error_at(line, message);
+        }
     }
 
     fn error_at(&mut self, line: usize, message: String) {
@@ -705,7 +733,7 @@ enum RawSize {
     Text(String),
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
@@ -718,6 +746,26 @@ struct RawConfig {
     desk: RawDesk,
     registrar: RawRegistrar,
     log: RawLog,
+    acd: acd::RawAcd,
+    queues: BTreeMap<String, Spanned<acd::RawQueue>>,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            sip: RawSip::default(),
+            rtp: RawRtp::default(),
+            http: RawHttp::default(),
+            ivr: RawIvr::default(),
+            media: RawMedia::default(),
+            database: RawDatabase::default(),
+            desk: RawDesk::default(),
+            registrar: RawRegistrar::default(),
+            log: RawLog::default(),
+            acd: acd::RawAcd::default(),
+            queues: acd::default_queues(),
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -178,6 +178,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: FlowsCommand::Check,
         } => match qonyrau::preflight::check(&config) {
             Ok(report) => {
+                for w in &config.warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!("{report}");
                 Ok(ExitCode::SUCCESS)
             }

@@ -1,12 +1,17 @@
 //! Checks that need the disk, run before serving and by `qonyrau flows check`: every flow
 //! parses, the default flow and every number's flow exist, and every prompt a flow can play
-//! exists in kk, ru and en as a valid 8 kHz mono 16-bit WAV. All problems at once.
+//! exists in kk, ru and en as a valid 8 kHz mono 16-bit WAV. With queues configured, every
+//! prompt a queue announcement can say exists in kk, ru and en, and the longest announcement
+//! in each language fits in `acd.announce_every`. All problems at once.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::acd::announce::check_length;
+use crate::acd::phrases::{self, Lang};
 use crate::config::{Config, LANGUAGES};
 use crate::ivr::flow::PromptCheck;
 use crate::ivr::FlowSet;
@@ -69,6 +74,11 @@ pub fn prepare(config: &Config) -> Result<Prepared, Problems> {
             ));
         }
     }
+    if !config.acd.queues.is_empty() {
+        problems
+            .0
+            .extend(announcement_problems(config, &prompts, &check));
+    }
     if problems.0.is_empty() {
         Ok(Prepared {
             flows,
@@ -77,6 +87,42 @@ pub fn prepare(config: &Config) -> Result<Prepared, Problems> {
     } else {
         Err(problems)
     }
+}
+
+/// What a caller waiting in a queue can hear (`crate::acd::phrases`): every prompt exists in
+/// every language, and the longest announcement in each language is no longer than the
+/// interval, else it would still play when the next is due (`announce::check_length`).
+fn announcement_problems(
+    config: &Config,
+    prompts: &PromptLibrary,
+    check: &LibraryCheck<'_>,
+) -> Vec<String> {
+    let mut problems: Vec<String> = phrases::all_prompt_names()
+        .into_iter()
+        .flat_map(|name| {
+            check
+                .missing(name)
+                .into_iter()
+                .map(move |why| format!("acd: queue announcement prompt \"{name}\" {why}"))
+        })
+        .collect();
+    for lang in Lang::ALL {
+        // A missing prompt counts as silent here; it was named above.
+        let length = |name: &'static str| {
+            prompts
+                .get(lang.as_str(), name)
+                .map_or(Duration::ZERO, |p| p.duration())
+        };
+        let (longest, names) = phrases::longest_announcement(lang, length);
+        if let Err(e) = check_length(longest, config.acd.announce_every) {
+            problems.push(format!(
+                "acd: in {}, {e} (acd.announce_every; the longest is {})",
+                lang.as_str(),
+                names.join(" ")
+            ));
+        }
+    }
+    problems
 }
 
 /// Answers a flow's prompt questions from the loaded library: a prompt must exist in every
@@ -156,6 +202,8 @@ mod tests {
         config.ivr.flows_dir = flows.clone();
         config.ivr.sounds_dir = sounds.clone();
         config.ivr.numbers.insert("1414".into(), "egov".into());
+        // No queue, so no queue announcement prompts are wanted.
+        config.acd.queues.clear();
         let problems = check(&config).unwrap_err().to_string();
         let (f, s) = (flows.display(), sounds.display());
         assert_eq!(
@@ -170,6 +218,87 @@ mod tests {
             ]
             .join("\n")
         );
+    }
+
+    #[test]
+    fn the_bundled_queue_announcement_prompts_exist_and_fit_in_a_minute() {
+        let config = bundled();
+        assert!(!config.acd.queues.is_empty());
+        let (prompts, bad) = PromptLibrary::load_dir_partial(&config.ivr.sounds_dir);
+        assert!(bad.is_empty());
+        let check = LibraryCheck {
+            lib: &prompts,
+            sounds_dir: &config.ivr.sounds_dir,
+            bad: HashSet::new(),
+        };
+        assert_eq!(
+            announcement_problems(&config, &prompts, &check),
+            Vec::<String>::new()
+        );
+    }
+
+    /// The bundled prompts and flows, with the sounds in a temporary copy to break.
+    fn bundled_copy() -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = bundled();
+        for lang in LANGUAGES {
+            let to = dir.path().join(lang);
+            std::fs::create_dir(&to).unwrap();
+            for file in std::fs::read_dir(config.ivr.sounds_dir.join(lang)).unwrap() {
+                let file = file.unwrap();
+                std::fs::copy(file.path(), to.join(file.file_name())).unwrap();
+            }
+        }
+        config.ivr.sounds_dir = dir.path().to_path_buf();
+        (dir, config)
+    }
+
+    #[test]
+    fn a_missing_queue_phrase_prompt_is_named_with_its_file() {
+        let (dir, config) = bundled_copy();
+        std::fs::remove_file(dir.path().join("kk/queue_paid.wav")).unwrap();
+        std::fs::remove_file(dir.path().join("en/num_700.wav")).unwrap();
+        let problems = check(&config).unwrap_err().to_string();
+        let s = dir.path().display();
+        assert_eq!(
+            problems,
+            [
+                format!("acd: queue announcement prompt \"num_700\" has no {s}/en/num_700.wav"),
+                format!(
+                    "acd: queue announcement prompt \"queue_paid\" has no {s}/kk/queue_paid.wav"
+                ),
+            ]
+            .join("\n")
+        );
+    }
+
+    #[test]
+    fn a_missing_queue_phrase_prompt_is_not_wanted_without_queues() {
+        let (dir, mut config) = bundled_copy();
+        std::fs::remove_file(dir.path().join("kk/queue_paid.wav")).unwrap();
+        config.acd.queues.clear();
+        check(&config).unwrap();
+    }
+
+    #[test]
+    fn an_announcement_longer_than_the_interval_is_named_per_language() {
+        let mut config = bundled();
+        // Under the 60 s the config allows, to see the rule with the bundled prompts.
+        config.acd.announce_every = Duration::from_secs(1);
+        let problems = check(&config).unwrap_err().0;
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        for (lang, problem) in ["kk", "ru", "en"].iter().zip(&problems) {
+            assert!(
+                problem.starts_with(&format!(
+                    "acd: in {lang}, the longest queue announcement lasts "
+                )),
+                "{problem}"
+            );
+            assert!(
+                problem.contains("longer than the announcement interval of 1 s: it would still be playing when the next one is due (acd.announce_every; the longest is queue_position_is "),
+                "{problem}"
+            );
+        }
     }
 
     /// hound's wording for a file that is not RIFF, taken from the report itself.

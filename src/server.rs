@@ -48,6 +48,9 @@ pub struct Bound {
 
 /// `qonyrau serve`: run until a signal, then shut down gracefully.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    for w in &config.warnings {
+        tracing::warn!(file = %w.file.display(), line = w.line, "config: {}", w.message);
+    }
     let prepared =
         preflight::prepare(&config).map_err(|p| anyhow::anyhow!("cannot start:\n{p}"))?;
     let prometheus = telemetry::metrics();
