@@ -47,12 +47,14 @@ pub struct Bound {
 }
 
 /// `qonyrau serve`: run until a signal, then shut down gracefully.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     for w in &config.warnings {
         tracing::warn!(file = %w.file.display(), line = w.line, "config: {}", w.message);
     }
     let prepared =
         preflight::prepare(&config).map_err(|p| anyhow::anyhow!("cannot start:\n{p}"))?;
+    let mut prepared = prepared;
+    add_queue_numbers(&mut config, &mut prepared.flows)?;
     let prometheus = telemetry::metrics();
     let health = Arc::new(Health::default());
     let cancel = CancellationToken::new();
@@ -80,9 +82,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (register_tx, register_rx) = mpsc::channel(4096);
     let bus = EventBus::new(config.sip.max_calls.max(1024) * 8);
     let metrics_task = tokio::spawn(kpi::calls::run(bus.clone()));
+    let acd = start_acd(&config, &bus, &clock);
     let links = CallLinks {
-        acd: None,
-        acd_paid: false,
+        acd,
+        acd_paid: config.acd.paid,
         bus,
         location: location.clone(),
         presence: Presence::default(),
@@ -157,6 +160,54 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(1), sla_task).await;
     registrar_task.abort();
     metrics_task.abort();
+    Ok(())
+}
+
+/// The ACD task, when queues are configured: every queue's members are its agents (logged
+/// out until they log in).
+fn start_acd(
+    config: &Config,
+    bus: &EventBus,
+    clock: &Arc<dyn Clock>,
+) -> Option<crate::acd::actor::AcdHandle> {
+    if config.acd.queues.is_empty() {
+        return None;
+    }
+    let queues = config
+        .acd
+        .queues
+        .iter()
+        .map(|q| crate::acd::actor::QueueSetup {
+            config: q.config.clone(),
+            members: q.members.clone(),
+        })
+        .collect();
+    let skills = config.acd.skills.clone().into_iter().collect();
+    let (task, handle) = crate::acd::actor::AcdTask::new(
+        crate::acd::AcdSettings {
+            missed_offers_to_pause: config.acd.missed_offers_to_pause,
+        },
+        queues,
+        &skills,
+        bus.clone(),
+        Arc::clone(clock),
+    );
+    tokio::spawn(task.run());
+    Some(handle)
+}
+
+/// Queues reachable by their own number: the number maps to a generated flow that waits in
+/// the queue (`call::routing::queue_flow`).
+fn add_queue_numbers(config: &mut Config, flows: &mut crate::ivr::FlowSet) -> anyhow::Result<()> {
+    for q in &config.acd.queues {
+        let Some(number) = &q.number else {
+            continue;
+        };
+        let flow = crate::call::routing::queue_flow(&q.config.name)
+            .map_err(|e| anyhow::anyhow!("the flow of queue {}: {e}", q.config.name))?;
+        config.ivr.numbers.insert(number.clone(), flow.name.clone());
+        flows.insert(flow);
+    }
     Ok(())
 }
 

@@ -42,7 +42,7 @@ fn transfer_asked(
 ) {
     let mut a = softphone(server, "op1", "2001", A_HZ, true);
     let b = softphone(server, "op2", "2002", B_HZ, b_answers);
-    let (caller, call) = sipp_caller(server, Law::Pcmu, "call_operator", &["-s", "200"]);
+    let (caller, call) = sipp_caller(server, Law::Pcma, "call_operator", &["-s", "200"]);
     assert!(
         a.wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
             .is_some(),

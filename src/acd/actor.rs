@@ -72,6 +72,12 @@ pub enum AcdRequest {
     CallEnded {
         agent: AgentId,
     },
+    /// An extension is in a call that is not the queue's (a call it placed, a flow's
+    /// `dial`, a feature code), or no longer: busy for every queue meanwhile.
+    BusyElsewhere {
+        extension: String,
+        busy: bool,
+    },
     Agent {
         extension: String,
         change: AgentChange,
@@ -325,6 +331,11 @@ impl AcdTask {
                             agent: ewt::AgentId(agent.0),
                         },
                     );
+                }
+            }
+            AcdRequest::BusyElsewhere { extension, busy } => {
+                if let Some(&agent) = self.agents.get(&extension) {
+                    let _ = self.acd.set_busy_elsewhere(at, agent, busy);
                 }
             }
             AcdRequest::Agent {

@@ -224,14 +224,20 @@ impl CallTask {
     pub async fn run(mut self) {
         let mut stopping = false;
         let mut operator = OperatorMedia::default();
-        let _caller_busy = self
-            .caller_extension
-            .take()
+        let caller_extension = self.caller_extension.take();
+        if let Some(ext) = &caller_extension {
+            self.busy_elsewhere(ext, true).await;
+        }
+        let _caller_busy = caller_extension
+            .clone()
             .map(|ext| self.links.presence.enter(ext));
         loop {
             while let Some(action) = self.core.poll_action() {
                 if let Some(cause) = self.perform(action, &mut operator).await {
                     info!(end = cause.fact().0.label(), "call ended");
+                    if let Some(ext) = &caller_extension {
+                        self.busy_elsewhere(ext, false).await;
+                    }
                     let _ = self
                         .endpoint
                         .send(EndpointCommand::Ended {
@@ -468,6 +474,15 @@ impl CallTask {
             call: events::CallId(self.id),
             fact,
         });
+    }
+
+    /// Tell the ACD an extension is in (or out of) a call that is not the queue's.
+    async fn busy_elsewhere(&self, extension: &str, busy: bool) {
+        self.to_acd(AcdRequest::BusyElsewhere {
+            extension: extension.to_string(),
+            busy,
+        })
+        .await;
     }
 
     async fn to_acd(&self, req: AcdRequest) {

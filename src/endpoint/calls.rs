@@ -113,7 +113,7 @@ impl Endpoint {
             media_port: leg.local_port,
             answer_after: self.p.config.ivr.answer_after,
             transfer_ring_timeout: self.p.config.ivr.transfer_ring_timeout,
-            announce_every: std::time::Duration::from_secs(60),
+            announce_every: self.p.config.acd.announce_every,
             session_id: id,
             caller: caller.clone(),
             dialled: number.clone(),

@@ -2,7 +2,7 @@
 //! registrar task with their transaction held open; its verdicts come back as commands;
 //! registered contacts are qualified by OPTIONS. The rules are `crate::registrar`'s.
 
-use crate::acd::actor::AgentChange;
+use crate::acd::actor::{AcdRequest, AgentChange};
 use crate::call::driver::EndpointCommand;
 use crate::call::routing::{direct_call_flow, feature_code, feature_flow, feature_prompt};
 use crate::registrar::actor::RegisterJob;
@@ -122,7 +122,15 @@ impl Endpoint {
             .insert(key.clone(), (req, route, caller));
         tokio::spawn(async move {
             let result = match acd {
-                Some(acd) => acd.agent(&extension, change.clone()).await,
+                Some(acd) => {
+                    // Busy while the feature call says the result (its call task clears it).
+                    acd.send(AcdRequest::BusyElsewhere {
+                        extension: extension.clone(),
+                        busy: true,
+                    })
+                    .await;
+                    acd.agent(&extension, change.clone()).await
+                }
                 None => Err("no queues are configured".into()),
             };
             if let Err(why) = &result {

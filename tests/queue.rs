@@ -1,0 +1,191 @@
+//! Queues end to end: SIPp callers dial the queue's number; a baresip operator logs in by
+//! the feature code *50 (hearing the confirmation), is offered the waiting caller and
+//! answers, and the two hear each other. A caller waiting alone hears announcements that
+//! start at once and then every 60 s start to start — found in the audio the caller
+//! recorded.
+// Real peers over real sockets: these tests measure wall-clock time.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::calls::{sipp_caller, softphone, CALLER_HZ};
+use common::rtp_peer::{best_tone_window, decode, Law, Received};
+use common::{best_match, metric, peer, wait_metric, wav_samples, Server, ServerOpts};
+
+const OPERATOR_HZ: f64 = 1000.0;
+
+/// The support queue on 600 with members 2001 and 2002; offers ring 10 s, a failed offer
+/// waits 1 s.
+const QUEUES: &str = "[acd]\nannounce_every = \"60s\"\n[queues.support]\nnumber = \"600\"\nmembers = [\"2001\", \"2002\"]\nring_timeout = \"10s\"\nretry_delay = \"1s\"\n";
+
+fn server() -> Server {
+    Server::start_opts(ServerOpts {
+        ivr: QUEUES,
+        ..ServerOpts::default()
+    })
+}
+
+fn prompt(name: &str) -> Vec<i16> {
+    wav_samples(&common::repo().join(format!("sounds/en/{name}.wav")))
+}
+
+/// When each occurrence of `needle`'s first second starts in `packets` (a prompt starts on
+/// a packet boundary): the arrival time of its first packet.
+fn occurrences(packets: &[Received], needle: &[i16]) -> Vec<Instant> {
+    let samples = decode(packets);
+    let probe = &needle[..needle.len().min(8000)];
+    let norm = |w: &[i16]| w.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+    let pn = norm(probe);
+    let mut found: Vec<Instant> = Vec::new();
+    let mut i = 0;
+    while (i + 1) * 160 + probe.len() <= samples.len() && i < packets.len() {
+        let w = &samples[i * 160..i * 160 + probe.len()];
+        let dot: f64 = w
+            .iter()
+            .zip(probe)
+            .map(|(a, b)| *a as f64 * *b as f64)
+            .sum();
+        let wn = norm(w);
+        if wn > 0.0 && dot / (wn * pn) > 0.9 {
+            found.push(packets[i].at);
+            i += probe.len() / 160; // skip past this one
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+#[test]
+fn an_operator_logs_in_by_star_50_and_is_put_through_to_the_waiting_caller() {
+    if !peer("sipp") || !peer("baresip") {
+        return;
+    }
+    let server = server();
+    let mut op = softphone(&server, "op1", "2001", OPERATOR_HZ, true);
+    let (caller, call) = sipp_caller(&server, Law::Pcma, "call_operator", &["-s", "600"]);
+    // Nobody is logged in: the caller waits, told they are next and that waiting is free.
+    std::thread::sleep(Duration::from_secs(5));
+    let waiting = decode(&caller.take());
+    let next = best_match(&waiting, &prompt("queue_next"));
+    assert!(
+        next > 0.8,
+        "the first announcement says the caller is next: {next:.2}"
+    );
+
+    let r = op.cmd("dial", &format!("sip:*50@{}", server.sip));
+    assert_eq!(r["ok"], true, "baresip dials *50: {r}");
+    assert!(
+        wait_metric(
+            &server,
+            "qonyrau_agent_state_changes_total{to=\"available\"}",
+            1.0,
+            Duration::from_secs(10)
+        ) == Some(1.0),
+        "op1 logged in; server:\n{}",
+        server.log_text()
+    );
+    // The ACD offers the caller to 2001 once its *50 call is over; baresip answers.
+    let mut established = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while established < 2 && Instant::now() < deadline {
+        if op
+            .wait_event("CALL_ESTABLISHED", Duration::from_secs(1))
+            .is_some()
+        {
+            established += 1;
+        }
+    }
+    assert_eq!(
+        established,
+        2,
+        "the *50 call, then the queue's offer; log:\n{}",
+        op.log_text()
+    );
+    caller.take();
+    std::thread::sleep(Duration::from_secs(3));
+    let talk = decode(&caller.take());
+    op.cmd("hangup", "");
+    let (code, log) = call.join().unwrap();
+    assert_eq!(
+        code, 0,
+        "the caller goes on to the flow's end and gets our BYE: {log}"
+    );
+
+    assert!(
+        best_tone_window(&talk, OPERATOR_HZ) > 0.8,
+        "the caller hears the operator"
+    );
+    // What op1 heard (its recordings are complete once the call is closed): the *50
+    // confirmation, then the caller.
+    for _ in 0..2 {
+        op.wait_event("CALL_CLOSED", Duration::from_secs(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let recordings = op.heard();
+    assert!(
+        recordings.len() >= 2,
+        "two calls recorded: {recordings:?}; log:\n{}",
+        op.log_text()
+    );
+    let confirmation = wav_samples(&recordings[0]);
+    let said = best_match(&confirmation, &prompt("agent_logged_in"));
+    assert!(said > 0.8, "*50 was confirmed: {said:.2}");
+    let heard_caller = wav_samples(recordings.last().unwrap());
+    let share = best_tone_window(&heard_caller, CALLER_HZ);
+    assert!(
+        share > 0.8,
+        "the operator hears the caller: {share:.2} in {recordings:?} ({} samples, {:?} bytes)",
+        heard_caller.len(),
+        recordings
+            .iter()
+            .map(|r| std::fs::metadata(r).map(|m| m.len()).unwrap_or(0))
+            .collect::<Vec<_>>()
+    );
+    let m = server.metrics();
+    assert_eq!(
+        metric(&m, "qonyrau_operator_legs_total{outcome=\"answered\"}"),
+        Some(1.0),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_waiting_caller_hears_announcements_at_once_then_every_60_s_start_to_start() {
+    if !peer("sipp") {
+        return;
+    }
+    let server = server();
+    let (caller, call) = sipp_caller(
+        &server,
+        Law::Pcma,
+        "queue_wait",
+        &["-s", "600", "-timeout", "200s"],
+    );
+    let (code, log) = call.join().unwrap();
+    assert_eq!(code, 0, "{log}");
+    let packets = caller.take();
+    let first = packets.first().expect("audio").at;
+    let starts: Vec<f64> = occurrences(&packets, &prompt("queue_next"))
+        .into_iter()
+        .map(|t| t.duration_since(first).as_secs_f64())
+        .collect();
+    assert_eq!(
+        starts.len(),
+        3,
+        "three announcements in 125 s, at {starts:?}"
+    );
+    assert!(
+        starts[0] <= 1.0,
+        "the first within 1 s of entering: {starts:?}"
+    );
+    for (k, s) in starts.iter().enumerate().skip(1) {
+        let want = starts[0] + 60.0 * k as f64;
+        assert!(
+            (s - want).abs() <= 0.5,
+            "announcement {k} at {s:.2} s, expected {want:.2} ± 0.5 s: {starts:?}"
+        );
+    }
+}
