@@ -74,7 +74,30 @@ pub fn prepare(config: &Config) -> Result<Prepared, Problems> {
             ));
         }
     }
+    // A queue node must name a configured queue.
+    for flow in flows.iter() {
+        for node in flow.nodes() {
+            if let crate::ivr::flow::NodeAction::Queue(q) = &node.action {
+                if !config.acd.queues.iter().any(|d| *d.config.name == *q.queue) {
+                    problems.0.push(format!(
+                        "flow \"{}\": node \"{}\" enters queue \"{}\", which is not configured ([queues.{}] in the config)",
+                        flow.name, node.name, q.queue, q.queue
+                    ));
+                }
+            }
+        }
+    }
     if !config.acd.queues.is_empty() {
+        for prompt in crate::call::routing::FEATURE_PROMPTS {
+            for lang in ["kk", "ru", "en"] {
+                if prompts.get(lang, prompt).is_none() {
+                    problems.0.push(format!(
+                        "feature codes: prompt \"{prompt}\" has no {}/{lang}/{prompt}.wav",
+                        config.ivr.sounds_dir.display()
+                    ));
+                }
+            }
+        }
         problems
             .0
             .extend(announcement_problems(config, &prompts, &check));
@@ -277,7 +300,13 @@ mod tests {
         let (dir, mut config) = bundled_copy();
         std::fs::remove_file(dir.path().join("kk/queue_paid.wav")).unwrap();
         config.acd.queues.clear();
-        check(&config).unwrap();
+        // The bundled flow's queue node then names a queue that is not configured: that is
+        // the only problem.
+        let problems = check(&config).unwrap_err().to_string();
+        assert_eq!(
+            problems,
+            "flow \"main\": node \"operator_queue\" enters queue \"support\", which is not configured ([queues.support] in the config)"
+        );
     }
 
     #[test]

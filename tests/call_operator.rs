@@ -315,17 +315,28 @@ fn an_operator_registered_over_tcp_is_rung_on_its_own_connection() {
 }
 
 #[test]
-fn in_the_bundled_flow_key_0_puts_the_caller_through_to_extension_2001() {
+fn in_the_bundled_flow_key_0_puts_the_caller_in_the_support_queue_and_a_logged_in_operator_answers()
+{
     if !peer("sipp") || !peer("baresip") {
         return;
     }
     let server = Server::start("");
     let mut op = operator(&server);
+    // 2001 is a member of the bundled support queue: it logs in by *50 first.
+    let r = op.cmd("dial", &format!("sip:*50@{}", server.sip));
+    assert_eq!(r["ok"], true, "baresip dials *50: {r}");
+    assert!(
+        op.wait_event("CALL_CLOSED", Duration::from_secs(15))
+            .is_some(),
+        "the *50 call ends after its confirmation; log:\n{}",
+        op.log_text()
+    );
+    op.wait_event("CALL_ESTABLISHED", Duration::from_millis(100)); // the *50 call's
     let (caller, call) = sipp_caller(&server, Law::Pcmu, "ivr_info_operator", &["-s", "100"]);
     assert!(
         op.wait_event("CALL_ESTABLISHED", Duration::from_secs(30))
             .is_some(),
-        "key 0 rang 2001; log:\n{}\nserver:\n{}",
+        "key 0 queued the caller and the queue rang 2001; log:\n{}\nserver:\n{}",
         op.log_text(),
         server.log_text()
     );

@@ -111,6 +111,11 @@ pub struct Menu {
 }
 
 impl Flow {
+    /// Every node, in the flow's order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[usize::from(id.0)]
     }
