@@ -34,6 +34,14 @@ pub const OPERATOR_LEGS: &str = "qonyrau_operator_legs_total"; // {outcome}
 pub const CALLS_BRIDGED: &str = "qonyrau_calls_bridged";
 /// Agents' state changes, by the state entered (`qonyrau_agent_state_changes_total{to}`).
 pub const AGENT_STATE_CHANGES: &str = "qonyrau_agent_state_changes_total";
+/// Queues (labels: queue name) and agents (label: state).
+pub const QUEUE_WAITING: &str = "qonyrau_queue_waiting";
+pub const QUEUE_LONGEST_WAIT: &str = "qonyrau_queue_longest_wait_seconds";
+/// The estimated wait of a caller joining now (−1: nobody serving).
+pub const QUEUE_EWT: &str = "qonyrau_queue_ewt_seconds";
+pub const AGENTS: &str = "qonyrau_agents";
+/// First estimate told minus the wait really had, per answered caller (histogram {queue}).
+pub const EWT_ERROR: &str = "qonyrau_ewt_error_seconds";
 /// Per media leg at its release (RTCP, RFC 3550), by `side` (caller or operator).
 pub const LEG_JITTER: &str = "qonyrau_leg_jitter_ms"; // histogram {side}
 pub const LEG_LOSS: &str = "qonyrau_leg_loss_ratio"; // histogram {side}
@@ -54,6 +62,15 @@ pub fn metrics() -> PrometheusHandle {
                 .set_buckets_for_metric(Matcher::Full(LEG_JITTER.into()), &ms)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full(LEG_ROUND_TRIP.into()), &ms))
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full(LEG_LOSS.into()), &ratio))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(EWT_ERROR.into()),
+                        &[
+                            -300.0, -120.0, -60.0, -30.0, -15.0, 0.0, 15.0, 30.0, 60.0, 120.0,
+                            300.0,
+                        ],
+                    )
+                })
                 .expect("bucket lists are not empty")
                 .build_recorder();
             let handle = recorder.handle();

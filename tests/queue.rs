@@ -74,6 +74,17 @@ fn an_operator_logs_in_by_star_50_and_is_put_through_to_the_waiting_caller() {
         next > 0.8,
         "the first announcement says the caller is next: {next:.2}"
     );
+    // Live state on /metrics: one caller waiting, both members logged out.
+    for (series, want) in [
+        ("qonyrau_queue_waiting{queue=\"support\"}", 1.0),
+        ("qonyrau_agents{state=\"logged_out\"}", 2.0),
+    ] {
+        assert_eq!(
+            wait_metric(&server, series, want, Duration::from_secs(3)),
+            Some(want),
+            "{series}"
+        );
+    }
 
     let r = op.cmd("dial", &format!("sip:*50@{}", server.sip));
     assert_eq!(r["ok"], true, "baresip dials *50: {r}");

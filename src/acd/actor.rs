@@ -131,6 +131,8 @@ struct Waiting {
     call: u64,
     queue: QueueId,
     notify: mpsc::Sender<CallEvent>,
+    /// The first estimate the caller was told (seconds), to score it when answered.
+    first_ewt: Option<f64>,
 }
 
 pub struct AcdTask {
@@ -213,6 +215,8 @@ impl AcdTask {
     }
 
     pub async fn run(mut self) {
+        let mut gauges = tokio::time::interval(std::time::Duration::from_secs(1));
+        gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.drain().await;
             let deadline = self.acd.poll_timeout();
@@ -222,7 +226,45 @@ impl AcdTask {
                     None => return,
                 },
                 _ = sleep_until(deadline) => self.acd.handle_timeout(now()),
+                _ = gauges.tick() => self.export_gauges(),
             }
+        }
+    }
+
+    /// Live state on `/metrics`: per queue the callers waiting, the longest wait and the
+    /// estimate for the next caller; agents by state. Labels are bounded: queue names and
+    /// state names, never callers.
+    fn export_gauges(&self) {
+        let at = now();
+        for q in self.acd.queue_ids() {
+            let name = self.name(q);
+            let Some(status) = self.acd.queue_status(at, q) else {
+                continue;
+            };
+            metrics::gauge!(crate::telemetry::QUEUE_WAITING, "queue" => name.clone())
+                .set(status.waiting as f64);
+            metrics::gauge!(crate::telemetry::QUEUE_LONGEST_WAIT, "queue" => name.clone())
+                .set(status.longest_wait.map(|d| d.as_secs_f64()).unwrap_or(0.0));
+            let ewt = self
+                .ewt
+                .get(&q)
+                .and_then(|e| e.estimate(self.t(at), status.waiting as usize + 1));
+            metrics::gauge!(crate::telemetry::QUEUE_EWT, "queue" => name).set(ewt.unwrap_or(-1.0));
+        }
+        let mut by_state: HashMap<&'static str, usize> = HashMap::new();
+        for a in self.acd.agents() {
+            *by_state.entry(state_label(a.state)).or_default() += 1;
+        }
+        for state in [
+            "logged_out",
+            "available",
+            "ringing",
+            "on_call",
+            "wrap_up",
+            "paused",
+        ] {
+            let n = by_state.get(state).copied().unwrap_or(0);
+            metrics::gauge!(crate::telemetry::AGENTS, "state" => state).set(n as f64);
         }
     }
 
@@ -278,6 +320,7 @@ impl AcdTask {
                                 call,
                                 queue: q,
                                 notify: notify.clone(),
+                                first_ewt: None,
                             },
                         );
                         self.feed(
@@ -302,6 +345,9 @@ impl AcdTask {
                         .and_then(|e| e.estimate(self.t(at), position as usize));
                     (position, ewt)
                 });
+                if let (Some((_, Some(ewt))), Some(w)) = (status, self.waiting.get_mut(&entry)) {
+                    w.first_ewt.get_or_insert(ewt);
+                }
                 let _ = reply.send(status);
             }
             AcdRequest::Answered { entry, agent } => {
@@ -399,6 +445,12 @@ impl AcdTask {
             }
             AcdAction::Connect { entry, agent } => {
                 if let Some(w) = self.waiting.remove(&entry) {
+                    if let (Some(told), Some(e)) = (w.first_ewt, self.acd.entry(entry)) {
+                        // The first estimate told against the wait the caller really had.
+                        let waited = at.saturating_duration_since(e.entered).as_secs_f64();
+                        metrics::histogram!(crate::telemetry::EWT_ERROR, "queue" => self.name(w.queue))
+                            .record(told - waited);
+                    }
                     self.serving.insert(agent, w.queue);
                     self.feed(
                         w.queue,
