@@ -83,6 +83,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let bus = EventBus::new(config.sip.max_calls.max(1024) * 8);
     let metrics_task = tokio::spawn(kpi::calls::run(bus.clone()));
     let acd = start_acd(&config, &bus, &clock);
+    let links_acd = acd.clone();
     let links = CallLinks {
         acd,
         acd_paid: config.acd.paid,
@@ -125,7 +126,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         config.desk.cookie_secure,
     )
     .with_sip_realm(&config.registrar.realm)
-    .with_default_language(config.desk.default_language);
+    .with_default_language(config.desk.default_language)
+    .with_acd(links_acd.clone());
     let sla_task = tokio::spawn(sla_job::run(
         desk,
         clock,

@@ -200,3 +200,94 @@ fn a_waiting_caller_hears_announcements_at_once_then_every_60_s_start_to_start()
         );
     }
 }
+
+/// One HTTP request with a bearer token: (status, body).
+fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    json: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        out.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+#[test]
+fn the_rest_api_shows_queues_and_agents_and_an_agent_logs_in_and_pauses_itself() {
+    let server = server();
+    server.add_operator("op1", "2001", "sip-secret-2001");
+    server.add_operator("op3", "2003", "sip-secret-2003");
+    let (status, body) = common::http_post_json(
+        server.http,
+        "/api/v1/session",
+        r#"{"login":"op1","password":"Operator2026!"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, queues) = http(server.http, "GET", "/api/v1/queues", &token, "");
+    assert_eq!(status, 200, "{queues}");
+    let queues: serde_json::Value = serde_json::from_str(&queues).unwrap();
+    assert_eq!(queues[0]["name"], "support");
+    assert_eq!(queues[0]["waiting"], 0);
+    assert_eq!(queues[0]["agents_logged_in"], 0);
+
+    let set = |state: &str| {
+        http(
+            server.http,
+            "POST",
+            "/api/v1/agents/op1/state",
+            &token,
+            &format!(r#"{{"state":"{state}","reason":"lunch"}}"#),
+        )
+    };
+    let (status, agent) = set("available");
+    assert_eq!(status, 200, "{agent}");
+    assert!(agent.contains(r#""state":"available""#), "{agent}");
+    let (status, agent) = set("paused");
+    assert_eq!(status, 200, "{agent}");
+    assert!(
+        agent.contains(r#""state":"paused""#) && agent.contains("lunch"),
+        "{agent}"
+    );
+    let (_, agents) = http(server.http, "GET", "/api/v1/agents", &token, "");
+    assert!(
+        agents.contains(r#""extension":"2001","state":"paused""#),
+        "{agents}"
+    );
+    // An operator changes only its own state; 2003 is in no queue anyway.
+    let (status, _) = http(
+        server.http,
+        "POST",
+        "/api/v1/agents/op3/state",
+        &token,
+        r#"{"state":"available"}"#,
+    );
+    assert_eq!(status, 403);
+    let (status, body) = set("sleeping");
+    assert_eq!(status, 422, "{body}");
+}

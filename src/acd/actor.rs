@@ -41,6 +41,44 @@ pub enum AgentChange {
     LogOut,
     /// Pause, or unpause when paused.
     TogglePause(String),
+    /// Pause with this reason (the API).
+    Pause(String),
+    /// Back from a pause (the API).
+    Resume,
+}
+
+/// Live state, for the REST API.
+#[derive(Clone, Debug, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct AcdSnapshot {
+    pub queues: Vec<QueueView>,
+    pub agents: Vec<AgentView>,
+}
+
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct QueueView {
+    pub name: String,
+    /// Callers waiting (those being offered included).
+    pub waiting: u32,
+    /// Callers whose offer rings an agent now.
+    pub offered: u32,
+    /// The longest wait now, in seconds.
+    pub longest_wait_s: f64,
+    /// The estimated wait of a caller joining now, in seconds (absent: nobody serving).
+    pub ewt_s: Option<f64>,
+    pub agents_logged_in: u32,
+    pub agents_available: u32,
+}
+
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AgentView {
+    pub extension: String,
+    /// logged_out, available, ringing, on_call, wrap_up, paused.
+    pub state: String,
+    /// The pause reason, when paused.
+    pub reason: Option<String>,
+    /// In a call that is not the queue's (a direct call, a feature code).
+    pub busy_elsewhere: bool,
+    pub answered_since_login: u32,
 }
 
 /// Requests to the ACD task.
@@ -83,6 +121,9 @@ pub enum AcdRequest {
         change: AgentChange,
         reply: oneshot::Sender<Result<String, String>>,
     },
+    Snapshot {
+        reply: oneshot::Sender<AcdSnapshot>,
+    },
 }
 
 /// A queue as the ACD task is set up with it.
@@ -111,6 +152,13 @@ impl AcdHandle {
         let (reply, rx) = oneshot::channel();
         self.send(AcdRequest::Status { entry, reply }).await;
         rx.await.ok().flatten()
+    }
+
+    /// Queues and agents now.
+    pub async fn snapshot(&self) -> AcdSnapshot {
+        let (reply, rx) = oneshot::channel();
+        self.send(AcdRequest::Snapshot { reply }).await;
+        rx.await.unwrap_or_default()
     }
 
     /// Change an agent's state; `Ok` names the new state.
@@ -268,6 +316,46 @@ impl AcdTask {
         }
     }
 
+    fn snapshot(&self, at: Instant) -> AcdSnapshot {
+        let mut queues = Vec::new();
+        for q in self.acd.queue_ids() {
+            let Some(st) = self.acd.queue_status(at, q) else {
+                continue;
+            };
+            let ewt = self
+                .ewt
+                .get(&q)
+                .and_then(|e| e.estimate(self.t(at), st.waiting as usize + 1));
+            queues.push(QueueView {
+                name: self.name(q),
+                waiting: st.waiting,
+                offered: st.offered,
+                longest_wait_s: st.longest_wait.map(|d| d.as_secs_f64()).unwrap_or(0.0),
+                ewt_s: ewt,
+                agents_logged_in: st.logged_in_agents,
+                agents_available: st.available_agents,
+            });
+        }
+        let agents = self
+            .acd
+            .agents()
+            .map(|a| AgentView {
+                extension: a.extension.to_string(),
+                state: state_label(a.state).to_string(),
+                reason: match a.state {
+                    AgentState::Paused {
+                        reason: super::PauseReason::Requested(r),
+                    } => Some(r.clone()),
+                    AgentState::Paused { .. } => Some("missed offers".into()),
+                    _ => None,
+                },
+                busy_elsewhere: a.busy_elsewhere,
+                answered_since_login: a.answered_since_login,
+            })
+            .collect();
+        AcdSnapshot { queues, agents }
+    }
+
     fn t(&self, at: Instant) -> f64 {
         at.saturating_duration_since(self.epoch).as_secs_f64()
     }
@@ -392,6 +480,9 @@ impl AcdTask {
                 let result = self.agent_change(at, &extension, change);
                 let _ = reply.send(result);
             }
+            AcdRequest::Snapshot { reply } => {
+                let _ = reply.send(self.snapshot(at));
+            }
         }
     }
 
@@ -414,7 +505,10 @@ impl AcdTask {
             AgentChange::LogIn => self.acd.log_in(at, agent),
             AgentChange::LogOut => self.acd.log_out(at, agent),
             AgentChange::TogglePause(_) if paused => self.acd.resume(at, agent),
-            AgentChange::TogglePause(reason) => self.acd.pause(at, agent, reason),
+            AgentChange::TogglePause(reason) | AgentChange::Pause(reason) => {
+                self.acd.pause(at, agent, reason)
+            }
+            AgentChange::Resume => self.acd.resume(at, agent),
         };
         result.map_err(|e| e.to_string())?;
         Ok(self

@@ -48,8 +48,10 @@ pub fn feature_prompt(change: &AgentChange, result: &Result<String, String>) -> 
         (_, Err(_)) => "agent_refused",
         (AgentChange::LogIn, Ok(_)) => "agent_logged_in",
         (AgentChange::LogOut, Ok(_)) => "agent_logged_out",
-        (AgentChange::TogglePause(_), Ok("paused")) => "agent_paused",
-        (AgentChange::TogglePause(_), Ok(_)) => "agent_unpaused",
+        (AgentChange::TogglePause(_) | AgentChange::Pause(_), Ok("paused")) => "agent_paused",
+        (AgentChange::TogglePause(_) | AgentChange::Pause(_) | AgentChange::Resume, Ok(_)) => {
+            "agent_unpaused"
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod contacts;
 pub mod error;
 pub mod openapi;
+pub mod queues;
 pub mod staff;
 pub mod tickets;
 
@@ -43,6 +44,8 @@ pub struct ApiState {
     /// Language of error messages for a request without a session whose `Accept-Language`
     /// names none of kk, ru, en (`[desk] default_language`).
     pub default_language: Language,
+    /// The ACD task, when queues are configured (`/queues`, `/agents`).
+    pub acd: Option<crate::acd::actor::AcdHandle>,
 }
 
 impl ApiState {
@@ -60,12 +63,19 @@ impl ApiState {
             cookie_secure,
             sip_realm: "qonyrau".into(),
             default_language: Language::Ru,
+            acd: None,
         }
     }
 
     /// Error messages before login fall back to `lang` (see [`error::localize`]).
     pub fn with_default_language(mut self, lang: Language) -> ApiState {
         self.default_language = lang;
+        self
+    }
+
+    /// Queues and agents come from this ACD task.
+    pub fn with_acd(mut self, acd: Option<crate::acd::actor::AcdHandle>) -> ApiState {
+        self.acd = acd;
         self
     }
 
@@ -179,6 +189,9 @@ pub fn router(state: ApiState) -> Router {
             get(staff::get_sip).put(staff::set_sip),
         )
         .route("/audit", get(audit::list))
+        .route("/queues", get(queues::list_queues))
+        .route("/agents", get(queues::list_agents))
+        .route("/agents/{login}/state", post(queues::set_agent_state))
         .fallback(not_found);
     Router::new()
         .nest("/api/v1", v1)

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::web::{audit, auth, contacts, staff, tickets};
+use crate::web::{audit, auth, contacts, queues, staff, tickets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use crate::web::{audit, auth, contacts, staff, tickets};
         staff::list, staff::create, staff::get_one, staff::update, staff::reset, staff::unlock,
         staff::get_sip, staff::set_sip,
         audit::list,
+        queues::list_queues, queues::list_agents, queues::set_agent_state,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = [])),
