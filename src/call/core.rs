@@ -222,6 +222,8 @@ pub struct CallSetup {
     pub dialled: String,
     /// How long an operator's transfer target rings before the caller goes back.
     pub transfer_ring_timeout: Duration,
+    /// Queue numbers (`number` in `[queues.NAME]`) → queue name: a transfer target too.
+    pub queue_numbers: Arc<std::collections::BTreeMap<String, Arc<str>>>,
     /// Announcements to a caller waiting in a queue, start to start.
     pub announce_every: Duration,
 }
@@ -258,6 +260,8 @@ pub struct CallCore {
     next_leg: u64,
     /// A blind transfer the bridged operator asked for, while its target rings.
     transfer: Option<Transfer>,
+    /// The priority the caller entered a queue with (kept when transferred to another).
+    queue_priority: u8,
     /// We offered in our 200 to the operator's offerless re-INVITE: their ACK answers.
     operator_reoffer: bool,
     /// Waiting in a queue (a flow's `queue` node).
@@ -320,6 +324,7 @@ impl CallCore {
             operator: Operator::None,
             next_leg: 1,
             transfer: None,
+            queue_priority: 0,
             operator_reoffer: false,
             queue: None,
             queue_agent: None,
@@ -655,13 +660,7 @@ impl CallCore {
                     self.out.push_back(CallAction::Dial { extension });
                 }
                 IvrAction::CancelDial => self.abandon_dial(),
-                IvrAction::EnterQueue { queue, priority } => {
-                    self.queue = Some(queue_wait::QueueWait::new(Arc::clone(&queue)));
-                    self.out
-                        .push_back(CallAction::EnterQueue { queue, priority });
-                    self.out
-                        .push_back(CallAction::Media(MediaCommand::MusicOnHold));
-                }
+                IvrAction::EnterQueue { queue, priority } => self.enter_queue(queue, priority),
                 IvrAction::Hangup(end) => self.leave(HangupCause::Flow(end)),
             }
         }
@@ -798,6 +797,17 @@ impl CallCore {
             (Operator::Connected { leg: bridged, .. }, State::Up) if *bridged == leg => None,
             _ => Some(403),
         };
+        if refusal.is_none() {
+            let queue = target
+                .user
+                .as_deref()
+                .and_then(|u| self.setup.queue_numbers.get(u))
+                .cloned();
+            if let Some(queue) = queue {
+                self.transfer_to_queue(now, leg, queue);
+                return;
+            }
+        }
         let extension = target.user.as_deref().and_then(routing::transfer_target);
         let (status, extension) = match (refusal, extension) {
             (Some(status), _) => (status, None),
@@ -839,6 +849,40 @@ impl CallCore {
         self.out.push_back(CallAction::Dial {
             extension: extension.into(),
         });
+    }
+
+    /// A blind transfer to a queue's number: the caller goes (back) into that queue keeping
+    /// their priority; the operator's leg ends at once (NOTIFY 200: the transfer is done
+    /// once the caller is queued).
+    fn transfer_to_queue(&mut self, now: Instant, leg: LegId, queue: Arc<str>) {
+        let Operator::Connected { fork, .. } = std::mem::take(&mut self.operator) else {
+            return;
+        };
+        self.operator = Operator::Abandoned { fork };
+        self.queue_call_ended();
+        self.out
+            .push_back(CallAction::NotifyLeg { leg, status: 200 });
+        self.out.push_back(CallAction::ByeLeg(leg));
+        self.out
+            .push_back(CallAction::Media(MediaCommand::Unbridge));
+        self.out
+            .push_back(CallAction::Media(MediaCommand::ReleaseOperator));
+        self.out.push_back(CallAction::Publish(CallFact::Unbridged {
+            a: CALLER_LEG,
+            b: leg,
+        }));
+        self.out
+            .push_back(CallAction::Publish(CallFact::TransferRequested {
+                leg,
+                target: queue.to_string(),
+            }));
+        self.out.push_back(CallAction::Publish(CallFact::LegEnded {
+            leg,
+            cause: EndCause::Transferred,
+            side: Side::Operator,
+        }));
+        let _ = now;
+        self.enter_queue(queue, self.queue_priority);
     }
 
     /// Something happened on the leg of the operator whose transfer is running.

@@ -190,3 +190,54 @@ fn an_overflow_stops_the_ringing_and_goes_to_on_overflow() {
         "no announcement after leaving the queue"
     );
 }
+
+#[test]
+fn a_transfer_to_the_queues_number_puts_the_caller_back_in_it_with_their_priority() {
+    let t0 = Instant::now();
+    let mut c = queued(t0);
+    c.handle_queue_offer(AgentId(4), Arc::from("2001"));
+    drain(&mut c);
+    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
+    drain(&mut c);
+    c.handle_operator(t0, LegId(1), answered());
+    drain_all(&mut c);
+    // The agent transfers the caller to 600, the support queue's number.
+    c.handle_operator(
+        t0,
+        LegId(1),
+        OutboundEvent::Refer {
+            target: crate::sip::refer::ReferTo {
+                uri: "sip:600@127.0.0.1".into(),
+                user: Some("600".into()),
+                replaces: false,
+            },
+        },
+    );
+    let a = drain_all(&mut c);
+    for want in [
+        CallAction::NotifyLeg {
+            leg: LegId(1),
+            status: 200,
+        },
+        CallAction::ByeLeg(LegId(1)),
+        CallAction::QueueCallEnded { agent: AgentId(4) },
+        CallAction::EnterQueue {
+            queue: Arc::from("support"),
+            priority: 3,
+        },
+        CallAction::Media(MediaCommand::MusicOnHold),
+    ] {
+        assert!(a.contains(&want), "{want:?} in {a:?}");
+    }
+    assert!(facts(&a).contains(&CallFact::LegEnded {
+        leg: LegId(1),
+        cause: EndCause::Transferred,
+        side: Side::Operator
+    }));
+    // Back in the queue: a new entry, announcements again, and an overflow now goes on as
+    // after the operator (the flow's `next`).
+    c.handle_queue_entered(t0, EntryId(8));
+    assert_eq!(c.poll_timeout(), Some(t0));
+    c.handle_queue_overflow(t0, OverflowReason::MaxWait);
+    assert_eq!(prompts_of(&drain_all(&mut c)), ["thanks"]);
+}

@@ -19,6 +19,11 @@ pub(super) fn setup(answer_after: Duration) -> CallSetup {
         dialled: "100".into(),
         transfer_ring_timeout: Duration::from_secs(30),
         announce_every: Duration::from_secs(60),
+        queue_numbers: Arc::new(
+            [("600".to_string(), Arc::from("support"))]
+                .into_iter()
+                .collect(),
+        ),
     }
 }
 

@@ -52,6 +52,16 @@ impl QueueWait {
 }
 
 impl CallCore {
+    /// Wait in `queue` (a flow's queue node, or a transfer to the queue's number).
+    pub(super) fn enter_queue(&mut self, queue: Arc<str>, priority: u8) {
+        self.queue_priority = priority;
+        self.queue = Some(QueueWait::new(Arc::clone(&queue)));
+        self.out
+            .push_back(CallAction::EnterQueue { queue, priority });
+        self.out
+            .push_back(CallAction::Media(MediaCommand::MusicOnHold));
+    }
+
     /// The ACD took the caller in as `entry`: announcements start (the first at once).
     pub fn handle_queue_entered(&mut self, now: Instant, entry: EntryId) {
         let every = self.setup.announce_every;
@@ -76,6 +86,8 @@ impl CallCore {
         }
         if let Some(ivr) = self.ivr.as_mut() {
             ivr.handle_queue_overflow(now);
+            // Transferred into the queue after an operator: on as after the operator.
+            ivr.handle_operator_hangup(now);
         }
         self.drain_ivr();
     }

@@ -114,6 +114,7 @@ impl Endpoint {
             answer_after: self.p.config.ivr.answer_after,
             transfer_ring_timeout: self.p.config.ivr.transfer_ring_timeout,
             announce_every: self.p.config.acd.announce_every,
+            queue_numbers: Arc::clone(&self.queue_numbers),
             session_id: id,
             caller: caller.clone(),
             dialled: number.clone(),

@@ -128,6 +128,8 @@ pub struct Endpoint {
     /// Feature-code calls waiting for the ACD's answer: the INVITE, its route, the caller.
     pending_feature: HashMap<TxKey, (Message, Route, String)>,
     invite_limiter: InviteRateLimiter,
+    /// Queue numbers → queue names (a transfer may name one).
+    queue_numbers: Arc<std::collections::BTreeMap<String, Arc<str>>>,
     heap: TimerHeap,
     next_call: u64,
     cmd_tx: mpsc::Sender<EndpointCommand>,
@@ -142,6 +144,17 @@ impl Endpoint {
     pub fn new(p: EndpointParams) -> Endpoint {
         let (cmd_tx, cmd_rx) = mpsc::channel(16_384);
         let invite_limiter = InviteRateLimiter::new(p.config.sip.invite_rate.clone());
+        let queue_numbers = Arc::new(
+            p.config
+                .acd
+                .queues
+                .iter()
+                .filter_map(|q| {
+                    let number = q.number.clone()?;
+                    Some((number, Arc::from(q.config.name.as_str())))
+                })
+                .collect(),
+        );
         let timers = Timers {
             t1: p.config.sip.t1,
             ..Timers::default()
@@ -158,6 +171,7 @@ impl Endpoint {
             pending_auth: HashMap::new(),
             pending_feature: HashMap::new(),
             invite_limiter,
+            queue_numbers,
             heap: TimerHeap::default(),
             next_call: 1,
             cmd_tx,
