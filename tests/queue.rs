@@ -291,3 +291,56 @@ fn the_rest_api_shows_queues_and_agents_and_an_agent_logs_in_and_pauses_itself()
     let (status, body) = set("sleeping");
     assert_eq!(status, 422, "{body}");
 }
+
+/// Log `phone` in to its queues by *50 and wait for the confirmation call to end.
+fn log_in(server: &Server, phone: &mut common::baresip::Baresip) {
+    let r = phone.cmd("dial", &format!("sip:*50@{}", server.sip));
+    assert_eq!(r["ok"], true, "baresip dials *50: {r}");
+    assert!(
+        phone
+            .wait_event("CALL_CLOSED", Duration::from_secs(15))
+            .is_some(),
+        "the *50 call ends; log:\n{}",
+        phone.log_text()
+    );
+    phone.wait_event("CALL_ESTABLISHED", Duration::from_millis(100)); // the *50 call's
+}
+
+#[test]
+fn an_operator_transfers_the_caller_to_the_queue_and_the_other_operator_gets_them() {
+    if !peer("sipp") || !peer("baresip") {
+        return;
+    }
+    const B_HZ: f64 = 1400.0;
+    let server = server();
+    let mut a = softphone(&server, "op1", "2001", OPERATOR_HZ, true);
+    let mut b = softphone(&server, "op2", "2002", B_HZ, true);
+    log_in(&server, &mut a);
+    std::thread::sleep(Duration::from_millis(500)); // A has been idle longest
+    log_in(&server, &mut b);
+    let (caller, call) = sipp_caller(&server, Law::Pcma, "call_operator", &["-s", "600"]);
+    assert!(
+        a.wait_event("CALL_ESTABLISHED", Duration::from_secs(20))
+            .is_some(),
+        "the longest-idle operator A gets the caller; log:\n{}",
+        a.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let with_a = decode(&caller.take());
+    let r = a.cmd("transfer", &format!("sip:600@{}", server.sip));
+    assert_eq!(r["ok"], true, "A transfers to the queue: {r}");
+    assert!(
+        b.wait_event("CALL_ESTABLISHED", Duration::from_secs(20))
+            .is_some(),
+        "B gets the caller from the queue (A is in wrap-up); log:\n{}",
+        b.log_text()
+    );
+    caller.take();
+    std::thread::sleep(Duration::from_secs(3));
+    let with_b = decode(&caller.take());
+    b.cmd("hangup", "");
+    let (code, log) = call.join().unwrap();
+    assert_eq!(code, 0, "{log}");
+    assert!(best_tone_window(&with_a, OPERATOR_HZ) > 0.8, "A first");
+    assert!(best_tone_window(&with_b, B_HZ) > 0.8, "then B");
+}
