@@ -82,7 +82,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let (register_tx, register_rx) = mpsc::channel(4096);
     let bus = EventBus::new(config.sip.max_calls.max(1024) * 8);
     let metrics_task = tokio::spawn(kpi::calls::run(bus.clone()));
-    let acd = start_acd(&config, &bus, &clock);
+    let acd = start_acd(&config, &bus, &clock, &desk.db);
     let links_acd = acd.clone();
     let links = CallLinks {
         acd,
@@ -171,6 +171,7 @@ fn start_acd(
     config: &Config,
     bus: &EventBus,
     clock: &Arc<dyn Clock>,
+    db: &crate::db::Db,
 ) -> Option<crate::acd::actor::AcdHandle> {
     if config.acd.queues.is_empty() {
         return None;
@@ -194,7 +195,9 @@ fn start_acd(
         bus.clone(),
         Arc::clone(clock),
     );
-    tokio::spawn(task.run());
+    let (log, writer) = crate::acd::activity::ActivityLog::new(db.clone());
+    tokio::spawn(writer);
+    tokio::spawn(task.with_log(log).run());
     Some(handle)
 }
 

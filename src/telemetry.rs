@@ -34,6 +34,8 @@ pub const OPERATOR_LEGS: &str = "qonyrau_operator_legs_total"; // {outcome}
 pub const CALLS_BRIDGED: &str = "qonyrau_calls_bridged";
 /// Agents' state changes, by the state entered (`qonyrau_agent_state_changes_total{to}`).
 pub const AGENT_STATE_CHANGES: &str = "qonyrau_agent_state_changes_total";
+/// Agent activity log lines not written (queue full, database down).
+pub const AGENT_ACTIVITY_LOST: &str = "qonyrau_agent_activity_lost_total";
 /// Queues (labels: queue name) and agents (label: state).
 pub const QUEUE_WAITING: &str = "qonyrau_queue_waiting";
 pub const QUEUE_LONGEST_WAIT: &str = "qonyrau_queue_longest_wait_seconds";

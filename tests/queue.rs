@@ -290,6 +290,27 @@ fn the_rest_api_shows_queues_and_agents_and_an_agent_logs_in_and_pauses_itself()
     assert_eq!(status, 403);
     let (status, body) = set("sleeping");
     assert_eq!(status, 422, "{body}");
+    // Each change is in op1's activity log (SQL), newest first.
+    let mut log = String::new();
+    for _ in 0..20 {
+        log = http(
+            server.http,
+            "GET",
+            "/api/v1/agents/op1/activity",
+            &token,
+            "",
+        )
+        .1;
+        if log.contains("pause: lunch") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let lines: serde_json::Value = serde_json::from_str(&log).unwrap();
+    assert_eq!(lines[0]["to"], "paused", "{log}");
+    assert_eq!(lines[0]["reason"], "pause: lunch", "{log}");
+    assert_eq!(lines[1]["to"], "available", "{log}");
+    assert_eq!(lines[1]["reason"], "login", "{log}");
 }
 
 /// Log `phone` in to its queues by *50 and wait for the confirmation call to end.

@@ -195,6 +195,8 @@ pub struct AcdTask {
     waiting: HashMap<EntryId, Waiting>,
     bus: EventBus,
     clock: Arc<dyn Clock>,
+    /// The agent activity log (SQL), when there is a database.
+    log: Option<super::activity::ActivityLog>,
     epoch: Instant,
     rx: mpsc::Receiver<AcdRequest>,
 }
@@ -225,6 +227,7 @@ impl AcdTask {
             waiting: HashMap::new(),
             bus,
             clock,
+            log: None,
             epoch: now(),
             rx,
         };
@@ -260,6 +263,12 @@ impl AcdTask {
         }
         task.acd = acd;
         (task, AcdHandle { tx })
+    }
+
+    /// Write every agent activity to this log.
+    pub fn with_log(mut self, log: super::activity::ActivityLog) -> AcdTask {
+        self.log = Some(log);
+        self
     }
 
     pub async fn run(mut self) {
@@ -576,6 +585,19 @@ impl AcdTask {
                 let to = state_label(&a.to);
                 info!(agent = %self.extensions.get(&a.agent).map(|e| &**e).unwrap_or("?"), from = state_label(&a.from), to, reason = ?a.reason, "agent state");
                 metrics::counter!(crate::telemetry::AGENT_STATE_CHANGES, "to" => to).increment(1);
+                if let Some(log) = &self.log {
+                    log.record(super::activity::ActivityLine {
+                        at: self.clock.now(),
+                        extension: self
+                            .extensions
+                            .get(&a.agent)
+                            .map(|e| e.to_string())
+                            .unwrap_or_default(),
+                        from: state_label(&a.from).to_string(),
+                        to: to.to_string(),
+                        reason: activity_reason(&a.reason, &a.to),
+                    });
+                }
                 let ev = match (&a.from, &a.to) {
                     (AgentState::LoggedOut, _) => Some(ewt::QueueEvent::Login {
                         agent: ewt::AgentId(a.agent.0),
@@ -674,6 +696,34 @@ impl AcdTask {
             .get(&queue)
             .map(|n| n.to_string())
             .unwrap_or_default()
+    }
+}
+
+/// Why an agent's state changed, as the activity log says it.
+fn activity_reason(reason: &super::ActivityReason, to: &AgentState) -> String {
+    use super::ActivityReason as R;
+    match reason {
+        R::LogIn => "login".into(),
+        R::LogOut => "logout".into(),
+        R::LogOutAfterCall => "logout after the call".into(),
+        R::PauseAfterCall => "pause after the call".into(),
+        R::Pause => match to {
+            AgentState::Paused {
+                reason: super::PauseReason::Requested(r),
+            } => format!("pause: {r}"),
+            _ => "pause: missed offers".into(),
+        },
+        R::Resume => "resume".into(),
+        R::OfferFailed {
+            failure,
+            missed_in_row,
+            ..
+        } => format!("missed offer ({failure:?}, {missed_in_row} in a row)").to_lowercase(),
+        other => format!("{other:?}")
+            .split([' ', '{'])
+            .next()
+            .unwrap_or_default()
+            .to_lowercase(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! hears in kk/ru/en ([`phrases`]).
 
 pub mod action;
+pub mod activity;
 pub mod actor;
 pub mod agent;
 pub mod announce;

@@ -192,6 +192,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/queues", get(queues::list_queues))
         .route("/agents", get(queues::list_agents))
         .route("/agents/{login}/state", post(queues::set_agent_state))
+        .route("/agents/{login}/activity", get(queues::agent_activity))
         .fallback(not_found);
     Router::new()
         .nest("/api/v1", v1)

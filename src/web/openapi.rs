@@ -18,7 +18,7 @@ use crate::web::{audit, auth, contacts, queues, staff, tickets};
         staff::list, staff::create, staff::get_one, staff::update, staff::reset, staff::unlock,
         staff::get_sip, staff::set_sip,
         audit::list,
-        queues::list_queues, queues::list_agents, queues::set_agent_state,
+        queues::list_queues, queues::list_agents, queues::set_agent_state, queues::agent_activity,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = [])),

@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::Json;
 
+use crate::acd::activity::{self, ActivityLine};
 use crate::acd::actor::{AcdSnapshot, AgentChange, AgentView, QueueView};
 use crate::registrar::store as sip;
 use crate::web::auth::{Caller, DESK, OVERSIGHT};
@@ -122,4 +123,32 @@ pub async fn set_agent_state(
         .find(|a| a.extension == extension)
         .unwrap_or(current);
     Ok(Json(now))
+}
+
+/// An agent's activity log, newest first (the last 200 lines): state changes, pause
+/// reasons, missed offers.
+#[utoipa::path(get, path = "/api/v1/agents/{login}/activity", tag = "queues",
+    params(("login" = String, Path, description = "The staff member's login")),
+    responses(
+        (status = 200, body = Vec<ActivityLine>),
+        (status = 404, description = "No such member, or no extension", body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 503, body = ErrorBody),
+    ))]
+pub async fn agent_activity(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(login): ApiPath<String>,
+) -> Result<Json<Vec<ActivityLine>>, ApiError> {
+    caller.require(DESK)?;
+    let login = login.trim().to_lowercase();
+    if caller.session.login != login {
+        caller.require(OVERSIGHT)?;
+    }
+    let Some((extension, _)) = sip::extension_of(state.db(), &login).await? else {
+        return Err(ApiError::new(Kind::NotFound).detail(format!("{login} has no extension")));
+    };
+    Ok(Json(
+        activity::of_extension(state.db(), &extension, 200).await?,
+    ))
 }
