@@ -42,6 +42,8 @@ pub const QUEUE_LONGEST_WAIT: &str = "qonyrau_queue_longest_wait_seconds";
 /// The estimated wait of a caller joining now (−1: nobody serving).
 pub const QUEUE_EWT: &str = "qonyrau_queue_ewt_seconds";
 pub const AGENTS: &str = "qonyrau_agents";
+/// Callers leaving a queue, by `outcome`: answered, abandoned, overflowed.
+pub const QUEUE_CALLS: &str = "qonyrau_queue_calls_total";
 /// First estimate told minus the wait really had, per answered caller (histogram {queue}).
 pub const EWT_ERROR: &str = "qonyrau_ewt_error_seconds";
 /// Per media leg at its release (RTCP, RFC 3550), by `side` (caller or operator).

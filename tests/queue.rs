@@ -365,3 +365,87 @@ fn an_operator_transfers_the_caller_to_the_queue_and_the_other_operator_gets_the
     assert!(best_tone_window(&with_a, OPERATOR_HZ) > 0.8, "A first");
     assert!(best_tone_window(&with_b, B_HZ) > 0.8, "then B");
 }
+
+/// A server whose support queue rings an agent for 3 s only.
+fn server_ringing_3_s() -> Server {
+    Server::start_opts(ServerOpts {
+        ivr: "[queues.support]\nnumber = \"600\"\nmembers = [\"2001\", \"2002\"]\nring_timeout = \"3s\"\nretry_delay = \"1s\"\n",
+        ..ServerOpts::default()
+    })
+}
+
+#[test]
+fn a_caller_who_hangs_up_while_the_agent_rings_cancels_the_ring_and_counts_as_abandoned() {
+    if !peer("sipp") || !peer("baresip") {
+        return;
+    }
+    let server = server_ringing_3_s();
+    let mut op = softphone(&server, "op1", "2001", OPERATOR_HZ, false);
+    log_in(&server, &mut op);
+    // The caller waits 6 s; the phone rings 3 s at a time without answering.
+    let (_caller, call) = sipp_caller(&server, Law::Pcma, "queue_abandon", &["-s", "600"]);
+    assert!(
+        op.wait_event("CALL_INCOMING", Duration::from_secs(10))
+            .is_some(),
+        "the operator's phone rings; log:\n{}",
+        op.log_text()
+    );
+    let (code, log) = call.join().unwrap();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        op.wait_event("CALL_CLOSED", Duration::from_secs(5))
+            .is_some(),
+        "the ringing stopped (CANCEL); log:\n{}",
+        op.log_text()
+    );
+    assert_eq!(
+        wait_metric(
+            &server,
+            "qonyrau_queue_calls_total{queue=\"support\",outcome=\"abandoned\"}",
+            1.0,
+            Duration::from_secs(5)
+        ),
+        Some(1.0),
+        "the abandon is counted"
+    );
+}
+
+#[test]
+fn an_unanswered_offer_times_out_and_the_caller_goes_to_the_other_operator() {
+    if !peer("sipp") || !peer("baresip") {
+        return;
+    }
+    const B_HZ: f64 = 1400.0;
+    let server = server_ringing_3_s();
+    let mut a = softphone(&server, "op1", "2001", OPERATOR_HZ, false);
+    let mut b = softphone(&server, "op2", "2002", B_HZ, true);
+    log_in(&server, &mut a);
+    std::thread::sleep(Duration::from_millis(500)); // A has been idle longest: rung first
+    log_in(&server, &mut b);
+    let (caller, call) = sipp_caller(&server, Law::Pcma, "call_operator", &["-s", "600"]);
+    assert!(
+        a.wait_event("CALL_INCOMING", Duration::from_secs(10))
+            .is_some(),
+        "A rings first; log:\n{}",
+        a.log_text()
+    );
+    assert!(
+        a.wait_event("CALL_CLOSED", Duration::from_secs(6))
+            .is_some(),
+        "A's ringing is cancelled at the 3 s ring time-out; log:\n{}",
+        a.log_text()
+    );
+    assert!(
+        b.wait_event("CALL_ESTABLISHED", Duration::from_secs(10))
+            .is_some(),
+        "then B gets the caller; log:\n{}",
+        b.log_text()
+    );
+    caller.take();
+    std::thread::sleep(Duration::from_secs(2));
+    let with_b = decode(&caller.take());
+    b.cmd("hangup", "");
+    let (code, log) = call.join().unwrap();
+    assert_eq!(code, 0, "{log}");
+    assert!(best_tone_window(&with_b, B_HZ) > 0.8, "the caller hears B");
+}

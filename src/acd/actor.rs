@@ -626,6 +626,18 @@ impl AcdTask {
     }
 
     fn publish(&mut self, fact: QueueFact) {
+        match &fact {
+            QueueFact::Answered { queue, .. } => {
+                metrics::counter!(crate::telemetry::QUEUE_CALLS, "queue" => self.name(*queue), "outcome" => "answered").increment(1);
+            }
+            QueueFact::Abandoned { queue, .. } => {
+                metrics::counter!(crate::telemetry::QUEUE_CALLS, "queue" => self.name(*queue), "outcome" => "abandoned").increment(1);
+            }
+            QueueFact::Overflowed { queue, .. } => {
+                metrics::counter!(crate::telemetry::QUEUE_CALLS, "queue" => self.name(*queue), "outcome" => "overflowed").increment(1);
+            }
+            _ => {}
+        }
         let (entry, fact) = match fact {
             QueueFact::Entered {
                 entry,
