@@ -384,12 +384,15 @@ fn a_caller_who_hangs_up_while_the_agent_rings_cancels_the_ring_and_counts_as_ab
     log_in(&server, &mut op);
     // The caller waits 6 s; the phone rings 3 s at a time without answering.
     let (_caller, call) = sipp_caller(&server, Law::Pcma, "queue_abandon", &["-s", "600"]);
+    let incoming = op.wait_event("CALL_INCOMING", Duration::from_secs(10));
     assert!(
-        op.wait_event("CALL_INCOMING", Duration::from_secs(10))
-            .is_some(),
+        incoming.is_some(),
         "the operator's phone rings; log:\n{}",
         op.log_text()
     );
+    // What a plain phone shows: the caller, the queue and the wait so far.
+    let shown = format!("{} {}", incoming.unwrap(), op.log_text());
+    assert!(shown.contains("sipp support 0:0"), "{shown}");
     let (code, log) = call.join().unwrap();
     assert_eq!(code, 0, "{log}");
     assert!(

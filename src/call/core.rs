@@ -147,11 +147,13 @@ pub enum CallAction {
     Dial {
         extension: Arc<str>,
     },
-    /// Place an outbound INVITE with this SDP offer on a new leg.
+    /// Place an outbound INVITE with this SDP offer on a new leg; `queue`: it is a queue's
+    /// offer (the operator's phone shows the queue and the wait so far).
     PlaceLeg {
         leg: LegId,
         target: DialTarget,
         sdp: String,
+        queue: Option<QueueOffer>,
     },
     /// Answer the operator's pending re-INVITE (200 with our SDP answer, or an error).
     AnswerOperatorReinvite {
@@ -1155,8 +1157,13 @@ impl CallCore {
                         self.setup.session_id + leg.0,
                         1,
                     );
-                    self.out
-                        .push_back(CallAction::PlaceLeg { leg, target, sdp });
+                    let queue = self.queue_offer_info(now);
+                    self.out.push_back(CallAction::PlaceLeg {
+                        leg,
+                        target,
+                        sdp,
+                        queue,
+                    });
                 }
                 ForkAction::Cancel(leg) => self.out.push_back(CallAction::CancelLeg(leg)),
                 ForkAction::Bye(leg) => self.out.push_back(CallAction::ByeLeg(leg)),
@@ -1336,6 +1343,7 @@ fn sdp_status(e: &SdpError) -> u16 {
 
 #[path = "queue_wait.rs"]
 mod queue_wait;
+pub use queue_wait::QueueOffer;
 
 #[cfg(test)]
 #[path = "core_tests.rs"]

@@ -99,6 +99,8 @@ pub enum EndpointCommand {
         sdp: String,
         /// Who is calling, for the operator's display.
         caller: String,
+        /// A queue's offer: the queue and the wait so far, for the display too.
+        queue: Option<crate::call::core::QueueOffer>,
     },
     CancelLeg {
         call: u64,
@@ -316,7 +318,13 @@ impl CallTask {
                 self.dial(extension, operator);
                 return None;
             }
-            CallAction::PlaceLeg { leg, target, sdp } => EndpointCommand::PlaceLeg {
+            CallAction::PlaceLeg {
+                leg,
+                target,
+                sdp,
+                queue,
+            } => EndpointCommand::PlaceLeg {
+                queue,
                 call,
                 leg,
                 target,

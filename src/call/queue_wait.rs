@@ -20,6 +20,14 @@ use super::{CallAction, CallCore, MediaCommand, Operator, State};
 /// Announcement plays are told apart from the IVR's by this bit of their id.
 const ANNOUNCEMENT: u32 = 0x8000_0000;
 
+/// What an agent's phone is told about a queue's offer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueOffer {
+    pub queue: Arc<str>,
+    /// Whole seconds the caller has waited.
+    pub waited_s: u64,
+}
+
 /// The caller's place in a queue while they wait.
 #[derive(Debug)]
 pub(super) struct QueueWait {
@@ -27,6 +35,8 @@ pub(super) struct QueueWait {
     /// `None` until the ACD has taken the caller in.
     entry: Option<EntryId>,
     schedule: Option<AnnouncementSchedule>,
+    /// When the ACD took the caller in.
+    entered: Option<Instant>,
     /// The announcement playing now.
     announcing: Option<PlayId>,
     next_announcement: u32,
@@ -40,6 +50,7 @@ impl QueueWait {
             queue,
             entry: None,
             schedule: None,
+            entered: None,
             announcing: None,
             next_announcement: 0,
             offer: None,
@@ -67,6 +78,7 @@ impl CallCore {
         let every = self.setup.announce_every;
         if let Some(w) = self.queue.as_mut() {
             w.entry = Some(entry);
+            w.entered = Some(now);
             w.schedule = Some(AnnouncementSchedule::new(now, every));
         } else {
             // The caller left before the ACD answered: it must forget them.
@@ -238,6 +250,19 @@ impl CallCore {
         if let Some(agent) = self.queue_agent.take() {
             self.out.push_back(CallAction::QueueCallEnded { agent });
         }
+    }
+
+    /// The queue and the wait so far, when the leg about to be placed is a queue's offer.
+    pub(super) fn queue_offer_info(&self, now: Instant) -> Option<QueueOffer> {
+        let w = self.queue.as_ref()?;
+        w.offer?;
+        Some(QueueOffer {
+            queue: Arc::clone(&w.queue),
+            waited_s: w
+                .entered
+                .map(|e| now.saturating_duration_since(e).as_secs())
+                .unwrap_or(0),
+        })
     }
 
     /// The caller is waiting (MOH or an announcement plays): a dial must not restart music.

@@ -497,7 +497,8 @@ impl Endpoint {
                 target,
                 sdp,
                 caller,
-            } => self.place_leg(call, leg, target, sdp, caller).await,
+                queue,
+            } => self.place_leg(call, leg, target, sdp, caller, queue).await,
             EndpointCommand::CancelLeg { call, leg } => self.cancel_leg(call, leg).await,
             EndpointCommand::RespondOperatorReinvite {
                 call,

@@ -51,6 +51,7 @@ impl Endpoint {
         target: DialTarget,
         sdp: String,
         caller: String,
+        queue: Option<crate::call::core::QueueOffer>,
     ) {
         let (via, dest, transport) = match target.reach {
             Reach::Udp(addr) => (self.p.transports.udp_toward(addr), addr, Transport::Udp),
@@ -65,6 +66,24 @@ impl Endpoint {
         } else {
             caller.as_str()
         };
+        // A plain phone shows the display name: the caller, and for a queue's offer the
+        // queue and the wait so far; the header is for consoles.
+        let (display, extra_headers) = match &queue {
+            Some(q) => (
+                format!(
+                    "{} {} {}:{:02}",
+                    caller_user,
+                    q.queue,
+                    q.waited_s / 60,
+                    q.waited_s % 60
+                ),
+                vec![(
+                    "X-Qonyrau-Queue".to_string(),
+                    format!("{};waited={}", q.queue, q.waited_s),
+                )],
+            ),
+            None => (caller_user.to_string(), Vec::new()),
+        };
         let contact = match transport {
             Transport::Udp => format!("<sip:qonyrau@{local}>"),
             Transport::Tcp => format!("<sip:qonyrau@{local};transport=tcp>"),
@@ -73,7 +92,7 @@ impl Endpoint {
             request_uri: target.contact.clone(),
             from: format!(
                 "\"{}\" <sip:{}@{local}>",
-                caller_user.replace(['"', '\\'], ""),
+                display.replace(['"', '\\'], ""),
                 uri_user(caller_user)
             ),
             to: format!("<sip:{}@{host}>", target.extension),
@@ -82,7 +101,7 @@ impl Endpoint {
             transport,
             sdp_offer: sdp,
             user_agent: self.p.config.sip.user_agent.clone(),
-            extra_headers: Vec::new(),
+            extra_headers,
             call_id: format!("{}@qonyrau", new_tag()),
             from_tag: new_tag(),
         };
