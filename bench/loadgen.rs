@@ -703,7 +703,9 @@ fn enable_timestamps(sock: &StdUdpSocket) {
 }
 
 fn account(c: &mut RtpCall, p: &[u8], arrival_us: i64) {
-    if p.len() < 12 {
+    // RTCP (second octet 200-204, RFC 5761 §4) is not RTP: the server's reports for the
+    // neighbouring call's RTP port (its port + 1) may land here, as the sockets are adjacent.
+    if p.len() < 12 || (200..=204).contains(&p[1]) {
         return;
     }
     c.rx.received += 1;

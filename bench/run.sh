@@ -9,6 +9,9 @@
 #   bench/run.sh register [extensions] [rate] [count]  authenticated REGISTERs (401 + 200)
 #   bench/run.sh direct  [pairs] [window]        RTP socket pairs without the server (reference)
 #   bench/run.sh idle    [seconds]               the bridge config's server doing nothing
+#   bench/run.sh queue   [calls] [hold] [rate]   callers waiting in the support queue (600):
+#                                                music on hold, an announcement at once and
+#                                                every 60 s; nobody logged in
 # QONYRAU_BENCH_CONFIG=FILE replaces bench/qonyrau-bridge.toml for `bridge`.
 # Prints the load generator's figures and the server's CPU and memory (from /proc).
 set -euo pipefail
@@ -89,6 +92,12 @@ case $mode in
     calls=${2:-3000}; hold=${3:-30s}; rate=${4:-300}
     $LG --target 127.0.0.1:25060 --calls "$calls" --concurrent "$calls" --rate "$rate" --hold "$hold" \
         --rtp --sample 100 --server-pid $SRV --setup-timeout 60s
+    ;;
+  queue)
+    calls=${2:-1000}; hold=${3:-75s}; rate=${4:-100}
+    $LG --target 127.0.0.1:25060 --service 600 --calls "$calls" --concurrent "$calls" --rate "$rate" \
+        --hold "$hold" --rtp --sample 100 --server-pid $SRV --setup-timeout 60s
+    curl -sf 127.0.0.1:28080/metrics | grep -E '^qonyrau_queue_(calls_total|waiting)' || true
     ;;
   bridge)
     calls=${2:-100}; window=${3:-30s}; rate=${4:-100}
