@@ -806,7 +806,7 @@ impl CallCore {
                 .and_then(|u| self.setup.queue_numbers.get(u))
                 .cloned();
             if let Some(queue) = queue {
-                self.transfer_to_queue(now, leg, queue);
+                self.transfer_to_queue(leg, queue);
                 return;
             }
         }
@@ -839,15 +839,7 @@ impl CallCore {
         });
         self.out
             .push_back(CallAction::Media(MediaCommand::ParkOperator));
-        self.out.push_back(CallAction::Publish(CallFact::Unbridged {
-            a: CALLER_LEG,
-            b: leg,
-        }));
-        self.out
-            .push_back(CallAction::Publish(CallFact::TransferRequested {
-                leg,
-                target: extension.clone(),
-            }));
+        self.publish_transfer_asked(leg, extension.clone());
         self.out.push_back(CallAction::Dial {
             extension: extension.into(),
         });
@@ -856,7 +848,7 @@ impl CallCore {
     /// A blind transfer to a queue's number: the caller goes (back) into that queue keeping
     /// their priority; the operator's leg ends at once (NOTIFY 200: the transfer is done
     /// once the caller is queued).
-    fn transfer_to_queue(&mut self, now: Instant, leg: LegId, queue: Arc<str>) {
+    fn transfer_to_queue(&mut self, leg: LegId, queue: Arc<str>) {
         let Operator::Connected { fork, .. } = std::mem::take(&mut self.operator) else {
             return;
         };
@@ -869,6 +861,17 @@ impl CallCore {
             .push_back(CallAction::Media(MediaCommand::Unbridge));
         self.out
             .push_back(CallAction::Media(MediaCommand::ReleaseOperator));
+        self.publish_transfer_asked(leg, queue.to_string());
+        self.out.push_back(CallAction::Publish(CallFact::LegEnded {
+            leg,
+            cause: EndCause::Transferred,
+            side: Side::Operator,
+        }));
+        self.enter_queue(queue, self.queue_priority);
+    }
+
+    /// The operator on `leg` is unbridged from the caller to transfer them to `target`.
+    fn publish_transfer_asked(&mut self, leg: LegId, target: String) {
         self.out.push_back(CallAction::Publish(CallFact::Unbridged {
             a: CALLER_LEG,
             b: leg,
@@ -876,15 +879,8 @@ impl CallCore {
         self.out
             .push_back(CallAction::Publish(CallFact::TransferRequested {
                 leg,
-                target: queue.to_string(),
+                target,
             }));
-        self.out.push_back(CallAction::Publish(CallFact::LegEnded {
-            leg,
-            cause: EndCause::Transferred,
-            side: Side::Operator,
-        }));
-        let _ = now;
-        self.enter_queue(queue, self.queue_priority);
     }
 
     /// Something happened on the leg of the operator whose transfer is running.

@@ -31,6 +31,14 @@ fn queued(t0: Instant) -> CallCore {
     c
 }
 
+/// The ACD offers the caller to agent 4 (2001), whose one contact now rings on leg 1.
+fn ringing(c: &mut CallCore, t0: Instant) -> Vec<CallAction> {
+    c.handle_queue_offer(AgentId(4), Arc::from("2001"));
+    drain(c);
+    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
+    drain(c)
+}
+
 fn announcement_prompts() -> Vec<Arc<str>> {
     vec![Arc::from("queue_position_is"), Arc::from("num_2")]
 }
@@ -157,10 +165,7 @@ fn a_busy_agent_is_reported_to_the_acd_and_the_caller_keeps_waiting() {
 fn the_acds_cancel_stops_the_ringing_and_the_callers_bye_tells_the_acd_they_left() {
     let t0 = Instant::now();
     let mut c = queued(t0);
-    c.handle_queue_offer(AgentId(4), Arc::from("2001"));
-    drain(&mut c);
-    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
-    drain(&mut c);
+    ringing(&mut c, t0);
     c.handle_queue_cancel_offer(AgentId(4));
     let a = drain(&mut c);
     assert!(a.contains(&CallAction::CancelLeg(LegId(1))), "{a:?}");
@@ -176,10 +181,7 @@ fn the_acds_cancel_stops_the_ringing_and_the_callers_bye_tells_the_acd_they_left
 fn an_overflow_stops_the_ringing_and_goes_to_on_overflow() {
     let t0 = Instant::now();
     let mut c = queued(t0);
-    c.handle_queue_offer(AgentId(4), Arc::from("2001"));
-    drain(&mut c);
-    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
-    drain(&mut c);
+    ringing(&mut c, t0);
     c.handle_queue_overflow(t0, OverflowReason::MaxWait);
     let a = drain_all(&mut c);
     assert!(a.contains(&CallAction::CancelLeg(LegId(1))), "{a:?}");
@@ -195,10 +197,7 @@ fn an_overflow_stops_the_ringing_and_goes_to_on_overflow() {
 fn a_transfer_to_the_queues_number_puts_the_caller_back_in_it_with_their_priority() {
     let t0 = Instant::now();
     let mut c = queued(t0);
-    c.handle_queue_offer(AgentId(4), Arc::from("2001"));
-    drain(&mut c);
-    c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
-    drain(&mut c);
+    ringing(&mut c, t0);
     c.handle_operator(t0, LegId(1), answered());
     drain_all(&mut c);
     // The agent transfers the caller to 600, the support queue's number.
