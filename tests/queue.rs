@@ -100,6 +100,7 @@ fn an_operator_logs_in_by_star_50_and_is_put_through_to_the_waiting_caller() {
     );
     // The ACD offers the caller to 2001 once its *50 call is over; baresip answers.
     let mut established = 0;
+    let mut answered_at = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(30);
     while established < 2 && Instant::now() < deadline {
         if op
@@ -107,6 +108,7 @@ fn an_operator_logs_in_by_star_50_and_is_put_through_to_the_waiting_caller() {
             .is_some()
         {
             established += 1;
+            answered_at = Instant::now();
         }
     }
     assert_eq!(
@@ -115,9 +117,27 @@ fn an_operator_logs_in_by_star_50_and_is_put_through_to_the_waiting_caller() {
         "the *50 call, then the queue's offer; log:\n{}",
         op.log_text()
     );
-    caller.take();
     std::thread::sleep(Duration::from_secs(3));
-    let talk = decode(&caller.take());
+    let packets = caller.take();
+    let talk = decode(&packets);
+    // No dead air and no announcement over the operator: the first packet of the operator's
+    // tone reaches the caller as soon as the answer is known here (ctrl_tcp's event).
+    let first_tone = packets
+        .iter()
+        .find(|p| {
+            p.at + Duration::from_millis(200) >= answered_at
+                && common::rtp_peer::tone_share(&decode(std::slice::from_ref(*p)), OPERATOR_HZ)
+                    > 0.6
+        })
+        .map(|p| p.at)
+        .expect("the operator's tone");
+    let delay_ms = first_tone.duration_since(answered_at).as_secs_f64() * 1000.0
+        - answered_at.duration_since(first_tone).as_secs_f64() * 1000.0;
+    eprintln!("answer to the operator's audio at the caller: {delay_ms:.1} ms");
+    assert!(
+        delay_ms < 100.0,
+        "the caller hears the operator at once: {delay_ms:.1} ms after the answer"
+    );
     op.cmd("hangup", "");
     let (code, log) = call.join().unwrap();
     assert_eq!(
