@@ -472,3 +472,63 @@ fn an_unanswered_offer_times_out_and_the_caller_goes_to_the_other_operator() {
     assert_eq!(code, 0, "{log}");
     assert!(best_tone_window(&with_b, B_HZ) > 0.8, "the caller hears B");
 }
+
+/// GET /api/v1/agents as op1 (password of `add_operator`).
+fn agents(server: &Server) -> serde_json::Value {
+    let (_, body) = common::http_post_json(
+        server.http,
+        "/api/v1/session",
+        r#"{"login":"op1","password":"Operator2026!"}"#,
+    );
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, body) = http(server.http, "GET", "/api/v1/agents", &token, "");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn busy_elsewhere(server: &Server, extension: &str) -> bool {
+    agents(server)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["extension"] == extension)
+        .map(|a| a["busy_elsewhere"] == true)
+        .unwrap_or(false)
+}
+
+#[test]
+fn an_agent_in_a_direct_call_is_busy_for_every_queue_until_it_ends() {
+    if !peer("baresip") {
+        return;
+    }
+    let server = server();
+    let mut agent = softphone(&server, "op1", "2001", OPERATOR_HZ, true);
+    log_in(&server, &mut agent);
+    let mut colleague = softphone(&server, "op3", "2003", CALLER_HZ, false);
+    let r = colleague.cmd("dial", &format!("sip:2001@{}", server.sip));
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(
+        agent
+            .wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
+            .is_some(),
+        "2001 answers its colleague; log:\n{}",
+        agent.log_text()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !busy_elsewhere(&server, "2001") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(busy_elsewhere(&server, "2001"), "{}", agents(&server));
+    colleague.cmd("hangup", "");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while busy_elsewhere(&server, "2001") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !busy_elsewhere(&server, "2001"),
+        "free for the queues again: {}",
+        agents(&server)
+    );
+}

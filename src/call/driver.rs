@@ -189,6 +189,8 @@ struct OperatorMedia {
     leg_id: Option<LegId>,
     extension: Option<Arc<str>>,
     busy: Option<PresenceGuard>,
+    /// The ACD was told this extension is busy with a call that is not the queue's.
+    acd_busy: Option<Arc<str>>,
     parked: Option<Box<OperatorMedia>>,
 }
 
@@ -554,6 +556,9 @@ impl CallTask {
 
     /// Close an operator media leg, publishing its quality.
     async fn release(&self, media: OperatorMedia) {
+        if let Some(ext) = &media.acd_busy {
+            self.busy_elsewhere(ext, false).await;
+        }
         if let (Some(mut handle), Some(leg)) = (media.leg, media.leg_id) {
             let quality = finish(&mut handle).await;
             self.publish_quality(leg, quality);
@@ -580,11 +585,19 @@ impl CallTask {
                 };
                 if let Some(ext) = &operator.extension {
                     operator.busy = Some(self.links.presence.enter(Arc::clone(ext)));
+                    // A flow's plain `dial` (not the queue's offer): busy for every queue.
+                    if !self.core.is_queue_call() && operator.acd_busy.is_none() {
+                        self.busy_elsewhere(ext, true).await;
+                        operator.acd_busy = Some(Arc::clone(ext));
+                    }
                 }
                 LegCommand::Bridge { other }
             }
             MediaCommand::Unbridge => {
                 operator.busy = None;
+                if let Some(ext) = operator.acd_busy.take() {
+                    self.busy_elsewhere(&ext, false).await;
+                }
                 LegCommand::Unbridge
             }
             MediaCommand::ReleaseOperator => {

@@ -265,6 +265,11 @@ impl CallCore {
         })
     }
 
+    /// The operator bridged now came through the queue (the ACD knows them busy).
+    pub fn is_queue_call(&self) -> bool {
+        self.queue_agent.is_some()
+    }
+
     /// The caller is waiting (MOH or an announcement plays): a dial must not restart music.
     pub(super) fn queue_waiting(&self) -> bool {
         self.queue.is_some() && matches!(self.state, State::Up)
