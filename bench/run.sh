@@ -12,6 +12,9 @@
 #   bench/run.sh queue   [calls] [hold] [rate]   callers waiting in the support queue (600):
 #                                                music on hold, an announcement at once and
 #                                                every 60 s; nobody logged in
+#   bench/run.sh queue-bridge [operators] [waiting] [window]  both at once: `bridge` calls
+#                                                to [operators] registered extensions and
+#                                                [waiting] callers in the support queue
 # QONYRAU_BENCH_CONFIG=FILE replaces bench/qonyrau-bridge.toml for `bridge`.
 # Prints the load generator's figures and the server's CPU and memory (from /proc).
 set -euo pipefail
@@ -55,6 +58,7 @@ accounts() {
 case $mode in
   bridge) CFG=${QONYRAU_BENCH_CONFIG:-bench/qonyrau-bridge.toml}; accounts "${2:-100}";;
   idle) CFG=bench/qonyrau-bridge.toml;;
+  queue-bridge) CFG=bench/qonyrau-bridge.toml; accounts "${2:-200}";;
   register) CFG=bench/qonyrau-bridge.toml; accounts "${2:-1000}";;
   direct)
     $LG --mode direct --extensions "${2:-100}" --window "${3:-20s}"
@@ -98,6 +102,20 @@ case $mode in
     $LG --target 127.0.0.1:25060 --service 600 --calls "$calls" --concurrent "$calls" --rate "$rate" \
         --hold "$hold" --rtp --sample 100 --server-pid $SRV --setup-timeout 60s
     curl -sf 127.0.0.1:28080/metrics | grep -E '^qonyrau_queue_(calls_total|waiting)' || true
+    ;;
+  queue-bridge)
+    ops=${2:-200}; waiting=${3:-1000}; window=${4:-75s}
+    $LG --mode bridge --target 127.0.0.1:25060 --extensions "$ops" --window "$window" \
+        --rate 100 --register-rate 200 --sip-password $PW --setup-timeout 60s \
+        > /tmp/qonyrau-bench-bridge.log 2>&1 &
+    BRIDGE=$!
+    sleep 8   # the operators register and their calls are bridged first
+    echo "--- waiting callers (server figures include the bridged calls)"
+    $LG --target 127.0.0.1:25060 --service 600 --calls "$waiting" --concurrent "$waiting" --rate 100 \
+        --hold "$window" --rtp --sample 100 --server-pid $SRV --setup-timeout 60s
+    wait $BRIDGE || true
+    echo "--- bridged calls"; cat /tmp/qonyrau-bench-bridge.log
+    curl -sf 127.0.0.1:28080/metrics | grep -E '^qonyrau_(queue_calls_total|calls_bridged)' || true
     ;;
   bridge)
     calls=${2:-100}; window=${3:-30s}; rate=${4:-100}
