@@ -55,3 +55,18 @@ impl Clock for ManualClock {
         *self.0.lock().expect("clock lock")
     }
 }
+
+/// Monotonic "now" for drivers: tokio's clock, so paused-time tests move it (outside a
+/// runtime it is the OS clock). Cores never read it: drivers pass it in.
+pub fn monotonic_now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Sleep until `deadline` (forever when there is none): a driver's timer branch in
+/// `select!`, for a core's `poll_timeout()`.
+pub async fn sleep_until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}

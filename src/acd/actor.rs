@@ -5,7 +5,7 @@
 //! to the waiting caller's call task, facts to the call event stream, agent activity to the
 //! log and metrics. It decides nothing itself.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +19,7 @@ use super::{
 };
 use crate::call::driver::CallEvent;
 use crate::call::events::{self, CallFact, EventBus};
-use crate::clock::Clock;
+use crate::clock::{monotonic_now as now, sleep_until, Clock};
 
 /// What the ACD tells a waiting caller's call task.
 #[derive(Debug)]
@@ -45,6 +45,21 @@ pub enum AgentChange {
     Pause(String),
     /// Back from a pause (the API).
     Resume,
+}
+
+impl AgentChange {
+    /// The change that takes an agent now in state `current` to the state `wanted` (both
+    /// as the API names them): `available` logs in or ends a pause, `paused` pauses with
+    /// `reason`, `logged_out` logs out. `None`: not a state one can ask for.
+    pub fn to_reach(wanted: &str, current: &str, reason: String) -> Option<AgentChange> {
+        match (wanted, current) {
+            ("available", "paused") => Some(AgentChange::Resume),
+            ("available", _) => Some(AgentChange::LogIn),
+            ("paused", _) => Some(AgentChange::Pause(reason)),
+            ("logged_out", _) => Some(AgentChange::LogOut),
+            _ => None,
+        }
+    }
 }
 
 /// Live state, for the REST API.
@@ -186,10 +201,6 @@ struct Waiting {
 pub struct AcdTask {
     acd: Acd,
     ewt: HashMap<QueueId, Ewt>,
-    queue_names: HashMap<Arc<str>, QueueId>,
-    names: HashMap<QueueId, Arc<str>>,
-    extensions: HashMap<AgentId, Arc<str>>,
-    agents: HashMap<String, AgentId>,
     /// Which queue an agent's current call came from (for the estimator).
     serving: HashMap<AgentId, QueueId>,
     waiting: HashMap<EntryId, Waiting>,
@@ -201,44 +212,25 @@ pub struct AcdTask {
     rx: mpsc::Receiver<AcdRequest>,
 }
 
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
 impl AcdTask {
     /// The task and its handle. Agents are the queues' members (logged out at start).
     pub fn new(
         settings: super::AcdSettings,
         queues: Vec<QueueSetup>,
-        skills: &HashMap<String, std::collections::BTreeMap<String, u8>>,
+        skills: &HashMap<String, BTreeMap<String, u8>>,
         bus: EventBus,
         clock: Arc<dyn Clock>,
     ) -> (AcdTask, AcdHandle) {
         let (tx, rx) = mpsc::channel(4096);
+        // Queue names, agents' extensions and their ids are the router's; only the
+        // estimators are kept beside it.
         let mut acd = Acd::new(settings);
-        let mut task = AcdTask {
-            acd: Acd::new(super::AcdSettings::default()),
-            ewt: HashMap::new(),
-            queue_names: HashMap::new(),
-            names: HashMap::new(),
-            extensions: HashMap::new(),
-            agents: HashMap::new(),
-            serving: HashMap::new(),
-            waiting: HashMap::new(),
-            bus,
-            clock,
-            log: None,
-            epoch: now(),
-            rx,
-        };
-        let mut membership: HashMap<String, std::collections::BTreeSet<QueueId>> = HashMap::new();
+        let mut ewt = HashMap::new();
+        let mut membership: BTreeMap<String, BTreeSet<QueueId>> = BTreeMap::new();
         for q in queues {
-            let name: Arc<str> = Arc::from(q.config.name.as_str());
             let wrap_up = q.config.wrap_up.as_secs_f64();
             let id = acd.add_queue(q.config);
-            task.queue_names.insert(Arc::clone(&name), id);
-            task.names.insert(id, name);
-            task.ewt.insert(
+            ewt.insert(
                 id,
                 Ewt::new(EwtConfig {
                     wrap_up,
@@ -249,19 +241,25 @@ impl AcdTask {
                 membership.entry(m).or_default().insert(id);
             }
         }
-        let mut members: Vec<_> = membership.into_iter().collect();
-        members.sort();
-        for (extension, queues) in members {
-            let id = acd.add_agent(AgentConfig {
+        for (extension, queues) in membership {
+            acd.add_agent(AgentConfig {
                 login: extension.clone(),
-                extension: extension.clone(),
                 skills: skills.get(&extension).cloned().unwrap_or_default(),
+                extension,
                 queues,
             });
-            task.extensions.insert(id, Arc::from(extension.as_str()));
-            task.agents.insert(extension, id);
         }
-        task.acd = acd;
+        let task = AcdTask {
+            acd,
+            ewt,
+            serving: HashMap::new(),
+            waiting: HashMap::new(),
+            bus,
+            clock,
+            log: None,
+            epoch: now(),
+            rx,
+        };
         (task, AcdHandle { tx })
     }
 
@@ -376,18 +374,12 @@ impl AcdTask {
         }
     }
 
-    /// Every queue an agent serves sees its log-in, log-out and readiness.
-    fn feed_agent(&mut self, agent: AgentId, at: Instant, ev: ewt::QueueEvent) {
+    /// An agent's log-in, log-out and readiness, for every queue's estimator (not only the
+    /// queues the agent serves: see docs/queues.md, "Not yet").
+    fn feed_agent(&mut self, at: Instant, ev: ewt::QueueEvent) {
         let t = self.t(at);
-        let queues: Vec<QueueId> = self
-            .acd
-            .agent(agent)
-            .map(|_| self.ewt.keys().copied().collect())
-            .unwrap_or_default();
-        for q in queues {
-            if let Some(e) = self.ewt.get_mut(&q) {
-                e.handle(t, &ev);
-            }
+        for e in self.ewt.values_mut() {
+            e.handle(t, &ev);
         }
     }
 
@@ -400,7 +392,7 @@ impl AcdTask {
                 call,
                 notify,
             } => {
-                let Some(&q) = self.queue_names.get(&queue) else {
+                let Some(q) = self.acd.queue_id(&queue) else {
                     tracing::warn!(queue = %queue, "a flow names a queue that is not configured");
                     let _ = notify
                         .send(CallEvent::Queue(QueueSignal::Overflow {
@@ -477,7 +469,7 @@ impl AcdTask {
                 }
             }
             AcdRequest::BusyElsewhere { extension, busy } => {
-                if let Some(&agent) = self.agents.get(&extension) {
+                if let Some(agent) = self.acd.agent_id(&extension) {
                     let _ = self.acd.set_busy_elsewhere(at, agent, busy);
                 }
             }
@@ -501,7 +493,7 @@ impl AcdTask {
         extension: &str,
         change: AgentChange,
     ) -> Result<String, String> {
-        let Some(&agent) = self.agents.get(extension) else {
+        let Some(agent) = self.acd.agent_id(extension) else {
             return Err(format!(
                 "extension {extension} is not a member of any queue"
             ));
@@ -537,7 +529,7 @@ impl AcdTask {
         let at = now();
         match action {
             AcdAction::Offer { entry, agent } | AcdAction::ReserveForCallback { entry, agent } => {
-                let Some(extension) = self.extensions.get(&agent).cloned() else {
+                let Some(extension) = self.extension(agent) else {
                     return;
                 };
                 self.signal(entry, QueueSignal::Offer { agent, extension })
@@ -583,16 +575,13 @@ impl AcdTask {
             AcdAction::Fact(fact) => self.publish(fact),
             AcdAction::Activity(a) => {
                 let to = state_label(&a.to);
-                info!(agent = %self.extensions.get(&a.agent).map(|e| &**e).unwrap_or("?"), from = state_label(&a.from), to, reason = ?a.reason, "agent state");
+                let extension = self.extension(a.agent).unwrap_or_default();
+                info!(agent = %extension, from = state_label(&a.from), to, reason = ?a.reason, "agent state");
                 metrics::counter!(crate::telemetry::AGENT_STATE_CHANGES, "to" => to).increment(1);
                 if let Some(log) = &self.log {
                     log.record(super::activity::ActivityLine {
                         at: self.clock.now(),
-                        extension: self
-                            .extensions
-                            .get(&a.agent)
-                            .map(|e| e.to_string())
-                            .unwrap_or_default(),
+                        extension: extension.to_string(),
                         from: state_label(&a.from).to_string(),
                         to: to.to_string(),
                         reason: activity_reason(&a.reason, &a.to),
@@ -613,7 +602,7 @@ impl AcdTask {
                     _ => None,
                 };
                 if let Some(ev) = ev {
-                    self.feed_agent(a.agent, at, ev);
+                    self.feed_agent(at, ev);
                 }
             }
         }
@@ -704,10 +693,14 @@ impl AcdTask {
     }
 
     fn name(&self, queue: QueueId) -> String {
-        self.names
-            .get(&queue)
-            .map(|n| n.to_string())
+        self.acd
+            .queue_config(queue)
+            .map(|c| c.name.clone())
             .unwrap_or_default()
+    }
+
+    fn extension(&self, agent: AgentId) -> Option<Arc<str>> {
+        self.acd.agent(agent).map(|a| Arc::from(a.extension))
     }
 }
 
@@ -749,12 +742,5 @@ pub fn state_label(state: &AgentState) -> &'static str {
         AgentState::WrapUp { .. } => "wrap_up",
         AgentState::RetryDelay { .. } => "available",
         AgentState::Paused { .. } => "paused",
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
     }
 }

@@ -26,6 +26,15 @@ pub enum Lang {
 impl Lang {
     pub const ALL: [Lang; 3] = [Lang::Kk, Lang::Ru, Lang::En];
 
+    /// The call's prompt language (`kk`, `ru`, `en`; anything else is English).
+    pub fn from_code(code: &str) -> Lang {
+        match code {
+            "kk" => Lang::Kk,
+            "ru" => Lang::Ru,
+            _ => Lang::En,
+        }
+    }
+
     /// The directory under `sounds/`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -91,8 +100,21 @@ const HUNDREDS: [&str; 10] = [
 /// The whole announcement in the order it is played: position, estimated wait, charge.
 /// `ewt_seconds` is the estimated waiting time; see [`wait`] for how it is rounded.
 pub fn announcement(lang: Lang, position: u32, ewt_seconds: f64, paid: bool) -> Vec<&'static str> {
+    announcement_told(lang, position, Some(ewt_seconds), paid)
+}
+
+/// What a waiting caller is told: [`announcement`] when there is an estimate; without one
+/// (nobody serves the queue) the position and the charge only.
+pub fn announcement_told(
+    lang: Lang,
+    position: u32,
+    ewt_seconds: Option<f64>,
+    paid: bool,
+) -> Vec<&'static str> {
     let mut names = self::position(position);
-    names.extend(wait(lang, ewt_seconds));
+    if let Some(s) = ewt_seconds {
+        names.extend(wait(lang, s));
+    }
     names.extend(free_of_charge(paid));
     names
 }

@@ -5,7 +5,6 @@
 //! stream. It decides nothing about SIP, the IVR, dialling or media itself.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +16,7 @@ use crate::call::core::{CallAction, CallCore, HangupCause, MediaCommand, CALLER_
 use crate::call::dial::DialTarget;
 use crate::call::events::{self, CallFact, EventBus, LegId};
 use crate::call::presence::{Presence, PresenceGuard};
-use crate::clock::Clock;
+use crate::clock::{monotonic_now as now, sleep_until, Clock};
 use crate::media::dtmf::{Digit, DigitSource};
 use crate::media::engine::{LegCommand, LegHandle, MediaEngine};
 use crate::media::leg::LegEvent;
@@ -194,10 +193,6 @@ struct OperatorMedia {
     parked: Option<Box<OperatorMedia>>,
 }
 
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
 /// The next event of an optional media leg (pending forever when there is none).
 async fn recv_opt(leg: Option<&mut LegHandle>) -> Option<LegEvent> {
     match leg {
@@ -215,13 +210,6 @@ async fn finish(leg: &mut LegHandle) -> Option<LegQuality> {
         .await
         .ok()
         .flatten()
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 impl CallTask {
@@ -521,21 +509,11 @@ impl CallTask {
         let Some((position, ewt)) = acd.status(entry).await else {
             return;
         };
-        let lang = match self.language.as_str() {
-            "kk" => phrases::Lang::Kk,
-            "ru" => phrases::Lang::Ru,
-            _ => phrases::Lang::En,
-        };
-        let paid = self.links.acd_paid;
-        let names = match ewt {
-            Some(s) => phrases::announcement(lang, position, s, paid),
-            None => {
-                let mut n = phrases::position(position);
-                n.extend(phrases::free_of_charge(paid));
-                n
-            }
-        };
-        let prompts = names.into_iter().map(Arc::from).collect();
+        let lang = phrases::Lang::from_code(&self.language);
+        let prompts = phrases::announcement_told(lang, position, ewt, self.links.acd_paid)
+            .into_iter()
+            .map(Arc::from)
+            .collect();
         self.core.handle_announcement(now(), position, ewt, prompts);
     }
 

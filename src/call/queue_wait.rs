@@ -98,8 +98,6 @@ impl CallCore {
         }
         if let Some(ivr) = self.ivr.as_mut() {
             ivr.handle_queue_overflow(now);
-            // Transferred into the queue after an operator: on as after the operator.
-            ivr.handle_operator_hangup(now);
         }
         self.drain_ivr();
     }

@@ -21,7 +21,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -32,6 +31,7 @@ use tracing::debug;
 use crate::call::admission::InfoAnswer;
 use crate::call::driver::{CallEvent, CallLinks, EndpointCommand};
 use crate::call::events::LegId;
+use crate::clock::{monotonic_now as now, sleep_until};
 use crate::config::Config;
 use crate::http::Health;
 use crate::ivr::FlowSet;
@@ -134,10 +134,6 @@ pub struct Endpoint {
     next_call: u64,
     cmd_tx: mpsc::Sender<EndpointCommand>,
     cmd_rx: Option<mpsc::Receiver<EndpointCommand>>,
-}
-
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
 }
 
 impl Endpoint {
@@ -821,13 +817,6 @@ fn count_response(req: &Message, status: u16) {
         .unwrap_or_default();
     metrics::counter!(telemetry::SIP_RESPONSES, "method" => method, "code" => status.to_string())
         .increment(1);
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

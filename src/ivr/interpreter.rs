@@ -242,14 +242,19 @@ impl IvrSession {
     }
 
     /// The queue refused the caller or gave up on them (full, maximum wait, nobody logged
-    /// in): on to the queue node's `on_overflow`.
+    /// in): on to the queue node's `on_overflow`. A caller an operator had transferred into
+    /// a queue (the flow is still connected) goes on as after that operator: `next`.
     pub fn handle_queue_overflow(&mut self, now: Instant) {
-        if let State::Queued { node } = self.state {
-            let to = match &self.flow.node(node).action {
-                NodeAction::Queue(q) => q.on_overflow,
-                _ => unreachable!("queued states point at a queue node"),
-            };
-            self.enter(now, to);
+        match self.state {
+            State::Queued { node } => {
+                let to = match &self.flow.node(node).action {
+                    NodeAction::Queue(q) => q.on_overflow,
+                    _ => unreachable!("queued states point at a queue node"),
+                };
+                self.enter(now, to);
+            }
+            State::Connected { .. } => self.handle_operator_hangup(now),
+            _ => {}
         }
     }
 

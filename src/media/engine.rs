@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::clock::Clock;
+use crate::clock::{monotonic_now as now, Clock};
 use crate::config::Config;
 use crate::ivr::PlayId;
 use crate::media::bridge::{DropReason, Relayed};
@@ -808,11 +808,6 @@ fn receive(
     let after = leg.rtcp_stats();
     c.rtcp_received += after.received - before.received;
     c.rtcp_invalid += after.invalid - before.invalid;
-}
-
-/// Drivers read tokio's clock (paused in tests); outside a runtime it is the OS clock.
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
 }
 
 /// The wall clock (NTP) at `at`, for RTCP sender reports: read once per leg start.

@@ -5,13 +5,12 @@
 //! nothing is half-stored (the bindings are written before the cache and the 200).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::call::driver::EndpointCommand;
-use crate::clock::Clock;
+use crate::clock::{monotonic_now as now, Clock};
 use crate::db::Db;
 use crate::registrar::core::{LockChange, Refusal, RegistrarCore, SipAccount};
 use crate::registrar::{store, Location};
@@ -37,10 +36,6 @@ pub struct Registrar {
     pub clock: Arc<dyn Clock>,
     pub endpoint: mpsc::Sender<EndpointCommand>,
     pub retry_after: u32,
-}
-
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
 }
 
 impl Registrar {

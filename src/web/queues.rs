@@ -101,16 +101,10 @@ pub async fn set_agent_state(
                 "extension {extension} is not a member of any queue"
             ))
         })?;
-    let change = match (body.state.as_str(), current.state.as_str()) {
-        ("available", "paused") => AgentChange::Resume,
-        ("available", _) => AgentChange::LogIn,
-        ("paused", _) => AgentChange::Pause(reason),
-        ("logged_out", _) => AgentChange::LogOut,
-        _ => {
-            return Err(ApiError::new(Kind::InvalidField)
-                .field("state")
-                .detail("available, paused or logged_out"))
-        }
+    let Some(change) = AgentChange::to_reach(&body.state, &current.state, reason) else {
+        return Err(ApiError::new(Kind::InvalidField)
+            .field("state")
+            .detail("available, paused or logged_out"));
     };
     acd.agent(&extension, change)
         .await
