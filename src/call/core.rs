@@ -359,7 +359,13 @@ impl CallCore {
     }
 
     pub fn poll_action(&mut self) -> Option<CallAction> {
-        self.out.pop_front()
+        let action = self.out.pop_front();
+        if action.is_none() && self.out.capacity() > 0 {
+            // Drained: give a burst's room back. A waiting caller's core is idle nearly all
+            // the time, and kept, that room was a kilobyte a call (docs/BENCHMARKS.md).
+            self.out = VecDeque::new();
+        }
+        action
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {

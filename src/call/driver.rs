@@ -46,7 +46,9 @@ pub enum CallEvent {
     /// Something happened on one of this call's operator legs.
     Operator {
         leg: LegId,
-        event: OutboundEvent,
+        /// Boxed: it is the largest event, and every call's channel holds 32 slots of the
+        /// largest (docs/BENCHMARKS.md, memory per call).
+        event: Box<OutboundEvent>,
     },
     /// The operator's phone sent a re-INVITE (hold, resume…) with this body.
     OperatorReinvite {
@@ -218,82 +220,93 @@ impl CallTask {
         let mut operator = OperatorMedia::default();
         let caller_extension = self.caller_extension.take();
         if let Some(ext) = &caller_extension {
-            self.busy_elsewhere(ext, true).await;
+            Box::pin(self.busy_elsewhere(ext, true)).await;
         }
         let _caller_busy = caller_extension
             .clone()
             .map(|ext| self.links.presence.enter(ext));
         loop {
             while let Some(action) = self.core.poll_action() {
-                if let Some(cause) = self.perform(action, &mut operator).await {
+                // Boxed: performing an action awaits the endpoint and the media engine, and
+                // inlined those futures would make every call's resident task state as large
+                // as the largest of them (docs/BENCHMARKS.md, memory per call).
+                if let Some(cause) = Box::pin(self.perform(action, &mut operator)).await {
                     info!(end = cause.fact().0.label(), "call ended");
                     if let Some(ext) = &caller_extension {
-                        self.busy_elsewhere(ext, false).await;
+                        Box::pin(self.busy_elsewhere(ext, false)).await;
                     }
-                    let _ = self
-                        .endpoint
-                        .send(EndpointCommand::Ended {
-                            call: self.id,
-                            cause,
-                        })
-                        .await;
+                    let ended = EndpointCommand::Ended {
+                        call: self.id,
+                        cause,
+                    };
+                    let _ = Box::pin(self.endpoint.send(ended)).await;
                     return;
                 }
             }
-            let deadline = self.core.poll_timeout();
-            tokio::select! {
-                ev = self.events.recv() => match ev {
-                    Some(CallEvent::Ack(body)) => self.core.handle_ack(now(), body.as_deref()),
-                    Some(CallEvent::Cancel) => self.core.handle_cancel(),
-                    Some(CallEvent::Bye) => self.core.handle_bye(),
-                    Some(CallEvent::ReInvite(body)) => self.core.handle_reinvite(now(), body.as_deref()),
-                    Some(CallEvent::Update(body)) => self.core.handle_update(now(), body.as_deref()),
-                    Some(CallEvent::SessionExpired) => {
-                        info!("session timer expired: nobody refreshed the session");
-                        self.core.handle_session_expired()
-                    }
-                    Some(CallEvent::InfoDigit(d)) => {
-                        debug!(digit = %d, "digit by SIP INFO");
-                        self.core.handle_digit(now(), d, DigitSource::Info)
-                    }
-                    Some(CallEvent::ByeCompleted) => self.core.handle_bye_completed(),
-                    Some(CallEvent::AckTimeout) => self.core.handle_ack_timeout(),
-                    Some(CallEvent::Operator { leg, event }) => self.core.handle_operator(now(), leg, event),
-                    Some(CallEvent::OperatorReinvite { leg, body }) => self.core.handle_operator_reinvite(now(), leg, body.as_deref()),
-                    Some(CallEvent::OperatorAck { leg, body }) => self.core.handle_operator_ack(now(), leg, body.as_deref()),
-                    Some(CallEvent::OperatorAckTimeout { leg }) => self.core.handle_operator_ack_timeout(now(), leg),
-                    Some(CallEvent::Queue(signal)) => self.queue_signal(signal),
-                    None => {
-                        // The endpoint is gone (shutdown): nothing more can be signalled.
-                        return;
-                    }
-                },
-                ev = self.leg.events.recv() => match ev {
-                    Some(LegEvent::PromptDone(id)) => self.core.handle_prompt_done(now(), id),
-                    Some(LegEvent::Digit(d, source)) => {
-                        debug!(digit = %d, source = source.label(), "digit");
-                        self.core.handle_digit(now(), d, source)
-                    }
-                    Some(LegEvent::RtpTimeout) => {
-                        warn!("no RTP from the caller; ending the call");
-                        self.core.handle_media_timeout()
-                    }
-                    // Sent only as a leg closes (LegHandle::close); not used here yet.
-                    Some(LegEvent::Quality(_)) | None => {}
-                },
-                ev = recv_opt(operator.leg.as_mut()) => {
-                    if let Some(LegEvent::RtpTimeout) = ev {
-                        warn!("no RTP from the operator; ending the operator's leg");
-                        self.core.handle_operator_media_timeout(now());
-                    }
-                },
-                _ = sleep_until(deadline) => self.core.handle_timeout(now()),
-                _ = self.stop.cancelled(), if !stopping => {
-                    stopping = true;
-                    self.core.shut_down();
-                }
+            // Boxed for the same reason as `perform`: the select's futures live on the heap
+            // only while the call waits, not in every call's task.
+            if !Box::pin(self.next_event(&mut operator, &mut stopping)).await {
+                return;
             }
         }
+    }
+
+    /// Wait for the next event and hand it to the core; `false` when the endpoint is gone.
+    async fn next_event(&mut self, operator: &mut OperatorMedia, stopping: &mut bool) -> bool {
+        let deadline = self.core.poll_timeout();
+        tokio::select! {
+            ev = self.events.recv() => match ev {
+                Some(CallEvent::Ack(body)) => self.core.handle_ack(now(), body.as_deref()),
+                Some(CallEvent::Cancel) => self.core.handle_cancel(),
+                Some(CallEvent::Bye) => self.core.handle_bye(),
+                Some(CallEvent::ReInvite(body)) => self.core.handle_reinvite(now(), body.as_deref()),
+                Some(CallEvent::Update(body)) => self.core.handle_update(now(), body.as_deref()),
+                Some(CallEvent::SessionExpired) => {
+                    info!("session timer expired: nobody refreshed the session");
+                    self.core.handle_session_expired()
+                }
+                Some(CallEvent::InfoDigit(d)) => {
+                    debug!(digit = %d, "digit by SIP INFO");
+                    self.core.handle_digit(now(), d, DigitSource::Info)
+                }
+                Some(CallEvent::ByeCompleted) => self.core.handle_bye_completed(),
+                Some(CallEvent::AckTimeout) => self.core.handle_ack_timeout(),
+                Some(CallEvent::Operator { leg, event }) => self.core.handle_operator(now(), leg, *event),
+                Some(CallEvent::OperatorReinvite { leg, body }) => self.core.handle_operator_reinvite(now(), leg, body.as_deref()),
+                Some(CallEvent::OperatorAck { leg, body }) => self.core.handle_operator_ack(now(), leg, body.as_deref()),
+                Some(CallEvent::OperatorAckTimeout { leg }) => self.core.handle_operator_ack_timeout(now(), leg),
+                Some(CallEvent::Queue(signal)) => self.queue_signal(signal),
+                None => {
+                    // The endpoint is gone (shutdown): nothing more can be signalled.
+                    return false;
+                }
+            },
+            ev = self.leg.events.recv() => match ev {
+                Some(LegEvent::PromptDone(id)) => self.core.handle_prompt_done(now(), id),
+                Some(LegEvent::Digit(d, source)) => {
+                    debug!(digit = %d, source = source.label(), "digit");
+                    self.core.handle_digit(now(), d, source)
+                }
+                Some(LegEvent::RtpTimeout) => {
+                    warn!("no RTP from the caller; ending the call");
+                    self.core.handle_media_timeout()
+                }
+                // Sent only as a leg closes (LegHandle::close); not used here yet.
+                Some(LegEvent::Quality(_)) | None => {}
+            },
+            ev = recv_opt(operator.leg.as_mut()) => {
+                if let Some(LegEvent::RtpTimeout) = ev {
+                    warn!("no RTP from the operator; ending the operator's leg");
+                    self.core.handle_operator_media_timeout(now());
+                }
+            },
+            _ = sleep_until(deadline) => self.core.handle_timeout(now()),
+            _ = self.stop.cancelled(), if !*stopping => {
+                *stopping = true;
+                self.core.shut_down();
+            }
+        }
+        true
     }
 
     /// Perform one action; `Some(cause)` when the call is over.

@@ -120,7 +120,7 @@ impl Endpoint {
             dialled: number.clone(),
         };
         let core = CallCore::new(now(), setup, req.body_text().map(str::to_string));
-        self.calls.insert(id, dialog);
+        self.calls.insert(id, Box::new(dialog));
         self.set_active();
         let task = CallTask {
             id,

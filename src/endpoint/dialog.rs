@@ -79,16 +79,18 @@ pub struct Dialog {
     route_set: Vec<String>,
     local_cseq: u32,
     remote_cseq: u32,
-    pending_2xx: Option<Pending2xx>,
-    pub pending_reinvite: Option<(TxKey, Message, SocketAddr)>,
+    // The optional parts are boxed: most dialogs never have them, and inline they would
+    // make every call's dialog three times larger (docs/BENCHMARKS.md, memory per call).
+    pending_2xx: Option<Box<Pending2xx>>,
+    pub pending_reinvite: Option<Box<(TxKey, Message, SocketAddr)>>,
     /// The caller's UPDATE waiting for the call's answer (its server transaction is open).
-    pub pending_update: Option<(TxKey, Message)>,
+    pub pending_update: Option<Box<(TxKey, Message)>>,
     /// The session timer (RFC 4028), when the caller supports them.
     pub session_timer: Option<SessionTimer>,
     /// The session description of our last 2xx (a re-INVITE refresh offers it unchanged).
     pub last_sdp: Option<String>,
     /// Our re-INVITE refreshing the session, while it runs.
-    pub refresh_invite: Option<RefreshInvite>,
+    pub refresh_invite: Option<Box<RefreshInvite>>,
 }
 
 /// Our re-INVITE refresh (RFC 4028 §7.4) of the caller's dialog: its client transaction,
@@ -207,11 +209,11 @@ impl Dialog {
 
     pub fn start_2xx_retransmission(&mut self, now: Instant, bytes: Bytes, timers: Timers) {
         let reliable = matches!(self.via, Via::Tcp(_));
-        self.pending_2xx = Some(Pending2xx::new(now, bytes, reliable, timers));
+        self.pending_2xx = Some(Box::new(Pending2xx::new(now, bytes, reliable, timers)));
     }
 
     pub fn next_2xx_deadline(&self) -> Option<Instant> {
-        self.pending_2xx.as_ref().map(Pending2xx::deadline)
+        self.pending_2xx.as_deref().map(Pending2xx::deadline)
     }
 
     pub fn handle_2xx_timer(&mut self, now: Instant) -> Retransmit {

@@ -119,7 +119,8 @@ pub struct Endpoint {
     timers: Timers,
     server: HashMap<TxKey, ServerEntry>,
     client: HashMap<String, ClientEntry>,
-    calls: HashMap<u64, Dialog>,
+    /// Boxed for the same reason as the media engine's slots: a table of pointers.
+    calls: HashMap<u64, Box<Dialog>>,
     by_dialog: HashMap<(String, String), u64>,
     outbound: HashMap<outbound::LegKey, outbound::OutboundLeg>,
     legs: HashMap<(u64, LegId), outbound::LegKey>,
@@ -411,7 +412,7 @@ impl Endpoint {
                     return;
                 }
                 let body = req.body_text().map(str::to_string);
-                d.pending_reinvite = Some((key.clone(), req.clone(), route.source));
+                d.pending_reinvite = Some(Box::new((key.clone(), req.clone(), route.source)));
                 let _ = d.events.try_send(CallEvent::ReInvite(body));
                 self.open_transaction(key, &req, route, TxKind::Invite, Some(call));
             }
@@ -462,7 +463,7 @@ impl Endpoint {
                 let Some((key, req, _)) = self
                     .calls
                     .get_mut(&call)
-                    .and_then(|d| d.pending_reinvite.take())
+                    .and_then(|d| d.pending_reinvite.take().map(|p| *p))
                 else {
                     return;
                 };

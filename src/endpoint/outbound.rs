@@ -362,7 +362,10 @@ impl Endpoint {
         }
         if let Some(d) = self.calls.get(&call) {
             for event in events {
-                let _ = d.events.try_send(CallEvent::Operator { leg, event });
+                let _ = d.events.try_send(CallEvent::Operator {
+                    leg,
+                    event: Box::new(event),
+                });
             }
         }
     }

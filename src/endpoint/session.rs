@@ -86,7 +86,7 @@ impl Endpoint {
             self.respond_non_invite(key, route, &req, resp).await;
             return;
         }
-        d.pending_update = Some((key.clone(), req.clone()));
+        d.pending_update = Some(Box::new((key.clone(), req.clone())));
         self.open_transaction(key, &req, route, TxKind::NonInvite, None);
     }
 
@@ -95,7 +95,7 @@ impl Endpoint {
         let Some((key, req)) = self
             .calls
             .get_mut(&call)
-            .and_then(|d| d.pending_update.take())
+            .and_then(|d| d.pending_update.take().map(|p| *p))
         else {
             return;
         };
@@ -222,13 +222,13 @@ impl Endpoint {
         let cseq = req.cseq().map(|c| c.0).unwrap_or(0);
         let tx = ClientInviteTx::new(now(), req.to_bytes(), reliability(d.via), self.timers);
         metrics::counter!(telemetry::SIP_REQUESTS_SENT, "method" => "INVITE").increment(1);
-        d.refresh_invite = Some(RefreshInvite {
+        d.refresh_invite = Some(Box::new(RefreshInvite {
             branch,
             cseq,
             request: req,
             tx,
             ack: None,
-        });
+        }));
         self.drain_refresh_invite(call).await;
     }
 

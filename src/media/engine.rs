@@ -169,7 +169,7 @@ impl LegHandle {
         let _ = self.worker.try_send(WorkerCommand::Close(self.id));
         while let Some(ev) = self.events.recv().await {
             if let LegEvent::Quality(q) = ev {
-                return Some(q);
+                return Some(*q);
             }
         }
         None
@@ -352,7 +352,9 @@ fn from_token(token: u64) -> (u64, bool) {
 
 struct Worker {
     commands: mpsc::Receiver<WorkerCommand>,
-    slots: HashMap<u64, Slot>,
+    /// Boxed: the table then holds pointers, so its spare capacity and its resizes cost
+    /// 16 bytes a bucket rather than a whole slot (docs/BENCHMARKS.md, memory per call).
+    slots: HashMap<u64, Box<Slot>>,
     epoch: Instant,
     tick: u64,
     rng: u64,
@@ -727,14 +729,14 @@ impl Worker {
                 self.watch(&socket, &rtcp, id);
                 self.slots.insert(
                     id,
-                    Slot {
+                    Box::new(Slot {
                         socket,
                         rtcp,
                         port,
                         leg: None,
                         events,
                         partner: None,
-                    },
+                    }),
                 );
             }
             WorkerCommand::Leg(id, LegCommand::Bridge { other }) => self.link(id, other),
@@ -773,7 +775,9 @@ impl Worker {
                 if let Some(slot) = self.slots.remove(&id) {
                     // The last event: what `LegHandle::close` waits for.
                     if let Some(leg) = &slot.leg {
-                        let _ = slot.events.try_send(LegEvent::Quality(leg.quality()));
+                        let _ = slot
+                            .events
+                            .try_send(LegEvent::Quality(Box::new(leg.quality())));
                     }
                     if let Some(shared) = self.shared.upgrade() {
                         shared

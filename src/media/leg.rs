@@ -57,7 +57,7 @@ pub const PACKET: usize = 12 + FRAME;
 /// skipped (counted), so a stall does not turn into a burst.
 pub const MAX_BURST: u32 = 3;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum LegEvent {
     /// Every prompt of this play has been sent.
     PromptDone(PlayId),
@@ -66,7 +66,9 @@ pub enum LegEvent {
     RtpTimeout,
     /// The leg's media quality over its life; the last event of a leg, sent once when it
     /// closes (see `LegHandle::close`).
-    Quality(LegQuality),
+    /// Boxed: sent once a leg, and inline it would triple the size of every slot of every
+    /// leg's event channel (docs/BENCHMARKS.md, memory per call).
+    Quality(Box<LegQuality>),
 }
 
 /// Counters the engine exports as metrics.
