@@ -71,6 +71,10 @@ struct Args {
     /// server's in-band DTMF detector working (it skips silence almost for free).
     #[arg(long, default_value = "sounds/en/menu.wav")]
     audio: std::path::PathBuf,
+    /// Prompts that start a queue announcement (8 kHz WAVs, comma-separated): in sampled
+    /// calls, the arrival of each is timed against the answer and the 60 s grid.
+    #[arg(long, default_value = "")]
+    announce_markers: String,
     /// calls (one-leg calls to a flow, the default), bridge (two-leg direct calls to
     /// registered operators), register (authenticated REGISTERs), direct (RTP socket pairs
     /// with no server: the delay reference). See bench/twoleg.rs.
@@ -110,6 +114,11 @@ struct Totals {
     rtp_lost: AtomicU64,
     setup_us: Mutex<Vec<u64>>,
     jitter_us: Mutex<Vec<u64>>,
+    /// Sampled calls: the first announcement's start after the answer (µs), and each later
+    /// one's start minus (the first's + 60 s × k).
+    announce_first_us: Mutex<Vec<i64>>,
+    announce_slot_us: Mutex<Vec<i64>>,
+    announce_counts: Mutex<Vec<usize>>,
     failures: Mutex<HashMap<String, u64>>,
 }
 
@@ -155,6 +164,13 @@ async fn main() {
             vec![0xff; 160]
         }
     });
+    let markers: Vec<Marker> = args
+        .announce_markers
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| Marker::load(std::path::Path::new(p)))
+        .collect();
+    let _ = MARKERS.set(markers);
     let shards: Vec<mpsc::UnboundedSender<RtpCall>> = (0..args.shards.max(1))
         .map(|_| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -289,6 +305,27 @@ fn report(
                 j.last().unwrap()
             );
         }
+    }
+    let mut first = t.announce_first_us.lock().unwrap().clone();
+    let mut slots = t.announce_slot_us.lock().unwrap().clone();
+    let mut counts = t.announce_counts.lock().unwrap().clone();
+    if !counts.is_empty() {
+        first.sort_unstable();
+        slots.sort_unstable();
+        counts.sort_unstable();
+        let ms = |v: i64| v as f64 / 1000.0;
+        println!(
+            "announcements ({} sampled calls, {}-{} each): first after the answer p50={:.1} ms max={:.1} ms; later ones against first + 60 s x k: min={:.1} p50={:.1} max={:.1} ms ({} starts)",
+            counts.len(),
+            counts[0],
+            counts[counts.len() - 1],
+            first.get(first.len() / 2).map_or(f64::NAN, |&v| ms(v)),
+            first.last().map_or(f64::NAN, |&v| ms(v)),
+            slots.first().map_or(f64::NAN, |&v| ms(v)),
+            slots.get(slots.len() / 2).map_or(f64::NAN, |&v| ms(v)),
+            slots.last().map_or(f64::NAN, |&v| ms(v)),
+            slots.len()
+        );
     }
     let failures = t.failures.lock().unwrap();
     for (why, n) in failures.iter() {
@@ -466,6 +503,7 @@ impl Call {
                 let (done_tx, done_rx) = tokio::sync::oneshot::channel();
                 let _ = self.shard.send(RtpCall {
                     sock,
+                    answered_us: realtime_us(),
                     remote,
                     until: Instant::now() + self.hold,
                     sampled: self.sampled,
@@ -563,8 +601,46 @@ fn parse_sdp_media(sdp: &str) -> Option<SocketAddr> {
     format!("{ip}:{port}").parse().ok()
 }
 
+/// The first sounding frame of a prompt that starts an announcement, PCMU-encoded as the
+/// server sends it (prompts start on a frame boundary), and its index in the prompt.
+struct Marker {
+    frame: Vec<u8>,
+    index: i64,
+}
+
+impl Marker {
+    fn load(path: &std::path::Path) -> Marker {
+        let mut r =
+            hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let ulaw: Vec<u8> = r
+            .samples::<i16>()
+            .filter_map(Result::ok)
+            .map(qonyrau::media::g711::linear_to_ulaw)
+            .collect();
+        let (index, frame) = ulaw
+            .chunks_exact(160)
+            .enumerate()
+            .find(|(_, f)| f.iter().any(|&b| b != f[0]))
+            .unwrap_or_else(|| panic!("{}: silent", path.display()));
+        Marker {
+            frame: frame.to_vec(),
+            index: index as i64,
+        }
+    }
+}
+
+static MARKERS: std::sync::OnceLock<Vec<Marker>> = std::sync::OnceLock::new();
+
+fn realtime_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
 struct RtpCall {
     sock: StdUdpSocket,
+    /// When the ACK went (CLOCK_REALTIME µs, the clock of the arrival timestamps).
+    answered_us: i64,
     remote: SocketAddr,
     until: Instant,
     sampled: bool,
@@ -582,6 +658,8 @@ struct RxStats {
     max_ext_seq: i64,
     last_transit_us: Option<i64>,
     jitter: Vec<u64>,
+    /// Sampled calls: when each announcement started arriving (µs, realtime).
+    announcements: Vec<i64>,
 }
 
 /// One shard: every 20 ms send one PCMU frame per call. Sampled calls are polled every
@@ -720,6 +798,12 @@ fn account(c: &mut RtpCall, p: &[u8], arrival_us: i64) {
             c.rx.jitter.push((transit - last).unsigned_abs());
         }
         c.rx.last_transit_us = Some(transit);
+        if let Some(m) = MARKERS
+            .get()
+            .and_then(|ms| ms.iter().find(|m| p[12..] == m.frame[..]))
+        {
+            c.rx.announcements.push(arrival_us - m.index * 20_000);
+        }
     }
 }
 
@@ -735,6 +819,21 @@ fn finish(totals: &Totals, c: RtpCall) {
     }
     if c.sampled {
         totals.jitter_us.lock().unwrap().extend(c.rx.jitter);
+        if MARKERS.get().is_some_and(|m| !m.is_empty()) {
+            let a = &c.rx.announcements;
+            totals.announce_counts.lock().unwrap().push(a.len());
+            if let Some(&first) = a.first() {
+                totals
+                    .announce_first_us
+                    .lock()
+                    .unwrap()
+                    .push(first - c.answered_us);
+                let mut slots = totals.announce_slot_us.lock().unwrap();
+                for (k, &s) in a.iter().enumerate().skip(1) {
+                    slots.push(s - (first + 60_000_000 * k as i64));
+                }
+            }
+        }
     }
     let _ = c.done.send(());
 }

@@ -26,6 +26,8 @@ LG=target/release/qonyrau-loadgen
 ulimit -n 20000 || true
 CFG=bench/qonyrau-bench.toml
 PW=sip-secret-bench
+# The prompts an announcement starts with: the load generator times their arrival.
+MARKERS=sounds/en/queue_next.wav,sounds/en/queue_position_is.wav
 # Staff accounts with SIP extensions, through the CLI (argon2 makes `users add` ~40 ms, so
 # they are made once per database and kept: callers c30000.., operators o50000..).
 accounts() {
@@ -100,7 +102,7 @@ case $mode in
   queue)
     calls=${2:-1000}; hold=${3:-75s}; rate=${4:-100}
     $LG --target 127.0.0.1:25060 --service 600 --calls "$calls" --concurrent "$calls" --rate "$rate" \
-        --hold "$hold" --rtp --sample 100 --server-pid $SRV --setup-timeout 60s
+        --hold "$hold" --rtp --sample 100 --server-pid $SRV --setup-timeout 60s --announce-markers $MARKERS
     curl -sf 127.0.0.1:28080/metrics | grep -E '^qonyrau_queue_(calls_total|waiting)' || true
     ;;
   queue-bridge)
@@ -112,7 +114,7 @@ case $mode in
     sleep 8   # the operators register and their calls are bridged first
     echo "--- waiting callers (server figures include the bridged calls)"
     $LG --target 127.0.0.1:25060 --service 600 --calls "$waiting" --concurrent "$waiting" --rate 100 \
-        --hold "$window" --rtp --sample 100 --server-pid $SRV --setup-timeout 60s
+        --hold "$window" --rtp --sample 100 --server-pid $SRV --setup-timeout 60s --announce-markers $MARKERS
     wait $BRIDGE || true
     echo "--- bridged calls"; cat /tmp/qonyrau-bench-bridge.log
     curl -sf 127.0.0.1:28080/metrics | grep -E '^qonyrau_(queue_calls_total|calls_bridged)' || true
