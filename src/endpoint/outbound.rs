@@ -104,6 +104,7 @@ impl Endpoint {
             extra_headers,
             call_id: format!("{}@qonyrau", new_tag()),
             from_tag: new_tag(),
+            credentials: None,
         };
         let key: LegKey = (params.call_id.clone(), params.from_tag.clone());
         let contact = params.contact.clone();

@@ -15,8 +15,18 @@
 //! Every [`OutboundAction::Send`] goes to one fixed destination chosen by the driver (the
 //! contact's address or connection): the core knows no sockets and reads no clock. It does
 //! not do DNS (RFC 3263), strict routing (a Record-Route without `;lr` is used as if loose),
-//! authentication, PRACK (RFC 3262) or re-INVITEs of its own; re-INVITEs and other in-dialog
-//! requests from the peer are passed up to the owner ([`InDialog::PassUp`]).
+//! PRACK (RFC 3262) or re-INVITEs of its own; re-INVITEs and other in-dialog requests from the
+//! peer are passed up to the owner ([`InDialog::PassUp`]).
+//!
+//! Digest challenges (§22.2, §8.1.3.5, RFC 7616 client side): with
+//! [`OutboundParams::credentials`] set, a 401 or 407 to our INVITE is ACKed by its transaction
+//! as any 3xx–6xx and answered with a new INVITE: same Call-ID, From tag and body, To without
+//! tag, CSeq + 1, a new branch, and `Authorization` (401) or `Proxy-Authorization` (407) built
+//! from the first challenge we can answer. The owner sees no failure; the new transaction's
+//! events reach it as the first one's would, and CANCEL, ACK and later requests follow its
+//! CSeq. A challenge to the answered INVITE ends the call with its status, unless it says
+//! `stale=true` (answered once more, with the new nonce). In-dialog requests (BYE, NOTIFY)
+//! are not answered when challenged.
 //!
 //! Forking (§13.2.2.4): the first 2xx confirms the dialog; a 2xx with another To tag is
 //! ACKed and then ended with a BYE of its own, without telling the owner. The same happens
@@ -29,6 +39,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::sip::digest;
 use crate::sip::message::{Message, Method, StartLine};
 use crate::sip::refer::{self, ReferSubscription};
 use crate::sip::response::response_for;
@@ -61,6 +72,22 @@ impl Transport {
     }
 }
 
+/// The trunk account a digest challenge to our INVITE is answered with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DigestCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// Never prints the password (`OutboundParams` is `Debug`).
+impl std::fmt::Debug for DigestCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigestCredentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What the INVITE says and where it claims to come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboundParams {
@@ -80,6 +107,8 @@ pub struct OutboundParams {
     pub extra_headers: Vec<(String, String)>,
     pub call_id: String,
     pub from_tag: String,
+    /// Answers a 401/407 to the INVITE (see the module doc); `None` lets it fail the call.
+    pub credentials: Option<DigestCredentials>,
 }
 
 /// How a leg that never got (or kept) an answer ended.
@@ -209,7 +238,16 @@ pub struct OutboundCall {
     from_header: String,
     invite_branch: String,
     invite_via: String,
+    /// The CSeq number of the INVITE now running (1, or more after answered challenges).
+    invite_cseq: u32,
+    /// The credentials header of that INVITE, repeated in the ACK of its 2xx (§13.2.2.4).
+    invite_auth: Option<(&'static str, String)>,
     invite_tx: ClientInviteTx,
+    /// Challenges answered so far: 1, and 2 after a `stale=true` one.
+    auth_answers: u8,
+    /// Challenged INVITE transactions, by branch, until Timer D: they re-ACK a retransmitted
+    /// 401/407.
+    challenged: Vec<(String, ClientInviteTx)>,
     provisional_seen: bool,
     cancel: Cancel,
     /// §9.1: after a CANCEL, 64·T1 without a final response ends the leg anyway.
@@ -262,32 +300,9 @@ impl OutboundCall {
     /// Build the INVITE (sent by the first drain) and start its transaction.
     pub fn new(now: Instant, params: OutboundParams, timers: Timers) -> Self {
         let invite_branch = new_branch();
-        let invite_via = format!(
-            "SIP/2.0/{} {};branch={invite_branch};rport",
-            params.transport.as_str(),
-            params.local
-        );
+        let invite_via = via(&params, &invite_branch);
         let from_header = format!("{};tag={}", params.from, params.from_tag);
-        let mut invite = request(Method::Invite, &params.request_uri);
-        invite.push_header("via", invite_via.clone());
-        invite.push_header("max-forwards", "70");
-        invite.push_header("from", from_header.clone());
-        invite.push_header("to", params.to.clone());
-        invite.push_header("call-id", params.call_id.clone());
-        invite.push_header("cseq", "1 INVITE");
-        let contact = if params.contact.starts_with('<') {
-            params.contact.clone()
-        } else {
-            format!("<{}>", params.contact)
-        };
-        invite.push_header("contact", contact); // as `contact()`, before `self` exists
-        invite.push_header("allow", ALLOW);
-        invite.push_header("user-agent", params.user_agent.clone());
-        for (name, value) in &params.extra_headers {
-            invite.push_header(name, value.clone());
-        }
-        invite.push_header("content-type", "application/sdp");
-        invite.body = Bytes::copy_from_slice(params.sdp_offer.as_bytes());
+        let invite = invite(&params, &from_header, &invite_via, 1, None);
         let invite_tx = ClientInviteTx::new(
             now,
             invite.to_bytes(),
@@ -300,7 +315,11 @@ impl OutboundCall {
             from_header,
             invite_branch,
             invite_via,
+            invite_cseq: 1,
+            invite_auth: None,
             invite_tx,
+            auth_answers: 0,
+            challenged: Vec::new(),
             provisional_seen: false,
             cancel: Cancel::NotRequested,
             give_up_at: None,
@@ -340,6 +359,13 @@ impl OutboundCall {
                 if (200..300).contains(&code) {
                     self.on_2xx(now, resp);
                 }
+            }
+            "INVITE" => {
+                // A 401/407 retransmitted to a challenged INVITE: its transaction re-ACKs.
+                if let Some((_, tx)) = self.challenged.iter_mut().find(|(b, _)| *b == branch) {
+                    tx.handle_response(now, code, None);
+                }
+                self.drain_challenged();
             }
             "CANCEL" if branch == self.invite_branch => {
                 if let Cancel::Sent(tx) = &mut self.cancel {
@@ -498,6 +524,17 @@ impl OutboundCall {
         }
     }
 
+    fn drain_challenged(&mut self) {
+        for (_, tx) in &mut self.challenged {
+            while let Some(action) = tx.poll_action() {
+                if let TxAction::Send(bytes) = action {
+                    self.out.push_back(OutboundAction::Send(bytes));
+                }
+            }
+        }
+        self.challenged.retain(|(_, tx)| !tx.is_terminated());
+    }
+
     fn drain_notifies(&mut self) {
         for (_, tx) in &mut self.notifies {
             while let Some(action) = tx.poll_action() {
@@ -513,6 +550,10 @@ impl OutboundCall {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.invite_tx.handle_timeout(now);
         self.drain_invite(now, None);
+        for (_, tx) in &mut self.challenged {
+            tx.handle_timeout(now);
+        }
+        self.drain_challenged();
         if let Cancel::Sent(tx) = &mut self.cancel {
             tx.handle_timeout(now);
         }
@@ -543,6 +584,7 @@ impl OutboundCall {
             .into_iter()
             .chain(self.byes.iter().map(|b| b.tx.poll_timeout()))
             .chain(self.notifies.iter().map(|(_, tx)| tx.poll_timeout()))
+            .chain(self.challenged.iter().map(|(_, tx)| tx.poll_timeout()))
             .flatten()
             .min()
     }
@@ -588,6 +630,8 @@ impl OutboundCall {
     }
 
     fn drain_invite(&mut self, now: Instant, resp: Option<&Message>) {
+        // Sent after the loop, so that the challenged INVITE's ACK goes out first.
+        let mut retry = None;
         while let Some(action) = self.invite_tx.poll_action() {
             match action {
                 TxAction::Send(b) => self.out.push_back(OutboundAction::Send(b)),
@@ -598,8 +642,11 @@ impl OutboundCall {
                 }
                 TxAction::Final(code) if code >= 300 => {
                     if let Some(resp) = resp {
-                        let outcome = Outcome::of_response(resp, self.cancel_requested());
-                        self.fail(outcome);
+                        retry = self.answer_challenge(resp);
+                        if retry.is_none() {
+                            let outcome = Outcome::of_response(resp, self.cancel_requested());
+                            self.fail(outcome);
+                        }
                     }
                 }
                 TxAction::TimedOut => {
@@ -614,6 +661,80 @@ impl OutboundCall {
                 TxAction::Final(_) | TxAction::Terminated => {}
             }
         }
+        if let Some(auth) = retry {
+            self.resend_invite(now, auth);
+        }
+    }
+
+    /// The credentials header answering a 401/407 to the running INVITE, or `None` when the
+    /// final response stands: not a challenge, no credentials, no challenge we can answer
+    /// (not Digest, no `qop=auth`, `*-sess`…), the owner gave up, or the challenge follows
+    /// our answer without `stale=true` (§22.2: the credentials were refused).
+    fn answer_challenge(&self, resp: &Message) -> Option<(&'static str, String)> {
+        let (challenge_header, answer_header) = match resp.status()? {
+            401 => ("www-authenticate", "authorization"),
+            407 => ("proxy-authenticate", "proxy-authorization"),
+            _ => return None,
+        };
+        if self.ended || self.cancel_requested() {
+            return None;
+        }
+        let creds = self.params.credentials.as_ref()?;
+        // Several challenges (e.g. SHA-256 and MD5, RFC 8760 §2.4): the first we can answer.
+        let challenge = resp
+            .header_values(challenge_header)
+            .find_map(|v| digest::Challenge::parse(v).ok())?;
+        let again = match self.auth_answers {
+            0 => true,
+            1 => challenge.stale,
+            _ => false,
+        };
+        if !again {
+            return None;
+        }
+        let value = digest::authorization(
+            &challenge,
+            &creds.username,
+            &creds.password,
+            "INVITE",
+            &self.params.request_uri,
+            &digest::random_cnonce(),
+            1,
+        );
+        Some((answer_header, value))
+    }
+
+    /// §8.1.3.5, §22.2: the INVITE again, with credentials, as a new transaction (new
+    /// branch, CSeq + 1). The challenged one lives on until Timer D to re-ACK.
+    fn resend_invite(&mut self, now: Instant, auth: (&'static str, String)) {
+        self.auth_answers += 1;
+        self.invite_cseq += 1;
+        self.local_cseq = self.invite_cseq;
+        let branch = new_branch();
+        let via = via(&self.params, &branch);
+        let msg = invite(
+            &self.params,
+            &self.from_header,
+            &via,
+            self.invite_cseq,
+            Some((auth.0, auth.1.as_str())),
+        );
+        let tx = ClientInviteTx::new(
+            now,
+            msg.to_bytes(),
+            self.params.transport.reliability(),
+            self.timers,
+        );
+        let old_branch = std::mem::replace(&mut self.invite_branch, branch);
+        let old_tx = std::mem::replace(&mut self.invite_tx, tx);
+        if !old_tx.is_terminated() {
+            self.challenged.push((old_branch, old_tx));
+        }
+        self.invite_via = via;
+        self.invite_auth = Some(auth);
+        // §9.1: a CANCEL waits for a provisional response to this INVITE.
+        self.provisional_seen = false;
+        self.drain_invite(now, None);
     }
 
     fn drain_cancel(&mut self) {
@@ -688,7 +809,10 @@ impl OutboundCall {
             },
             to: resp.header("to").unwrap_or_default().to_string(),
         };
-        let (ack, _) = self.in_dialog_request(&dialog, Method::Ack, 1);
+        let (mut ack, _) = self.in_dialog_request(&dialog, Method::Ack, self.invite_cseq);
+        if let Some((name, value)) = &self.invite_auth {
+            ack.push_header(name, value.clone()); // §13.2.2.4: the INVITE's credentials
+        }
         let ack = ack.to_bytes();
         self.acks.push((tag, ack.clone()));
         self.out.push_back(OutboundAction::Send(ack));
@@ -700,7 +824,7 @@ impl OutboundCall {
             return;
         }
         // A fork, or an answer after we gave up: end that dialog ourselves.
-        let (bye, branch) = self.in_dialog_request(&dialog, Method::Bye, 2);
+        let (bye, branch) = self.in_dialog_request(&dialog, Method::Bye, self.invite_cseq + 1);
         self.start_bye(now, bye, branch, false);
         if self.dialog.is_none() {
             self.fail(Outcome::Cancelled);
@@ -715,7 +839,7 @@ impl OutboundCall {
         msg.push_header("from", self.from_header.clone());
         msg.push_header("to", self.params.to.clone());
         msg.push_header("call-id", self.params.call_id.clone());
-        msg.push_header("cseq", "1 CANCEL");
+        msg.push_header("cseq", format!("{} CANCEL", self.invite_cseq));
         let tx = ClientNonInviteTx::new(
             now,
             msg.to_bytes(),
@@ -749,7 +873,7 @@ impl OutboundCall {
             resp.header("to").unwrap_or(&self.params.to).to_string(),
         );
         msg.push_header("call-id", self.params.call_id.clone());
-        msg.push_header("cseq", "1 ACK");
+        msg.push_header("cseq", format!("{} ACK", self.invite_cseq));
         msg.to_bytes()
     }
 
@@ -798,6 +922,48 @@ fn request(method: Method, uri: &str) -> Message {
     }
 }
 
+fn via(params: &OutboundParams, branch: &str) -> String {
+    format!(
+        "SIP/2.0/{} {};branch={branch};rport",
+        params.transport.as_str(),
+        params.local
+    )
+}
+
+/// The INVITE as first sent and as resent with credentials (`auth`: header name and value).
+fn invite(
+    params: &OutboundParams,
+    from_header: &str,
+    via: &str,
+    cseq: u32,
+    auth: Option<(&str, &str)>,
+) -> Message {
+    let mut invite = request(Method::Invite, &params.request_uri);
+    invite.push_header("via", via);
+    invite.push_header("max-forwards", "70");
+    invite.push_header("from", from_header);
+    invite.push_header("to", params.to.clone());
+    invite.push_header("call-id", params.call_id.clone());
+    invite.push_header("cseq", format!("{cseq} INVITE"));
+    let contact = if params.contact.starts_with('<') {
+        params.contact.clone()
+    } else {
+        format!("<{}>", params.contact)
+    };
+    invite.push_header("contact", contact); // as `contact()`, before `self` exists
+    invite.push_header("allow", ALLOW);
+    invite.push_header("user-agent", params.user_agent.clone());
+    if let Some((name, value)) = auth {
+        invite.push_header(name, value);
+    }
+    for (name, value) in &params.extra_headers {
+        invite.push_header(name, value.clone());
+    }
+    invite.push_header("content-type", "application/sdp");
+    invite.body = Bytes::copy_from_slice(params.sdp_offer.as_bytes());
+    invite
+}
+
 fn new_branch() -> String {
     format!("{MAGIC_COOKIE}{:016x}", rand::random::<u64>())
 }
@@ -812,3 +978,7 @@ fn sdp_of(msg: &Message) -> Option<String> {
 #[cfg(test)]
 #[path = "uac_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "uac_auth_tests.rs"]
+mod auth_tests;

@@ -22,6 +22,7 @@ fn params() -> OutboundParams {
         extra_headers: vec![("Call-Info".into(), "<urn:x>;purpose=info".into())],
         call_id: "call-1".into(),
         from_tag: "ourtag".into(),
+        credentials: None,
     }
 }
 
