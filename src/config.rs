@@ -8,7 +8,8 @@
 //!
 //! Defaults work on one machine: loopback SIP on 5060 (UDP and TCP), RTP 20000–29999,
 //! HTTP on 127.0.0.1:8080, the bundled flows and prompts, a SQLite file under `data/`, the
-//! support queue on 600 (`[acd]` and `[queues.<name>]` are parsed in `config/acd.rs`).
+//! support queue on 600 (`[acd]` and `[queues.<name>]` are parsed in `config/acd.rs`), no
+//! trunk (`[trunks.<name>]`, parsed in `config/trunk.rs`).
 //! What is allowed but likely a mistake goes to [`Config::warnings`], logged at start.
 //! Checks that need the disk beyond this file (flows, prompts) run in the preflight
 //! (`crate::preflight`), which `qonyrau serve` and `qonyrau flows check` share.
@@ -27,6 +28,8 @@ use crate::units::{format_size, parse_duration, parse_size};
 
 mod acd;
 pub use acd::{AcdConfig, QueueDef};
+mod trunk;
+pub use trunk::TrunkConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -41,6 +44,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Queues and operators: `[acd]` and `[queues.<name>]`.
     pub acd: AcdConfig,
+    /// Outbound SIP trunks to carriers, `[trunks.<name>]` in file order; none by default.
+    pub trunks: Vec<TrunkConfig>,
     /// What the file may mean by mistake but is allowed (an announcement interval over a
     /// minute, a queue without members), with file and line; logged at start.
     pub warnings: Vec<ConfigError>,
@@ -177,7 +182,7 @@ pub const LANGUAGES: [&str; 3] = ["kk", "ru", "en"];
 
 impl Default for Config {
     fn default() -> Self {
-        Config::from_raw(Path::new("<defaults>"), "", RawConfig::default())
+        Config::from_raw(Path::new("<defaults>"), "", RawConfig::default(), &|_| None)
             .expect("the built-in defaults are valid")
     }
 }
@@ -195,8 +200,18 @@ impl Config {
         Config::parse(path, &text)
     }
 
-    /// Validate the text of a config file; `path` is used only in messages.
+    /// Validate the text of a config file; `path` is used only in messages. Trunk
+    /// passwords may come from the environment (`QONYRAU_TRUNK_<NAME>_PASSWORD`).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+        Config::parse_with_env(path, text, &|name| std::env::var(name).ok())
+    }
+
+    /// [`parse`](Self::parse) with `env` in place of the process environment.
+    pub fn parse_with_env(
+        path: &Path,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigErrors {
             errors: vec![ConfigError {
                 file: path.to_path_buf(),
@@ -204,10 +219,15 @@ impl Config {
                 message: e.message().to_string(),
             }],
         })?;
-        Config::from_raw(path, text, raw)
+        Config::from_raw(path, text, raw, env)
     }
 
-    fn from_raw(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErrors> {
+    fn from_raw(
+        path: &Path,
+        text: &str,
+        raw: RawConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
         let mut v = Validator {
             file: path,
             text,
@@ -329,6 +349,7 @@ impl Config {
         };
         let registrar = v.registrar(&raw.registrar);
         let acd = v.acd(&raw.acd, &raw.queues, &ivr.numbers);
+        let trunks = v.trunks(&raw.trunks, env);
         let config = Config {
             registrar,
             sip,
@@ -373,6 +394,7 @@ impl Config {
                 redact_pii: raw.log.redact_pii,
             },
             acd,
+            trunks,
             warnings: v.warnings,
         };
         if v.errors.is_empty() {
@@ -748,6 +770,7 @@ struct RawConfig {
     log: RawLog,
     acd: acd::RawAcd,
     queues: BTreeMap<String, Spanned<acd::RawQueue>>,
+    trunks: BTreeMap<String, Spanned<trunk::RawTrunk>>,
 }
 
 impl Default for RawConfig {
@@ -764,6 +787,7 @@ impl Default for RawConfig {
             log: RawLog::default(),
             acd: acd::RawAcd::default(),
             queues: acd::default_queues(),
+            trunks: BTreeMap::new(),
         }
     }
 }
@@ -1037,7 +1061,11 @@ mod tests {
                 _ => out.push(prefix.to_string()),
             }
         }
-        let value = toml::Value::try_from(RawConfig::default()).expect("defaults serialize");
+        let mut value = toml::Value::try_from(RawConfig::default()).expect("defaults serialize");
+        // No trunk by default: the file documents its keys with a commented-out example.
+        value["trunks"] =
+            toml::Value::try_from(BTreeMap::from([("carrier", trunk::documented_example())]))
+                .expect("the example serializes");
         let mut keys = Vec::new();
         walk("", &value, &mut keys);
         keys

@@ -26,5 +26,6 @@ pub mod staff;
 pub mod telemetry;
 pub mod tickets;
 pub mod transport;
+pub mod trunk;
 pub mod units;
 pub mod web;
