@@ -175,8 +175,12 @@ impl WorkCalendar {
         Err(CalendarError::Range)
     }
 
-    /// The start of working time at or after `t`, and the close of that working day.
-    fn next_working_period(&self, t: Timestamp) -> Result<(Timestamp, Timestamp), CalendarError> {
+    /// The start of working time at or after `t`, and the close of that working day. The start
+    /// is `t` itself exactly when `t` is working time.
+    pub fn next_working_period(
+        &self,
+        t: Timestamp,
+    ) -> Result<(Timestamp, Timestamp), CalendarError> {
         let (date, time) = self.local(t);
         if self.is_working_day(date)? && time < self.close {
             let start = if time < self.open {
