@@ -7,6 +7,7 @@ pub mod acd;
 pub mod audit;
 pub mod calendar;
 pub mod call;
+pub mod callback_store;
 pub mod clock;
 pub mod config;
 pub mod contacts;
