@@ -3,9 +3,10 @@
 //! outbound contact: only in permitted hours (the working calendar) or at the time the caller
 //! chose, never to a do-not-contact number, never twice for one need, retried a few times
 //! and closed when the customer no longer needs it. The driver connects it to the ACD (a
-//! callback entry keeps the caller's place), the store and the trunk.
+//! callback entry keeps the caller's place), the store ([`store`], SQL) and the trunk.
 
 pub mod book;
+pub mod store;
 
 pub use book::{
     Accepted, AttemptOutcome, Callback, CallbackAction, CallbackBook, CallbackError, CallbackFact,
