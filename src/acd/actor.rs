@@ -374,12 +374,14 @@ impl AcdTask {
         }
     }
 
-    /// An agent's log-in, log-out and readiness, for every queue's estimator (not only the
-    /// queues the agent serves: see docs/queues.md, "Not yet").
-    fn feed_agent(&mut self, at: Instant, ev: ewt::QueueEvent) {
+    /// An agent's log-in, log-out and readiness, for the estimators of the queues it serves
+    /// (an agent of another queue frees nobody here).
+    fn feed_agent(&mut self, at: Instant, agent: AgentId, ev: ewt::QueueEvent) {
         let t = self.t(at);
-        for e in self.ewt.values_mut() {
-            e.handle(t, &ev);
+        for q in self.acd.queues_served_by(agent) {
+            if let Some(e) = self.ewt.get_mut(&q) {
+                e.handle(t, &ev);
+            }
         }
     }
 
@@ -602,7 +604,7 @@ impl AcdTask {
                     _ => None,
                 };
                 if let Some(ev) = ev {
-                    self.feed_agent(at, ev);
+                    self.feed_agent(at, a.agent, ev);
                 }
             }
         }

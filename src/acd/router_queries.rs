@@ -50,6 +50,15 @@ impl Acd {
             .map(|a| a.id)
     }
 
+    /// The queues `agent` serves: it is a member and fits their skills.
+    pub fn queues_served_by(&self, agent: AgentId) -> impl Iterator<Item = QueueId> + '_ {
+        self.queues
+            .iter()
+            .enumerate()
+            .filter(move |(_, q)| q.members.contains_key(&agent))
+            .map(|(i, _)| QueueId(i as u32))
+    }
+
     pub fn agent(&self, agent: AgentId) -> Option<AgentStatus<'_>> {
         self.agents.get(agent.0 as usize).map(|a| a.status())
     }

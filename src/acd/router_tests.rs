@@ -300,3 +300,21 @@ fn a_freed_agent_gets_the_best_entry_across_its_queues() {
     }
     assert_eq!(served, [urgent, old, newer]);
 }
+
+#[test]
+fn an_agent_serves_the_queues_it_is_a_member_of_whose_skills_it_fits() {
+    let mut acd = Acd::new(AcdSettings::default());
+    let sales = acd.add_queue(queue("sales"));
+    let billing = acd.add_queue(QueueConfig {
+        skills: [("billing".to_string(), 5)].into(),
+        ..queue("billing")
+    });
+    let other = acd.add_queue(queue("other"));
+    let a = acd.add_agent(agent("a", &[sales, billing], &[("billing", 3)]));
+    let b = acd.add_agent(agent("b", &[billing, other], &[("billing", 7)]));
+    assert_eq!(acd.queues_served_by(a).collect::<Vec<_>>(), [sales]);
+    assert_eq!(
+        acd.queues_served_by(b).collect::<Vec<_>>(),
+        [billing, other]
+    );
+}
