@@ -34,14 +34,24 @@ fn prompt(name: &str) -> Vec<i16> {
 /// When each occurrence of `needle`'s first second starts in `packets` (a prompt starts on
 /// a packet boundary): the arrival time of its first packet.
 fn occurrences(packets: &[Received], needle: &[i16]) -> Vec<Instant> {
+    occurrences_of_start(packets, needle, 8000)
+}
+
+/// As [`occurrences`], for the first `probe` samples of `needle` (a prompt cut short).
+fn occurrences_of_start(packets: &[Received], needle: &[i16], probe: usize) -> Vec<Instant> {
     let samples = decode(packets);
-    let probe = &needle[..needle.len().min(8000)];
+    // The prompt's leading pause says nothing: the probe starts where the speech does.
+    let lead = needle
+        .iter()
+        .position(|v| v.unsigned_abs() > 300)
+        .unwrap_or(0);
+    let probe = &needle[lead..needle.len().min(lead + probe)];
     let norm = |w: &[i16]| w.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
     let pn = norm(probe);
     let mut found: Vec<Instant> = Vec::new();
     let mut i = 0;
-    while (i + 1) * 160 + probe.len() <= samples.len() && i < packets.len() {
-        let w = &samples[i * 160..i * 160 + probe.len()];
+    while i * 160 + lead + probe.len() <= samples.len() && i < packets.len() {
+        let w = &samples[i * 160 + lead..i * 160 + lead + probe.len()];
         let dot: f64 = w
             .iter()
             .zip(probe)
@@ -50,7 +60,7 @@ fn occurrences(packets: &[Received], needle: &[i16]) -> Vec<Instant> {
         let wn = norm(w);
         if wn > 0.0 && dot / (wn * pn) > 0.9 {
             found.push(packets[i].at);
-            i += probe.len() / 160; // skip past this one
+            i += (lead + probe.len()) / 160; // skip past this one
         } else {
             i += 1;
         }
@@ -181,6 +191,87 @@ fn an_operator_logs_in_by_star_50_and_is_put_through_to_the_waiting_caller() {
         Some(1.0),
         "{m}"
     );
+}
+
+/// The samples of a prompt, in seconds.
+fn prompt_secs(name: &str) -> f64 {
+    prompt(name).len() as f64 / 8000.0
+}
+
+#[test]
+fn an_operator_answering_mid_announcement_is_heard_by_the_caller_within_40_ms() {
+    if !peer("sipp") || !peer("baresip") {
+        return;
+    }
+    let server = server();
+    let mut op = softphone(&server, "op1", "2001", OPERATOR_HZ, false);
+    log_in(&server, &mut op);
+    assert_eq!(
+        wait_metric(
+            &server,
+            "qonyrau_agents{state=\"available\"}",
+            1.0,
+            Duration::from_secs(10)
+        ),
+        Some(1.0),
+        "op1 is available"
+    );
+    // The caller enters: the first announcement starts at once and the free operator is
+    // rung at once; the operator answers 0.7 s later, while the announcement plays.
+    let (caller, call) = sipp_caller(&server, Law::Pcma, "call_operator", &["-s", "600"]);
+    assert!(
+        op.wait_event("CALL_INCOMING", Duration::from_secs(10))
+            .is_some(),
+        "the operator is offered the caller; log:\n{}",
+        op.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let r = op.cmd("accept", "");
+    assert_eq!(r["ok"], true, "baresip answers: {r}");
+    let answered_at = op
+        .wait_event("CALL_ESTABLISHED", Duration::from_secs(5))
+        .map(|_| Instant::now())
+        .unwrap_or_else(|| panic!("the operator answered; log:\n{}", op.log_text()));
+    std::thread::sleep(Duration::from_secs(3));
+    let packets = caller.take();
+    // Its first 200 ms: the answer may cut it soon after it starts.
+    let announced = *occurrences_of_start(&packets, &prompt("queue_next"), 1600)
+        .first()
+        .expect("the announcement started before the answer");
+    let answer_s = answered_at.duration_since(announced).as_secs_f64();
+    assert!(
+        answer_s > 0.0 && answer_s < prompt_secs("queue_next"),
+        "the answer came {answer_s:.2} s into the announcement, while its first prompt ({:.2} s) played",
+        prompt_secs("queue_next")
+    );
+    let first_tone = packets
+        .iter()
+        .find(|p| {
+            p.at + Duration::from_millis(200) >= answered_at
+                && common::rtp_peer::tone_share(&decode(std::slice::from_ref(*p)), OPERATOR_HZ)
+                    > 0.6
+        })
+        .map(|p| p.at)
+        .expect("the operator's tone");
+    let delay_ms = first_tone.duration_since(answered_at).as_secs_f64() * 1000.0
+        - answered_at.duration_since(first_tone).as_secs_f64() * 1000.0;
+    eprintln!("answer mid-announcement to the operator's audio at the caller: {delay_ms:.1} ms");
+    assert!(
+        delay_ms <= 40.0,
+        "the caller hears the operator within 40 ms of the answer: {delay_ms:.1} ms"
+    );
+    // The announcement was cut: from the operator's first packet on, the caller hears the
+    // operator only.
+    let from = packets.iter().position(|p| p.at >= first_tone).unwrap();
+    let after = &packets[from..(from + 100).min(packets.len())];
+    let share = common::rtp_peer::tone_share(&decode(after), OPERATOR_HZ);
+    assert!(
+        share > 0.8,
+        "the two seconds after the answer are the operator: {share:.2}"
+    );
+    op.cmd("hangup", "");
+    let (code, log) = call.join().unwrap();
+    assert_eq!(code, 0, "{log}");
 }
 
 #[test]
