@@ -350,6 +350,15 @@ impl Config {
         let registrar = v.registrar(&raw.registrar);
         let acd = v.acd(&raw.acd, &raw.queues, &ivr.numbers);
         let trunks = v.trunks(&raw.trunks, env);
+        let mut sip = sip;
+        // A trunk's addresses are trusted sources: the carrier's calls are not rate-limited.
+        for t in &trunks {
+            for a in &t.accept_from {
+                if !sip.invite_rate.trusted.contains(a) {
+                    sip.invite_rate.trusted.push(*a);
+                }
+            }
+        }
         let config = Config {
             registrar,
             sip,

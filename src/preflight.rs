@@ -85,6 +85,17 @@ pub fn prepare(config: &Config) -> Result<Prepared, Problems> {
                     ));
                 }
             }
+            // A dial through a trunk must name a configured trunk.
+            if let crate::ivr::flow::NodeAction::Dial(d) = &node.action {
+                if let Some(trunk) = &d.trunk {
+                    if !config.trunks.iter().any(|t| *t.name == **trunk) {
+                        problems.0.push(format!(
+                            "flow \"{}\": node \"{}\" dials through trunk \"{trunk}\", which is not configured ([trunks.{trunk}] in the config)",
+                            flow.name, node.name
+                        ));
+                    }
+                }
+            }
         }
     }
     if !config.acd.queues.is_empty() {
@@ -307,6 +318,35 @@ mod tests {
             problems,
             "flow \"main\": node \"operator_queue\" enters queue \"support\", which is not configured ([queues.support] in the config)"
         );
+    }
+
+    #[test]
+    fn a_dial_through_a_trunk_that_is_not_configured_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = bundled();
+        std::fs::copy(
+            config.ivr.flows_dir.join("main.yaml"),
+            dir.path().join("main.yaml"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("outside.yaml"),
+            "start: out\nnodes:\n  out:\n    dial: \"87172000000\"\n    trunk: carrier\n    on_no_answer: bye\n    next: bye\n  bye: { hangup: true }\n",
+        )
+        .unwrap();
+        config.ivr.flows_dir = dir.path().to_path_buf();
+        let problems = check(&config).unwrap_err().to_string();
+        assert_eq!(
+            problems,
+            "flow \"outside\": node \"out\" dials through trunk \"carrier\", which is not configured ([trunks.carrier] in the config)"
+        );
+        config.trunks = crate::config::Config::parse(
+            Path::new("t.toml"),
+            "[trunks.carrier]\nproxy = \"sip:127.0.0.1:5080\"\ncaller_id = \"+77172000000\"\n",
+        )
+        .unwrap()
+        .trunks;
+        assert!(check(&config).is_ok());
     }
 
     #[test]

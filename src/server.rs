@@ -92,6 +92,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         presence: Presence::default(),
         media: media.clone(),
         clock: Arc::clone(&clock),
+        trunks: config.trunks.clone().into(),
     };
     let endpoint = Endpoint::new(EndpointParams {
         config: config.clone(),

@@ -32,6 +32,8 @@ pub const RTP_RELAYED: &str = "qonyrau_rtp_relayed_total";
 pub const RTP_RELAY_DROPPED: &str = "qonyrau_rtp_relay_dropped_total";
 pub const OPERATOR_LEGS: &str = "qonyrau_operator_legs_total"; // {outcome}
 pub const CALLS_BRIDGED: &str = "qonyrau_calls_bridged";
+/// Legs not placed because their trunk was at `max_calls`, by trunk.
+pub const TRUNK_LIMITED: &str = "qonyrau_trunk_limited_total";
 /// Agents' state changes, by the state entered (`qonyrau_agent_state_changes_total{to}`).
 pub const AGENT_STATE_CHANGES: &str = "qonyrau_agent_state_changes_total";
 /// Agent activity log lines not written (queue full, database down).
@@ -128,6 +130,10 @@ fn describe() {
         "Calls placed to operators' contacts, by outcome"
     );
     describe_gauge!(CALLS_BRIDGED, "Calls bridged to an operator now");
+    describe_counter!(
+        TRUNK_LIMITED,
+        "Calls not placed through a trunk because it was at its max_calls, by trunk"
+    );
     metrics::describe_histogram!(
         LEG_JITTER,
         "Interarrival jitter of each media leg at its end (RFC 3550 A.8), ms, by side"

@@ -147,6 +147,13 @@ pub enum CallAction {
     Dial {
         extension: Arc<str>,
     },
+    /// Dial `number` through `trunk` (a flow's dial node that names one): allocate an
+    /// operator media leg and report the trunk's target with
+    /// [`CallCore::handle_dial_targets`].
+    DialTrunk {
+        trunk: Arc<str>,
+        number: Arc<str>,
+    },
     /// Place an outbound INVITE with this SDP offer on a new leg; `queue`: it is a queue's
     /// offer (the operator's phone shows the queue and the wait so far).
     PlaceLeg {
@@ -666,6 +673,9 @@ impl CallCore {
                     .push_back(CallAction::Media(MediaCommand::StopPlayback)),
                 IvrAction::Dial { extension } => {
                     self.out.push_back(CallAction::Dial { extension });
+                }
+                IvrAction::DialTrunk { trunk, number } => {
+                    self.out.push_back(CallAction::DialTrunk { trunk, number });
                 }
                 IvrAction::CancelDial => self.abandon_dial(),
                 IvrAction::EnterQueue { queue, priority } => self.enter_queue(queue, priority),

@@ -263,6 +263,7 @@ pub(super) fn target(port: u16) -> DialTarget {
         extension: "2001".into(),
         contact: format!("sip:2001@127.0.0.1:{port}"),
         reach: crate::sip::registrar::Reach::Udp(format!("127.0.0.1:{port}").parse().unwrap()),
+        trunk: None,
     }
 }
 
@@ -281,6 +282,32 @@ fn dialling_call(t0: Instant) -> CallCore {
         "{a:?}"
     );
     c
+}
+
+#[test]
+fn a_dial_node_naming_a_trunk_asks_for_the_number_through_that_trunk() {
+    let t0 = Instant::now();
+    let mut s = setup(Duration::ZERO);
+    let flow = DIAL_FLOW.replace(
+        "dial: \"2001\"",
+        "dial: \"87011234567\"\n    trunk: carrier",
+    );
+    s.flow = Arc::new(Flow::parse(Path::new("d.yaml"), &flow).unwrap());
+    let mut c = CallCore::new(t0, s, Some(OFFER.into()));
+    drain(&mut c);
+    c.handle_ack(t0, None);
+    let a = drain(&mut c);
+    assert!(
+        a.contains(&CallAction::DialTrunk {
+            trunk: Arc::from("carrier"),
+            number: Arc::from("87011234567"),
+        }),
+        "{a:?}"
+    );
+    assert!(
+        !a.iter().any(|a| matches!(a, CallAction::Dial { .. })),
+        "never as an extension: {a:?}"
+    );
 }
 
 /// A call in the dial flow whose one operator leg (leg 1, contact port 5001) answered.

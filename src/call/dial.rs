@@ -7,6 +7,7 @@
 //! SIP lives in `crate::sip::uac` (run by the endpoint). Nothing here knows about media.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::call::events::LegId;
 use crate::ivr::DialResult;
@@ -21,6 +22,9 @@ pub struct DialTarget {
     /// The binding's Contact URI: the outbound INVITE's Request-URI.
     pub contact: String,
     pub reach: Reach,
+    /// Dialled through this trunk (`[trunks.NAME]`): the INVITE presents the trunk's caller
+    /// ID and answers its digest challenge.
+    pub trunk: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,6 +180,7 @@ mod tests {
             extension: "2001".into(),
             contact: format!("sip:2001@127.0.0.1:{n}"),
             reach: Reach::Udp(format!("127.0.0.1:{n}").parse().unwrap()),
+            trunk: None,
         }
     }
 

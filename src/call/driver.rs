@@ -179,6 +179,8 @@ pub struct CallLinks {
     pub presence: Presence,
     pub media: MediaEngine,
     pub clock: Arc<dyn Clock>,
+    /// The configured trunks, for a flow's dial that names one.
+    pub trunks: Arc<[crate::config::TrunkConfig]>,
 }
 
 /// The operator side's media leg and the extension it reaches; `parked` is the leg of an
@@ -321,6 +323,10 @@ impl CallTask {
                 self.dial(extension, operator);
                 return None;
             }
+            CallAction::DialTrunk { trunk, number } => {
+                self.dial_trunk(trunk, &number, operator);
+                return None;
+            }
             CallAction::PlaceLeg {
                 leg,
                 target,
@@ -461,10 +467,47 @@ impl CallTask {
                 extension: extension.to_string(),
                 contact: b.contact,
                 reach: b.reach,
+                trunk: None,
             })
             .collect();
         let busy = links.presence.is_busy(&extension);
-        let port = match links.media.allocate_leg_near(&self.leg) {
+        let port = self.operator_leg(operator);
+        operator.extension = Some(extension);
+        self.core.handle_dial_targets(now(), targets, busy, port);
+    }
+
+    /// A flow's dial through a trunk: the one target is the number, written as the trunk
+    /// wants it, at the trunk's proxy. A number the trunk's plan cannot read reaches nobody
+    /// (the flow's on_no_answer).
+    fn dial_trunk(&mut self, trunk: Arc<str>, number: &str, operator: &mut OperatorMedia) {
+        let target = self
+            .links
+            .trunks
+            .iter()
+            .find(|t| *t.name == *trunk)
+            .and_then(|t| match t.plan.canonical(number) {
+                Ok(e164) => {
+                    let user = t.plan.for_trunk(&e164, t.dial_format);
+                    Some(DialTarget {
+                        contact: format!("sip:{user}@{}", t.proxy),
+                        extension: user,
+                        reach: crate::sip::registrar::Reach::Udp(t.proxy),
+                        trunk: Some(Arc::clone(&trunk)),
+                    })
+                }
+                Err(e) => {
+                    warn!(%trunk, number, error = %e, "a number the trunk cannot dial");
+                    None
+                }
+            });
+        let port = self.operator_leg(operator);
+        self.core
+            .handle_dial_targets(now(), target.into_iter().collect(), false, port);
+    }
+
+    /// A media leg for the far side of a dial; `None` (logged) when none is free.
+    fn operator_leg(&self, operator: &mut OperatorMedia) -> Option<u16> {
+        match self.links.media.allocate_leg_near(&self.leg) {
             Ok(h) => {
                 let port = h.local_port;
                 operator.leg = Some(h);
@@ -474,9 +517,7 @@ impl CallTask {
                 warn!(error = %e, "no media leg for the operator");
                 None
             }
-        };
-        operator.extension = Some(extension);
-        self.core.handle_dial_targets(now(), targets, busy, port);
+        }
     }
 
     fn publish(&self, fact: CallFact) {

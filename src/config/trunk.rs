@@ -182,7 +182,17 @@ impl Validator<'_> {
 
         let transport = match raw.transport.get_ref().as_str() {
             "udp" => Transport::Udp,
-            "tcp" => Transport::Tcp,
+            // We open no outbound TCP connections yet: a TCP trunk could not be dialled.
+            "tcp" => {
+                self.error(
+                    &raw.transport,
+                    format!(
+                        "{} = \"tcp\": not supported yet (outbound calls go over UDP); use udp",
+                        key("transport")
+                    ),
+                );
+                Transport::Udp
+            }
             other => {
                 self.error(
                     &raw.transport,

@@ -81,12 +81,12 @@ fn a_trunk_with_proxy_and_caller_id_takes_the_defaults() {
 
 #[test]
 fn every_trunk_key_is_read() {
-    let text = "[trunks.kaztel]\nproxy = \"sip:[2001:db8::1]\"\ntransport = \"tcp\"\nusername = \"qonyrau\"\npassword = \"s3cret\"\ncaller_id = \"+77172000000\"\nmax_calls = 1000\ncountry_code = \"44\"\nnational_prefix = \"0\"\ndial_format = \"national\"\naccept_from = [\"192.0.2.1\", \"2001:db8::2\"]\nrealm = \"carrier.example\"\n";
+    let text = "[trunks.kaztel]\nproxy = \"sip:[2001:db8::1]\"\ntransport = \"udp\"\nusername = \"qonyrau\"\npassword = \"s3cret\"\ncaller_id = \"+77172000000\"\nmax_calls = 1000\ncountry_code = \"44\"\nnational_prefix = \"0\"\ndial_format = \"national\"\naccept_from = [\"192.0.2.1\", \"2001:db8::2\"]\nrealm = \"carrier.example\"\n";
     let t = trunk(text);
     assert_eq!(t.name, "kaztel");
     assert_eq!(t.proxy, "[2001:db8::1]:5060".parse::<SocketAddr>().unwrap());
     assert_eq!(t.proxy_uri, "sip:[2001:db8::1]");
-    assert_eq!(t.transport, Transport::Tcp);
+    assert_eq!(t.transport, Transport::Udp);
     assert_eq!(t.credentials(), Some(("qonyrau", "s3cret")));
     assert_eq!(t.max_calls, 1000);
     assert_eq!(
@@ -179,10 +179,14 @@ fn good_proxies_default_to_port_5060() {
 }
 
 #[test]
-fn transport_is_udp_or_tcp() {
+fn transport_is_udp_and_tcp_is_not_supported_yet() {
     assert_eq!(
-        trunk(&format!("{MINIMAL}transport = \"tcp\"\n")).transport,
-        Transport::Tcp
+        trunk(&format!("{MINIMAL}transport = \"udp\"\n")).transport,
+        Transport::Udp
+    );
+    assert_eq!(
+        error_with("transport = \"tcp\""),
+        "config/qonyrau.toml:4: trunks.carrier.transport = \"tcp\": not supported yet (outbound calls go over UDP); use udp"
     );
     assert_eq!(
         error_with("transport = \"tls\""),
@@ -498,4 +502,19 @@ fn the_documented_example_is_a_valid_trunk() {
     assert_eq!(t.caller_id, "+77172000000");
     assert_eq!(t.max_calls, 10);
     assert_eq!(t.credentials(), None);
+}
+
+#[test]
+fn a_trunks_addresses_are_trusted_sources_for_the_invite_rate_limit() {
+    let text = "[sip]\ntrusted = [\"10.0.0.5\"]\n[trunks.carrier]\nproxy = \"sip:192.0.2.7:5080\"\ncaller_id = \"+77172000000\"\n[trunks.backup]\nproxy = \"sip:192.0.2.8\"\ncaller_id = \"+77172000000\"\naccept_from = [\"192.0.2.9\"]\n";
+    let c = Config::parse(Path::new("config/qonyrau.toml"), text).unwrap();
+    let mut trusted: Vec<String> = c
+        .sip
+        .invite_rate
+        .trusted
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    trusted.sort();
+    assert_eq!(trusted, ["10.0.0.5", "192.0.2.7", "192.0.2.9"]);
 }

@@ -128,6 +128,8 @@ pub struct Endpoint {
     pending_auth: HashMap<TxKey, (Message, Route)>,
     /// Feature-code calls waiting for the ACD's answer: the INVITE, its route, the caller.
     pending_feature: HashMap<TxKey, (Message, Route, String)>,
+    /// Each trunk's limit of simultaneous calls (`[trunks.NAME] max_calls`).
+    trunk_calls: HashMap<String, crate::trunk::CallLimit>,
     invite_limiter: InviteRateLimiter,
     /// Queue numbers → queue names (a transfer may name one).
     queue_numbers: Arc<std::collections::BTreeMap<String, Arc<str>>>,
@@ -139,6 +141,12 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn new(p: EndpointParams) -> Endpoint {
+        let trunk_calls = p
+            .config
+            .trunks
+            .iter()
+            .map(|t| (t.name.clone(), crate::trunk::CallLimit::new(t.max_calls)))
+            .collect();
         let (cmd_tx, cmd_rx) = mpsc::channel(16_384);
         let invite_limiter = InviteRateLimiter::new(p.config.sip.invite_rate.clone());
         let queue_numbers = Arc::new(
@@ -167,6 +175,7 @@ impl Endpoint {
             legs: HashMap::new(),
             pending_auth: HashMap::new(),
             pending_feature: HashMap::new(),
+            trunk_calls,
             invite_limiter,
             queue_numbers,
             heap: TimerHeap::default(),

@@ -16,11 +16,13 @@ use crate::sip::registrar::Reach;
 use crate::sip::response::response_for;
 use crate::sip::transaction::TxKey;
 use crate::sip::uac::{
-    InDialog, OutboundAction, OutboundCall, OutboundEvent, OutboundParams, Outcome, Transport,
+    DigestCredentials, InDialog, OutboundAction, OutboundCall, OutboundEvent, OutboundParams,
+    Outcome, Transport,
 };
 use crate::sip::uri::SipUri;
 use crate::telemetry;
 use crate::transport::{ConnId, Via};
+use crate::trunk::CallPermit;
 
 use super::dialog::{new_tag, Pending2xx, Retransmit};
 use super::timers::TimerOwner;
@@ -41,6 +43,8 @@ pub(super) struct OutboundLeg {
     pending_2xx: Option<Pending2xx>,
     /// Our Contact, for the 200 to a re-INVITE.
     contact: String,
+    /// A leg through a trunk holds one of its places until it ends.
+    trunk: Option<(String, CallPermit)>,
 }
 
 impl Endpoint {
@@ -57,6 +61,36 @@ impl Endpoint {
             Reach::Udp(addr) => (self.p.transports.udp_toward(addr), addr, Transport::Udp),
             Reach::Tcp { source, conn } => (Via::Tcp(ConnId(conn)), source, Transport::Tcp),
         };
+        // A trunk's leg: its caller ID, its credentials, and a place under its limit (none
+        // free: the leg fails at once as unavailable, like a 503 from the carrier).
+        let trunk = match &target.trunk {
+            Some(name) => {
+                let config = self.p.config.trunks.iter().find(|t| *t.name == **name);
+                let permit = self
+                    .trunk_calls
+                    .get_mut(&**name)
+                    .and_then(|limit| limit.try_acquire());
+                match (config, permit) {
+                    (Some(config), Some(permit)) => Some((config.clone(), permit)),
+                    (_, permit) => {
+                        if let Some(permit) = permit {
+                            self.release_trunk(name, permit);
+                        }
+                        tracing::warn!(trunk = %name, "trunk at its call limit (or unknown): leg not placed");
+                        metrics::counter!(telemetry::TRUNK_LIMITED, "trunk" => name.to_string())
+                            .increment(1);
+                        if let Some(d) = self.calls.get(&call) {
+                            let _ = d.events.try_send(CallEvent::Operator {
+                                leg,
+                                event: Box::new(OutboundEvent::Failed(Outcome::Unavailable)),
+                            });
+                        }
+                        return;
+                    }
+                }
+            }
+            None => None,
+        };
         let local = self.p.transports.local(via, dest);
         let host = SipUri::parse(&target.contact)
             .map(|u| u.host)
@@ -69,6 +103,7 @@ impl Endpoint {
         // A plain phone shows the display name: the caller, and for a queue's offer the
         // queue and the wait so far; the header is for consoles.
         let (display, extra_headers) = match &queue {
+            _ if trunk.is_some() => (String::new(), Vec::new()),
             Some(q) => (
                 format!(
                     "{} {} {}:{:02}",
@@ -88,13 +123,26 @@ impl Endpoint {
             Transport::Udp => format!("<sip:qonyrau@{local}>"),
             Transport::Tcp => format!("<sip:qonyrau@{local};transport=tcp>"),
         };
-        let params = OutboundParams {
-            request_uri: target.contact.clone(),
-            from: format!(
+        let from = match &trunk {
+            // The carrier sees the number we present, nothing of the caller's.
+            Some((t, _)) => format!("<sip:{}@{local}>", uri_user(&t.caller_id)),
+            None => format!(
                 "\"{}\" <sip:{}@{local}>",
                 display.replace(['"', '\\'], ""),
                 uri_user(caller_user)
             ),
+        };
+        let credentials = trunk.as_ref().and_then(|(t, _)| {
+            t.credentials()
+                .map(|(username, password)| DigestCredentials {
+                    username: username.to_string(),
+                    password: password.to_string(),
+                    realm: t.realm.clone(),
+                })
+        });
+        let params = OutboundParams {
+            request_uri: target.contact.clone(),
+            from,
             to: format!("<sip:{}@{host}>", target.extension),
             contact,
             local,
@@ -104,7 +152,7 @@ impl Endpoint {
             extra_headers,
             call_id: format!("{}@qonyrau", new_tag()),
             from_tag: new_tag(),
-            credentials: None,
+            credentials,
         };
         let key: LegKey = (params.call_id.clone(), params.from_tag.clone());
         let contact = params.contact.clone();
@@ -121,6 +169,7 @@ impl Endpoint {
                 pending_reinvite: None,
                 pending_2xx: None,
                 contact,
+                trunk: trunk.map(|(t, permit)| (t.name, permit)),
             },
         );
         self.legs.insert((call, leg), key.clone());
@@ -344,8 +393,7 @@ impl Endpoint {
         let next = l.core.poll_timeout();
         let mut finished = l.core.is_ended() && next.is_none();
         if finished {
-            self.outbound.remove(key);
-            self.legs.remove(&(call, leg));
+            self.forget_leg(key, call, leg);
         } else if let Some(at) = next {
             self.heap.push(at, TimerOwner::Outbound(key.clone()));
         }
@@ -354,8 +402,7 @@ impl Endpoint {
                 tracing::debug!(error = %e, %dest, "outbound leg send failed");
                 if !finished && matches!(via, Via::Tcp(_)) {
                     // The contact's TCP connection is gone: nothing more can reach it.
-                    self.outbound.remove(key);
-                    self.legs.remove(&(call, leg));
+                    self.forget_leg(key, call, leg);
                     events.push(OutboundEvent::Failed(Outcome::Unavailable));
                     finished = true;
                 }
@@ -368,6 +415,24 @@ impl Endpoint {
                     event: Box::new(event),
                 });
             }
+        }
+    }
+}
+
+impl Endpoint {
+    /// The leg is over: forget it, and give its trunk place back.
+    fn forget_leg(&mut self, key: &LegKey, call: u64, leg: LegId) {
+        if let Some(l) = self.outbound.remove(key) {
+            if let Some((name, permit)) = l.trunk {
+                self.release_trunk(&name, permit);
+            }
+        }
+        self.legs.remove(&(call, leg));
+    }
+
+    fn release_trunk(&mut self, name: &str, permit: CallPermit) {
+        if let Some(limit) = self.trunk_calls.get_mut(name) {
+            limit.release(permit);
         }
     }
 }

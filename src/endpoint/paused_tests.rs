@@ -46,6 +46,7 @@ async fn start_endpoint() -> (SocketAddr, CancellationToken) {
         presence: Presence::default(),
         media: media.clone(),
         clock: Arc::new(SystemClock),
+        trunks: Arc::from([]),
     };
     let endpoint = Endpoint::new(EndpointParams {
         config,

@@ -22,6 +22,12 @@
 //!     on_no_answer: sorry                             # nobody answered, or not registered
 //!     on_busy: sorry                                  # busy (486/600/603, or in a call)
 //!     next: goodbye                                   # after the operator hangs up
+//!   outside:                                          # a number outside, through a trunk
+//!     dial: "87172000000"                             # the number (3-15 digits, + allowed)
+//!     trunk: carrier                                  # a [trunks.carrier] of the config
+//!     ring_timeout: 40s
+//!     on_no_answer: sorry
+//!     next: goodbye
 //!   goodbye: { play: goodbye, next: hangup }
 //!   hangup: { hangup: true }                          # we send BYE
 //! ```
@@ -88,10 +94,15 @@ pub struct QueueNode {
     pub next: NodeId,
 }
 
-/// Ring an extension's registered contacts and bridge the caller to whoever answers.
+/// Ring an extension's registered contacts (or a number through a trunk) and bridge the
+/// caller to whoever answers.
 #[derive(Debug)]
 pub struct Dial {
+    /// The extension, or with `trunk` the number dialled through it.
     pub extension: Arc<str>,
+    /// The trunk a number outside is dialled through (`[trunks.NAME]`; checked against the
+    /// config by the preflight). Only a flow that names a trunk reaches it.
+    pub trunk: Option<Arc<str>>,
     pub ring_timeout: Duration,
     pub on_no_answer: NodeId,
     pub on_busy: NodeId,
@@ -286,6 +297,7 @@ struct RawNode {
     next: Option<Spanned<String>>,
     menu: Option<Spanned<RawMenu>>,
     dial: Option<Spanned<String>>,
+    trunk: Option<Spanned<String>>,
     ring_timeout: Option<Spanned<String>>,
     on_no_answer: Option<Spanned<String>>,
     on_busy: Option<Spanned<String>>,
@@ -477,6 +489,7 @@ impl<'a> Builder<'a> {
         }
         if raw.dial.is_none() {
             for (key, v) in [
+                ("trunk", &raw.trunk),
                 ("ring_timeout", &raw.ring_timeout),
                 ("on_no_answer", &raw.on_no_answer),
                 ("on_busy", &raw.on_busy),
@@ -527,10 +540,32 @@ impl<'a> Builder<'a> {
     fn dial(&mut self, name: &str, ext: &Spanned<String>, raw: &RawNode) -> Dial {
         let line = ext.referenced.line();
         let extension = ext.value.trim();
-        if !(2..=15).contains(&extension.len()) || !extension.bytes().all(|b| b.is_ascii_digit()) {
+        let trunk = raw.trunk.as_ref().map(|t| {
+            let trunk = t.value.trim();
+            if trunk.is_empty() {
+                self.error(
+                    t.referenced.line(),
+                    format!(
+                        "node \"{name}\": trunk needs a trunk name ([trunks.NAME] in the config)"
+                    ),
+                );
+            }
+            Arc::<str>::from(trunk)
+        });
+        if trunk.is_some() {
+            let digits = extension.strip_prefix('+').unwrap_or(extension);
+            if !(3..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                self.error(
+                    line,
+                    format!("node \"{name}\": dial = \"{extension}\": through a trunk, must be a number of 3-15 digits, + allowed first (quote it: dial: \"87172000000\")"),
+                );
+            }
+        } else if !(2..=15).contains(&extension.len())
+            || !extension.bytes().all(|b| b.is_ascii_digit())
+        {
             self.error(
                 line,
-                format!("node \"{name}\": dial = \"{extension}\": must be an extension of 2-15 digits (quote it: dial: \"2001\")"),
+                format!("node \"{name}\": dial = \"{extension}\": must be an extension of 2-15 digits (quote it: dial: \"2001\"), or a number with trunk: NAME"),
             );
         }
         let ring_timeout = match &raw.ring_timeout {
@@ -575,6 +610,7 @@ impl<'a> Builder<'a> {
         };
         Dial {
             extension: Arc::from(extension),
+            trunk,
             ring_timeout,
             on_no_answer,
             on_busy,
@@ -758,6 +794,58 @@ nodes:
     }
 
     #[test]
+    fn a_dial_node_with_a_trunk_dials_a_number_through_it() {
+        let text = DIAL.replace(
+            "    dial: \"2001\"\n",
+            "    dial: \"+77172000000\"\n    trunk: carrier\n",
+        );
+        let f = parse(&text).unwrap();
+        match &f.node(f.start).action {
+            NodeAction::Dial(d) => {
+                assert_eq!(&*d.extension, "+77172000000");
+                assert_eq!(d.trunk.as_deref(), Some("carrier"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match &parse(DIAL).unwrap().node(f.start).action {
+            NodeAction::Dial(d) => assert_eq!(d.trunk, None),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_trunk_number_or_a_trunk_without_dial_is_refused_with_its_line() {
+        let text = DIAL.replace(
+            "    dial: \"2001\"\n",
+            "    dial: \"12\"\n    trunk: carrier\n",
+        );
+        let lines: Vec<String> = parse(&text)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            ["ivr-flows/test.yaml:4: node \"op\": dial = \"12\": through a trunk, must be a number of 3-15 digits, + allowed first (quote it: dial: \"87172000000\")"]
+        );
+        let text = DIAL.replace(
+            "  sorry: { play: sorry, next: bye }",
+            "  sorry: { play: sorry, next: bye, trunk: carrier }",
+        );
+        let lines: Vec<String> = parse(&text)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            ["ivr-flows/test.yaml:8: node \"sorry\": trunk is only for dial nodes"]
+        );
+    }
+
+    #[test]
     fn a_dial_node_names_every_problem_with_its_line() {
         let text = DIAL
             .replace("\"2001\"", "sales")
@@ -768,7 +856,7 @@ nodes:
         assert_eq!(
             lines,
             [
-                "ivr-flows/test.yaml:4: node \"op\": dial = \"sales\": must be an extension of 2-15 digits (quote it: dial: \"2001\")",
+                "ivr-flows/test.yaml:4: node \"op\": dial = \"sales\": must be an extension of 2-15 digits (quote it: dial: \"2001\"), or a number with trunk: NAME",
                 "ivr-flows/test.yaml:4: node \"op\" dials but has no on_no_answer node",
                 "ivr-flows/test.yaml:5: node \"op\": ring_timeout = \"2s\": must be a duration from 5s to 300s (e.g. \"30s\")",
             ]

@@ -35,6 +35,11 @@ pub enum IvrAction {
     Dial {
         extension: Arc<str>,
     },
+    /// Dial `number` through `trunk`, reported like [`IvrAction::Dial`].
+    DialTrunk {
+        trunk: Arc<str>,
+        number: Arc<str>,
+    },
     /// Stop ringing (ring time-out): the dial has already been given up on.
     CancelDial,
     /// Wait in this queue for an operator; report an agent's answer with
@@ -342,8 +347,14 @@ impl IvrSession {
                 self.state = State::Queued { node };
             }
             NodeAction::Dial(dial) => {
-                self.out.push_back(IvrAction::Dial {
-                    extension: Arc::clone(&dial.extension),
+                self.out.push_back(match &dial.trunk {
+                    Some(trunk) => IvrAction::DialTrunk {
+                        trunk: Arc::clone(trunk),
+                        number: Arc::clone(&dial.extension),
+                    },
+                    None => IvrAction::Dial {
+                        extension: Arc::clone(&dial.extension),
+                    },
                 });
                 self.state = State::Dialing {
                     node,
@@ -649,7 +660,7 @@ nodes:
                     match a {
                         IvrAction::Play { id, .. } => last_play = Some(id),
                         IvrAction::Hangup(_) => ended = true,
-                        IvrAction::StopPlayback | IvrAction::Dial { .. } | IvrAction::CancelDial | IvrAction::EnterQueue { .. } => {}
+                        IvrAction::StopPlayback | IvrAction::Dial { .. } | IvrAction::DialTrunk { .. } | IvrAction::CancelDial | IvrAction::EnterQueue { .. } => {}
                     }
                 }
             }

@@ -77,6 +77,8 @@ impl Transport {
 pub struct DigestCredentials {
     pub username: String,
     pub password: String,
+    /// Answer only challenges of this realm (`None`: any).
+    pub realm: Option<String>,
 }
 
 /// Never prints the password (`OutboundParams` is `Debug`).
@@ -84,6 +86,7 @@ impl std::fmt::Debug for DigestCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DigestCredentials")
             .field("username", &self.username)
+            .field("realm", &self.realm)
             .finish_non_exhaustive()
     }
 }
@@ -683,7 +686,8 @@ impl OutboundCall {
         // Several challenges (e.g. SHA-256 and MD5, RFC 8760 §2.4): the first we can answer.
         let challenge = resp
             .header_values(challenge_header)
-            .find_map(|v| digest::Challenge::parse(v).ok())?;
+            .find_map(|v| digest::Challenge::parse(v).ok())
+            .filter(|c| creds.realm.as_ref().is_none_or(|r| *r == c.realm))?;
         let again = match self.auth_answers {
             0 => true,
             1 => challenge.stale,

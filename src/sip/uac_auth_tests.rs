@@ -29,6 +29,7 @@ fn params(credentials: bool) -> OutboundParams {
         credentials: credentials.then(|| DigestCredentials {
             username: USER.into(),
             password: PASSWORD.into(),
+            realm: None,
         }),
     }
 }
@@ -388,4 +389,29 @@ fn the_password_is_not_in_the_debug_output() {
     let text = format!("{:?}", params(true));
     assert!(text.contains(USER));
     assert!(!text.contains(PASSWORD));
+}
+
+#[test]
+fn a_challenge_of_another_realm_than_the_trunks_is_not_answered() {
+    let t0 = Instant::now();
+    for (realm, answered) in [
+        (Some("trunk.example"), true),
+        (Some("other.example"), false),
+    ] {
+        let mut p = params(true);
+        p.credentials.as_mut().unwrap().realm = realm.map(str::to_owned);
+        let mut call = OutboundCall::new(t0, p, Timers::default());
+        let (mut sent, _) = drain(&mut call);
+        let first = sent.remove(0);
+        call.handle_response(t0, &challenged(&first, 407, "n1", false));
+        let (sent, events) = drain(&mut call);
+        let retried = sent.iter().any(|m| method(m) == "INVITE");
+        assert_eq!(retried, answered, "realm {realm:?}: {sent:?}");
+        if !answered {
+            assert_eq!(
+                events,
+                [OutboundEvent::Failed(Outcome::Rejected { status: 407 })]
+            );
+        }
+    }
 }
