@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Remakes the queue announcement prompts (position, estimated wait, free of charge, and the
-# number fragments they are said with): sounds/<lang>/<name>.wav, 8 kHz mono 16-bit PCM.
+# number fragments they are said with) and the callback offer's (src/call/callback_offer.rs):
+# sounds/<lang>/<name>.wav, 8 kHz mono 16-bit PCM.
 # The words are in src/acd/phrases.tsv, the same table src/acd/phrases.rs reads, so the code
 # and the WAVs cannot disagree about what a prompt says. Needs espeak-ng and sox
 # (apt-get install espeak-ng sox). Output is committed; rerun after editing the table.

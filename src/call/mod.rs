@@ -3,6 +3,7 @@
 //! published on the call event stream ([`events`]), which records and KPIs subscribe to.
 
 pub mod admission;
+pub mod callback_offer;
 pub mod core;
 pub mod dial;
 pub mod driver;
