@@ -581,7 +581,14 @@ fn agent_hanging_up_during_the_customers_intro_hangs_up_the_customer() {
 
 #[test]
 fn shut_down_ends_every_state_with_the_right_commands_and_report() {
-    let cases: [(&str, fn() -> Run, &[A], &[CallbackReport]); 6] = [
+    /// A state's name, how to reach it, the commands shut-down gives, the whole call's reports.
+    type Case = (
+        &'static str,
+        fn() -> Run,
+        &'static [A],
+        &'static [CallbackReport],
+    );
+    let cases: [Case; 6] = [
         (
             "agent rings",
             Run::new,
