@@ -459,6 +459,7 @@ pub fn all_prompt_names() -> BTreeSet<&'static str> {
         INVALID,
         TO_CUSTOMER,
         TO_AGENT,
+        crate::callback::call::PROMPT_NOT_REACHED,
     ]
     .into();
     names.extend(DIGITS);
