@@ -32,6 +32,11 @@ pub const RTP_RELAYED: &str = "qonyrau_rtp_relayed_total";
 pub const RTP_RELAY_DROPPED: &str = "qonyrau_rtp_relay_dropped_total";
 pub const OPERATOR_LEGS: &str = "qonyrau_operator_legs_total"; // {outcome}
 pub const CALLS_BRIDGED: &str = "qonyrau_calls_bridged";
+/// Callbacks by queue and outcome: requested, refused, placed, attempt_failed, completed,
+/// failed, closed_served, cancelled.
+pub const CALLBACKS: &str = "qonyrau_callbacks_total";
+/// Callbacks now, by queue and state (pending: waiting for their turn or time; placing).
+pub const CALLBACKS_PENDING: &str = "qonyrau_callbacks";
 /// Legs not placed because their trunk was at `max_calls`, by trunk.
 pub const TRUNK_LIMITED: &str = "qonyrau_trunk_limited_total";
 /// Agents' state changes, by the state entered (`qonyrau_agent_state_changes_total{to}`).
@@ -130,6 +135,14 @@ fn describe() {
         "Calls placed to operators' contacts, by outcome"
     );
     describe_gauge!(CALLS_BRIDGED, "Calls bridged to an operator now");
+    describe_counter!(
+        CALLBACKS,
+        "Callbacks by queue and outcome (requested, refused, placed, attempt_failed, completed, failed, closed_served, cancelled)"
+    );
+    describe_gauge!(
+        CALLBACKS_PENDING,
+        "Callbacks now, by queue and state (pending, placing)"
+    );
     describe_counter!(
         TRUNK_LIMITED,
         "Calls not placed through a trunk because it was at its max_calls, by trunk"

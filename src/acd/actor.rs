@@ -105,6 +105,14 @@ pub enum AcdRequest {
         call: u64,
         notify: mpsc::Sender<CallEvent>,
     },
+    /// A callback keeps a place in `queue` from `entered` (its caller's entry time): the
+    /// ACD reserves an agent for it at the head (`QueueSignal::Offer` to `notify`).
+    EnterCallback {
+        queue: Arc<str>,
+        priority: u8,
+        entered: Instant,
+        notify: mpsc::Sender<CallEvent>,
+    },
     /// The caller's position and estimated wait (seconds), for an announcement.
     Status {
         entry: EntryId,
@@ -426,6 +434,45 @@ impl AcdTask {
                             .await;
                     }
                     Err(e) => debug!(error = %e, "enqueue refused"),
+                }
+            }
+            AcdRequest::EnterCallback {
+                queue,
+                priority,
+                entered,
+                notify,
+            } => {
+                let Some(q) = self.acd.queue_id(&queue) else {
+                    tracing::warn!(queue = %queue, "a callback names a queue that is not configured");
+                    return;
+                };
+                match self
+                    .acd
+                    .enqueue_entered(at, entered, q, priority, EntryKind::Callback)
+                {
+                    Ok(entry) => {
+                        self.waiting.insert(
+                            entry,
+                            Waiting {
+                                call: 0,
+                                queue: q,
+                                notify: notify.clone(),
+                                first_ewt: None,
+                            },
+                        );
+                        // It will take an agent like a caller: the estimate counts it.
+                        self.feed(
+                            q,
+                            at,
+                            ewt::QueueEvent::Enter {
+                                caller: ewt::CallerId(entry.0),
+                            },
+                        );
+                        let _ = notify
+                            .send(CallEvent::Queue(QueueSignal::Entered { entry }))
+                            .await;
+                    }
+                    Err(e) => debug!(error = %e, "callback enqueue refused"),
                 }
             }
             AcdRequest::Status { entry, reply } => {

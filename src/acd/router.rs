@@ -143,6 +143,20 @@ impl Acd {
         priority: u8,
         kind: EntryKind,
     ) -> Result<EntryId, AcdError> {
+        self.enqueue_entered(now, now, queue, priority, kind)
+    }
+
+    /// As [`Acd::enqueue`], for an entry whose place dates from `entered` (a callback keeps
+    /// the place its caller had: it is ordered among the others by that time, so it never
+    /// jumps ahead of callers who came earlier nor is overtaken by later ones).
+    pub fn enqueue_entered(
+        &mut self,
+        now: Instant,
+        entered: Instant,
+        queue: QueueId,
+        priority: u8,
+        kind: EntryKind,
+    ) -> Result<EntryId, AcdError> {
         let q = self
             .queues
             .get(queue.0 as usize)
@@ -175,7 +189,7 @@ impl Acd {
             id,
             queue,
             priority,
-            entered: now,
+            entered: entered.min(now),
             kind,
         };
         let key = entry.key();

@@ -304,3 +304,29 @@ fn queue_status_counts_waiting_offered_and_the_longest_wait() {
     assert_eq!(acd.queue_id("sales"), Some(q));
     assert_eq!(acd.agent_id("a1"), Some(a[1]));
 }
+
+#[test]
+fn a_callback_put_back_later_keeps_the_place_of_its_entry_time() {
+    let t0 = Instant::now();
+    let (mut acd, q, a) = team(Strategy::LongestIdle, 1, &[0], t0);
+    acd.pause(t0, a[0], "meeting".into()).unwrap();
+    let first = acd.enqueue(t0 + S, q, 0, CALLER).unwrap();
+    let later = acd.enqueue(t0 + 5 * S, q, 0, CALLER).unwrap();
+    // Put back at 8 s (after a retry, or a restart) with the place its caller had at 3 s.
+    let cb = acd
+        .enqueue_entered(t0 + 8 * S, t0 + 3 * S, q, 0, EntryKind::Callback)
+        .unwrap();
+    assert_eq!(acd.position(cb), Some(2), "between the caller of 1 s and the one of 5 s");
+    drain(&mut acd);
+    acd.resume(t0 + 10 * S, a[0]).unwrap();
+    let mut served = vec![];
+    for i in 0..3u32 {
+        let entry = match commands(&mut acd)[..] {
+            [Offer { entry, .. }] | [ReserveForCallback { entry, .. }] => entry,
+            ref other => panic!("one offer or reservation, got {other:?}"),
+        };
+        served.push(entry);
+        take_call(&mut acd, t0 + 20 * S + i * S, entry, a[0]);
+    }
+    assert_eq!(served, [first, cb, later]);
+}

@@ -6,6 +6,7 @@
 //! callback entry keeps the caller's place), the store ([`store`], SQL) and the trunk.
 
 pub mod book;
+pub mod service;
 pub mod call;
 pub mod store;
 
