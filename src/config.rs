@@ -27,7 +27,8 @@ use toml::Spanned;
 use crate::units::{format_size, parse_duration, parse_size};
 
 mod acd;
-pub use acd::{AcdConfig, QueueDef};
+pub(crate) use acd::key_part;
+pub use acd::{AcdConfig, QueueDef, MOH_CLASS_RULE};
 mod trunk;
 pub use trunk::TrunkConfig;
 
@@ -434,6 +435,26 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+/// Where a key is set, for a check after loading (the preflight's, which needs the disk) to
+/// report a problem at: the file, and the line of the key, or of its table when the key was
+/// left out; line 0 for a built-in default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyAt {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl KeyAt {
+    /// A problem at this key: `file:line: message`.
+    pub fn error(&self, message: String) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            line: self.line,
+            message,
+        }
     }
 }
 

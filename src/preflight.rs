@@ -2,7 +2,9 @@
 //! parses, the default flow and every number's flow exist, and every prompt a flow can play
 //! exists in kk, ru and en as a valid 8 kHz mono 16-bit WAV. With queues configured, every
 //! prompt a queue announcement can say exists in kk, ru and en, and the longest announcement
-//! in each language fits in `acd.announce_every`. All problems at once.
+//! in each language fits in `acd.announce_every`. The music-on-hold classes load (`sounds/moh/`
+//! and each class directory under it) and every queue's `music_on_hold` class exists. All
+//! problems at once.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -15,12 +17,14 @@ use crate::acd::phrases::{self, Lang};
 use crate::config::{Config, LANGUAGES};
 use crate::ivr::flow::PromptCheck;
 use crate::ivr::FlowSet;
-use crate::media::prompt::PromptLibrary;
+use crate::media::prompt::{MusicOnHold, PromptLibrary, DEFAULT_MOH_CLASS};
 
 /// What a successful preflight loaded, handed to the server so nothing is read twice.
 pub struct Prepared {
     pub flows: FlowSet,
     pub prompts: Arc<PromptLibrary>,
+    /// Every music-on-hold class, for the media engine.
+    pub music_on_hold: Arc<MusicOnHold>,
 }
 
 #[derive(Debug, Default)]
@@ -36,7 +40,9 @@ impl std::error::Error for Problems {}
 
 /// Load flows and prompts, or every reason why not: each flow problem (undefined target,
 /// bad value, prompt missing in a language) with its file and line, each bad WAV with its
-/// file, each flow the config names that does not exist. One does not hide another.
+/// file, each flow the config names that does not exist, each music-on-hold class directory
+/// without a usable WAV, each queue's music-on-hold class missing on disk (with the file and
+/// line of its key). One does not hide another.
 pub fn prepare(config: &Config) -> Result<Prepared, Problems> {
     let mut problems = Problems::default();
     let (prompts, bad_wavs) = PromptLibrary::load_dir_partial(&config.ivr.sounds_dir);
@@ -46,6 +52,11 @@ pub fn prepare(config: &Config) -> Result<Prepared, Problems> {
         sounds_dir: &config.ivr.sounds_dir,
         bad: bad_wavs.iter().map(|e| e.file.clone()).collect(),
     };
+    let (music_on_hold, bad_moh) = MusicOnHold::load_partial(&config.ivr.sounds_dir);
+    problems.0.extend(bad_moh.iter().map(ToString::to_string));
+    problems
+        .0
+        .extend(moh_class_problems(config, music_on_hold.as_ref()));
     let flows = match FlowSet::load_dir(&config.ivr.flows_dir, &check) {
         Ok(f) => f,
         Err(e) => {
@@ -113,14 +124,41 @@ pub fn prepare(config: &Config) -> Result<Prepared, Problems> {
             .0
             .extend(announcement_problems(config, &prompts, &check));
     }
-    if problems.0.is_empty() {
-        Ok(Prepared {
+    match music_on_hold {
+        Some(moh) if problems.0.is_empty() => Ok(Prepared {
             flows,
             prompts: Arc::new(prompts),
-        })
-    } else {
-        Err(problems)
+            music_on_hold: Arc::new(moh),
+        }),
+        _ => Err(problems),
     }
+}
+
+/// Every queue's music-on-hold class is a directory `sounds/moh/<class>/` (`default` is
+/// `sounds/moh/` itself, whose problems the loader names). A class directory that exists
+/// but did not load was named by the loader too, so it is not called missing here.
+fn moh_class_problems(config: &Config, loaded: Option<&MusicOnHold>) -> Vec<String> {
+    let moh_dir = config.ivr.sounds_dir.join("moh");
+    config
+        .acd
+        .queues
+        .iter()
+        .filter(|q| q.music_on_hold != DEFAULT_MOH_CLASS)
+        .filter(|q| !loaded.is_some_and(|m| m.contains(&q.music_on_hold)))
+        .filter_map(|q| {
+            let dir = moh_dir.join(&q.music_on_hold);
+            (!dir.is_dir()).then(|| {
+                let message = format!(
+                    "queues.{}.music_on_hold = \"{}\": no such music-on-hold class: {} is not a directory (the classes are the sub-directories of {}, and \"{DEFAULT_MOH_CLASS}\")",
+                    crate::config::key_part(&q.config.name),
+                    q.music_on_hold,
+                    dir.display(),
+                    moh_dir.display()
+                );
+                q.music_on_hold_at.error(message).to_string()
+            })
+        })
+        .collect()
 }
 
 /// What a caller waiting in a queue can hear (`crate::acd::phrases`): every prompt exists in
@@ -220,6 +258,8 @@ mod tests {
         std::fs::create_dir(&flows).unwrap();
         // Every language but kk has "welcome"; ru has a WAV that is not one.
         let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds/en/welcome.wav");
+        std::fs::create_dir_all(sounds.join("moh")).unwrap();
+        std::fs::copy(&good, sounds.join("moh/default.wav")).unwrap();
         for lang in ["kk", "ru", "en"] {
             std::fs::create_dir_all(sounds.join(lang)).unwrap();
             if lang != "kk" {
@@ -275,12 +315,14 @@ mod tests {
     fn bundled_copy() -> (tempfile::TempDir, Config) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = bundled();
-        for lang in LANGUAGES {
+        for lang in LANGUAGES.into_iter().chain(["moh", "moh/calm"]) {
             let to = dir.path().join(lang);
             std::fs::create_dir(&to).unwrap();
             for file in std::fs::read_dir(config.ivr.sounds_dir.join(lang)).unwrap() {
                 let file = file.unwrap();
-                std::fs::copy(file.path(), to.join(file.file_name())).unwrap();
+                if file.path().is_file() {
+                    std::fs::copy(file.path(), to.join(file.file_name())).unwrap();
+                }
             }
         }
         config.ivr.sounds_dir = dir.path().to_path_buf();
@@ -368,6 +410,76 @@ mod tests {
                 "{problem}"
             );
         }
+    }
+
+    /// A config file (`q.toml`) with the bundled flows and a copy of the bundled sounds,
+    /// and these queue tables after the support queue (which the bundled flow enters).
+    fn with_queues(queues: &str) -> (tempfile::TempDir, Config) {
+        let (dir, copy) = bundled_copy();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = format!(
+            "[ivr]\nflows_dir = \"{}\"\nsounds_dir = \"{}\"\n\n[queues.support]\nmembers = [\"2001\"]\n{queues}",
+            root.join("ivr-flows").display(),
+            copy.ivr.sounds_dir.display()
+        );
+        (dir, Config::parse(Path::new("q.toml"), &text).unwrap())
+    }
+
+    #[test]
+    fn a_queues_music_on_hold_class_in_a_sub_directory_passes() {
+        let (_dir, config) =
+            with_queues("music_on_hold = \"calm\"\n[queues.sales]\nmembers = [\"2002\"]\n");
+        let p = prepare(&config).unwrap();
+        assert_eq!(p.music_on_hold.names(), ["calm", "default"]);
+        assert_eq!(config.acd.queues[0].music_on_hold, "calm");
+        assert_eq!(config.acd.queues[1].music_on_hold, "default");
+    }
+
+    #[test]
+    fn a_queues_music_on_hold_class_missing_on_disk_is_named_with_the_key_line_and_directory() {
+        let (dir, config) = with_queues(
+            "\n[queues.sales]\nmembers = [\"2002\"]\nmusic_on_hold = \"jingle\"\n\n[queues.\"vip desk\"]\nmusic_on_hold = \"gold\"\nmembers = [\"2003\"]\n",
+        );
+        let problems = check(&config).unwrap_err().to_string();
+        let m = dir.path().join("moh");
+        let m = m.display();
+        assert_eq!(
+            problems,
+            [
+                format!("q.toml:10: queues.sales.music_on_hold = \"jingle\": no such music-on-hold class: {m}/jingle is not a directory (the classes are the sub-directories of {m}, and \"default\")"),
+                format!("q.toml:13: queues.\"vip desk\".music_on_hold = \"gold\": no such music-on-hold class: {m}/gold is not a directory (the classes are the sub-directories of {m}, and \"default\")"),
+            ]
+            .join("\n")
+        );
+    }
+
+    #[test]
+    fn a_music_on_hold_class_directory_without_a_wav_is_named_once() {
+        let (dir, config) = with_queues("music_on_hold = \"empty\"\n");
+        std::fs::create_dir(dir.path().join("moh/empty")).unwrap();
+        let problems = check(&config).unwrap_err().to_string();
+        // The directory's problem; the queue naming it is not called missing on top.
+        assert_eq!(
+            problems,
+            format!(
+                "{}/moh/empty: holds no .wav file for the music-on-hold class empty",
+                dir.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_missing_music_on_hold_directory_is_named() {
+        let (dir, config) = bundled_copy();
+        std::fs::remove_dir_all(dir.path().join("moh")).unwrap();
+        let problems = check(&config).unwrap_err().to_string();
+        assert!(
+            problems.starts_with(&format!(
+                "{}/moh: cannot read the music-on-hold directory",
+                dir.path().display()
+            )),
+            "{problems}"
+        );
     }
 
     /// hound's wording for a file that is not RIFF, taken from the report itself.

@@ -68,8 +68,12 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         .first()
         .or(tcp_addrs.first())
         .expect("config guarantees one SIP transport");
-    let media = MediaEngine::start(&config, Arc::clone(&prepared.prompts))
-        .context("starting the media engine")?;
+    let media = MediaEngine::start_with(
+        &config,
+        Arc::clone(&prepared.prompts),
+        Arc::clone(&prepared.music_on_hold),
+    )
+    .context("starting the media engine")?;
     let (inbound_tx, inbound_rx) = mpsc::channel(8192);
     let transports = transport::serve(bound, inbound_tx, cancel.clone());
     let desk = open_desk(&config).await?;

@@ -117,9 +117,14 @@ fn bridged_legs_relay_on_arrival_with_transcoding_and_one_stream_each() {
         .send(LegCommand::Start(offer(a_port, 8, 101)))
         .unwrap(); // PCMA, events 101
     leg_b.send(LegCommand::Start(offer(b_port, 0, 96))).unwrap(); // PCMU, events 96
-    leg_b.send(LegCommand::MusicOnHold).unwrap();
+                                                                  // A class the engine does not have plays the default class, never silence.
+    leg_b
+        .send(LegCommand::MusicOnHold {
+            class: Arc::from("no-such-class"),
+        })
+        .unwrap();
 
-    // Music on hold reaches B on the 20 ms grid, from the MOH file.
+    // Music on hold reaches B on the 20 ms grid, from the default class's file.
     let moh = collect(&peer_b, Duration::from_millis(600));
     assert!(moh.len() >= 25, "{} MOH frames in 600 ms", moh.len());
     let music = load_music_on_hold(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds")).unwrap();
@@ -283,7 +288,11 @@ fn bridged_legs_relay_on_arrival_with_transcoding_and_one_stream_each() {
         collect(&peer_a, Duration::from_millis(50)).is_empty(),
         "A is closed"
     );
-    leg_b.send(LegCommand::MusicOnHold).unwrap();
+    leg_b
+        .send(LegCommand::MusicOnHold {
+            class: Arc::from("calm"),
+        })
+        .unwrap();
     let again = collect(&peer_b, Duration::from_millis(100));
     assert!(
         again

@@ -83,8 +83,12 @@ pub enum MediaCommand {
         prompts: Vec<Arc<str>>,
     },
     StopPlayback,
-    /// Loop music on hold on the caller's leg (while an operator's phone rings).
-    MusicOnHold,
+    /// Loop music on hold of class `class` on the caller's leg (while an operator's phone
+    /// rings, or waiting in a queue: that queue's class). The media engine plays the
+    /// default class for a class it does not have.
+    MusicOnHold {
+        class: Arc<str>,
+    },
     /// Start the operator's media leg (for operator leg `leg`) with the answer the
     /// operator's phone gave.
     StartOperator {
@@ -99,13 +103,14 @@ pub enum MediaCommand {
     ReleaseOperator,
     /// The operator's phone renegotiated (hold, resume, new address).
     UpdateOperator(Negotiated),
-    /// The operator holds: stop relaying, the caller hears music on hold (the operator
-    /// stays in the call, and busy).
+    /// The operator holds: stop relaying, the caller hears music on hold of the default
+    /// class (the operator stays in the call, and busy).
     HoldCaller,
     /// The operator resumed: relay again.
     ResumeBridge,
     /// The operator asked for a transfer: their media leg is set aside (unbridged, kept),
-    /// the caller hears music on hold; the next dial gets a new operator media leg.
+    /// the caller hears music on hold of the default class; the next dial gets a new
+    /// operator media leg.
     ParkOperator,
     /// The transfer failed while the operator is still there: their set-aside leg becomes
     /// the operator's media leg again (any other is released).
@@ -233,6 +238,9 @@ pub struct CallSetup {
     pub transfer_ring_timeout: Duration,
     /// Queue numbers (`number` in `[queues.NAME]`) → queue name: a transfer target too.
     pub queue_numbers: Arc<std::collections::BTreeMap<String, Arc<str>>>,
+    /// Queue name → its music-on-hold class (`music_on_hold` in `[queues.NAME]`); a queue
+    /// not in it plays the default class.
+    pub queue_music: Arc<std::collections::BTreeMap<Arc<str>, Arc<str>>>,
     /// Announcements to a caller waiting in a queue, start to start.
     pub announce_every: Duration,
 }
@@ -727,7 +735,9 @@ impl CallCore {
         if !self.queue_waiting() {
             // (A queued caller hears music or an announcement already.)
             self.out
-                .push_back(CallAction::Media(MediaCommand::MusicOnHold));
+                .push_back(CallAction::Media(MediaCommand::MusicOnHold {
+                    class: default_moh(),
+                }));
         }
         self.drain_fork(now);
     }
@@ -1351,6 +1361,12 @@ fn sdp_status(e: &SdpError) -> u16 {
         SdpError::NoCommonCodec => 488,
         _ => 400,
     }
+}
+
+/// The music-on-hold class of a caller who is not waiting in a queue (a dial node ringing,
+/// an operator's hold, a transfer).
+pub(super) fn default_moh() -> Arc<str> {
+    Arc::from(crate::media::prompt::DEFAULT_MOH_CLASS)
 }
 
 #[path = "queue_wait.rs"]

@@ -10,8 +10,24 @@ const QUEUE_FLOW: &str = "start: q\nnodes:\n  q:\n    queue: support\n    priori
 
 /// A call in the queue flow, answered and ACKed, taken in by the ACD as entry 7.
 fn queued(t0: Instant) -> CallCore {
+    queued_with(t0, setup(Duration::ZERO))
+}
+
+/// [`queued`] with the support queue's music-on-hold class `class` (entering the queue
+/// plays it: `queued_with` checks).
+fn queued_hearing(t0: Instant, class: &str) -> CallCore {
     let mut s = setup(Duration::ZERO);
+    s.queue_music = Arc::new([(Arc::from("support"), Arc::from(class))].into());
+    queued_with(t0, s)
+}
+
+fn queued_with(t0: Instant, mut s: CallSetup) -> CallCore {
     s.flow = Arc::new(Flow::parse(Path::new("q.yaml"), QUEUE_FLOW).unwrap());
+    let class = s
+        .queue_music
+        .get("support")
+        .cloned()
+        .unwrap_or_else(|| Arc::from("default"));
     let mut c = CallCore::new(t0, s, Some(OFFER.into()));
     drain(&mut c);
     c.handle_ack(t0, None);
@@ -23,10 +39,7 @@ fn queued(t0: Instant) -> CallCore {
         }),
         "{a:?}"
     );
-    assert!(
-        a.contains(&CallAction::Media(MediaCommand::MusicOnHold)),
-        "{a:?}"
-    );
+    assert!(a.contains(&moh(&class)), "{a:?}");
     c.handle_queue_entered(t0, EntryId(7));
     c
 }
@@ -69,7 +82,7 @@ fn the_first_announcement_is_due_at_once_then_every_60_s_start_to_start() {
     c.handle_prompt_done(t0 + Duration::from_secs(50), first);
     assert_eq!(
         drain(&mut c),
-        [CallAction::Media(MediaCommand::MusicOnHold)],
+        [moh("default")],
         "music on hold between announcements"
     );
     assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(60)));
@@ -112,7 +125,7 @@ fn an_offer_rings_the_agent_and_the_answer_bridges_at_once_and_tells_the_acd() {
     c.handle_dial_targets(t0, vec![target(5001)], false, Some(20100));
     let a = drain(&mut c);
     assert!(
-        !a.contains(&CallAction::Media(MediaCommand::MusicOnHold)),
+        !a.contains(&moh("default")),
         "the announcement playing is not cut by the ringing: {a:?}"
     );
     assert_eq!(placed(&a), [LegId(1)]);
@@ -224,7 +237,7 @@ fn a_transfer_to_the_queues_number_puts_the_caller_back_in_it_with_their_priorit
             queue: Arc::from("support"),
             priority: 3,
         },
-        CallAction::Media(MediaCommand::MusicOnHold),
+        moh("default"),
     ] {
         assert!(a.contains(&want), "{want:?} in {a:?}");
     }
@@ -239,4 +252,101 @@ fn a_transfer_to_the_queues_number_puts_the_caller_back_in_it_with_their_priorit
     assert_eq!(c.poll_timeout(), Some(t0));
     c.handle_queue_overflow(t0, OverflowReason::MaxWait);
     assert_eq!(prompts_of(&drain_all(&mut c)), ["thanks"]);
+}
+
+#[test]
+fn a_queue_with_the_class_calm_plays_calm_while_waiting_and_after_a_failed_offer() {
+    let t0 = Instant::now();
+    // Entering: `queued_with` asserts MusicOnHold { class: "calm" } came with EnterQueue.
+    let mut c = queued_hearing(t0, "calm");
+    let first = announced(&mut c, t0);
+    c.handle_prompt_done(t0 + Duration::from_secs(20), first);
+    assert_eq!(
+        drain(&mut c),
+        [moh("calm")],
+        "calm again after the announcement"
+    );
+    // A busy agent: the caller keeps the queue's music (nothing else is started).
+    c.handle_queue_offer(AgentId(4), Arc::from("2001"));
+    drain(&mut c);
+    c.handle_dial_targets(t0, vec![target(5001)], true, Some(20100));
+    let a = drain(&mut c);
+    assert!(
+        !a.iter()
+            .any(|a| matches!(a, CallAction::Media(MediaCommand::MusicOnHold { .. }))),
+        "{a:?}"
+    );
+    // Ringing the next agent while an announcement plays, then it ends: calm.
+    let second = announced(&mut c, t0 + Duration::from_secs(60));
+    ringing(&mut c, t0 + Duration::from_secs(61));
+    c.handle_prompt_done(t0 + Duration::from_secs(70), second);
+    assert_eq!(drain(&mut c), [moh("calm")]);
+}
+
+#[test]
+fn a_queue_missing_from_the_class_map_plays_the_default_class() {
+    let t0 = Instant::now();
+    let mut s = setup(Duration::ZERO);
+    s.queue_music = Arc::new(std::collections::BTreeMap::new());
+    // `queued_with` asserts MusicOnHold { class: "default" } on entering.
+    let mut c = queued_with(t0, s);
+    let first = announced(&mut c, t0);
+    c.handle_prompt_done(t0 + Duration::from_secs(20), first);
+    assert_eq!(drain(&mut c), [moh("default")]);
+}
+
+#[test]
+fn a_call_from_a_calm_queue_put_on_transfer_hold_hears_the_default_class() {
+    let t0 = Instant::now();
+    let mut c = queued_hearing(t0, "calm");
+    ringing(&mut c, t0);
+    c.handle_operator(t0, LegId(1), answered());
+    drain_all(&mut c);
+    // The agent transfers the caller to extension 2002: parked, the target rings.
+    c.handle_operator(
+        t0,
+        LegId(1),
+        OutboundEvent::Refer {
+            target: crate::sip::refer::ReferTo {
+                uri: "sip:2002@127.0.0.1".into(),
+                user: Some("2002".into()),
+                replaces: false,
+            },
+        },
+    );
+    let a = drain(&mut c);
+    assert!(
+        a.contains(&CallAction::Media(MediaCommand::ParkOperator)),
+        "{a:?}"
+    );
+    c.handle_dial_targets(
+        t0,
+        vec![DialTarget {
+            extension: "2002".into(),
+            ..target(5002)
+        }],
+        false,
+        Some(20200),
+    );
+    let a = drain(&mut c);
+    assert!(a.contains(&moh("default")), "{a:?}");
+    assert!(!a.contains(&moh("calm")), "{a:?}");
+    // A transfer back to the queue's number: the queue's class again.
+    let mut c = queued_hearing(t0, "calm");
+    ringing(&mut c, t0);
+    c.handle_operator(t0, LegId(1), answered());
+    drain_all(&mut c);
+    c.handle_operator(
+        t0,
+        LegId(1),
+        OutboundEvent::Refer {
+            target: crate::sip::refer::ReferTo {
+                uri: "sip:600@127.0.0.1".into(),
+                user: Some("600".into()),
+                replaces: false,
+            },
+        },
+    );
+    let a = drain(&mut c);
+    assert!(a.contains(&moh("calm")), "{a:?}");
 }

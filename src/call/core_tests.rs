@@ -24,7 +24,19 @@ pub(super) fn setup(answer_after: Duration) -> CallSetup {
                 .into_iter()
                 .collect(),
         ),
+        queue_music: Arc::new(
+            [(Arc::from("support"), Arc::from("default"))]
+                .into_iter()
+                .collect(),
+        ),
     }
+}
+
+/// Music on hold of `class` on the caller's leg.
+pub(super) fn moh(class: &str) -> CallAction {
+    CallAction::Media(MediaCommand::MusicOnHold {
+        class: Arc::from(class),
+    })
 }
 
 /// Actions other than published facts (see `drain_all` for those).
@@ -355,10 +367,7 @@ fn a_dial_rings_every_contact_with_music_on_hold_and_bridges_the_first_answer() 
     let mut c = dialling_call(t0);
     c.handle_dial_targets(t0, vec![target(5001), target(5002)], false, Some(20100));
     let a = drain(&mut c);
-    assert!(
-        a.contains(&CallAction::Media(MediaCommand::MusicOnHold)),
-        "{a:?}"
-    );
+    assert!(a.contains(&moh("default")), "{a:?}");
     let legs = placed(&a);
     assert_eq!(legs, [LegId(1), LegId(2)]);
     c.handle_operator(t0, LegId(2), OutboundEvent::Ringing { early_sdp: None });

@@ -80,7 +80,7 @@ fn a_refer_parks_the_operator_plays_music_to_the_caller_and_rings_the_target() {
     );
     c.handle_dial_targets(t0, vec![target_2002(5002)], false, Some(20200));
     let a = drain(&mut c);
-    assert!(a.contains(&CallAction::Media(MediaCommand::MusicOnHold)));
+    assert!(a.contains(&moh("default")));
     assert!(matches!(
         &a[..],
         [.., CallAction::PlaceLeg { leg: LegId(2), target, .. }] if target.extension == "2002"

@@ -649,7 +649,9 @@ impl CallTask {
                 // The caller's music on hold unlinks the bridge; the operator's leg stays.
                 let current = std::mem::take(operator);
                 operator.parked = Some(Box::new(current));
-                LegCommand::MusicOnHold
+                LegCommand::MusicOnHold {
+                    class: super::core::default_moh(),
+                }
             }
             MediaCommand::UnparkOperator => {
                 if let Some(parked) = operator.parked.take() {
@@ -664,7 +666,10 @@ impl CallTask {
                 }
                 return;
             }
-            MediaCommand::MusicOnHold | MediaCommand::HoldCaller => LegCommand::MusicOnHold,
+            MediaCommand::MusicOnHold { class } => LegCommand::MusicOnHold { class },
+            MediaCommand::HoldCaller => LegCommand::MusicOnHold {
+                class: super::core::default_moh(),
+            },
             MediaCommand::ResumeBridge => {
                 let Some(other) = operator.leg.as_ref().map(|l| l.id) else {
                     return;

@@ -15,7 +15,7 @@ use crate::acd::{AgentId, EntryId, OfferFailure, OverflowReason};
 use crate::call::events::CallFact;
 use crate::ivr::{DialResult, PlayId};
 
-use super::{CallAction, CallCore, MediaCommand, Operator, State};
+use super::{default_moh, CallAction, CallCore, MediaCommand, Operator, State};
 
 /// Announcement plays are told apart from the IVR's by this bit of their id.
 const ANNOUNCEMENT: u32 = 0x8000_0000;
@@ -32,6 +32,8 @@ pub struct QueueOffer {
 #[derive(Debug)]
 pub(super) struct QueueWait {
     pub(super) queue: Arc<str>,
+    /// The queue's music-on-hold class.
+    music: Arc<str>,
     /// `None` until the ACD has taken the caller in.
     entry: Option<EntryId>,
     schedule: Option<AnnouncementSchedule>,
@@ -45,9 +47,10 @@ pub(super) struct QueueWait {
 }
 
 impl QueueWait {
-    pub(super) fn new(queue: Arc<str>) -> QueueWait {
+    pub(super) fn new(queue: Arc<str>, music: Arc<str>) -> QueueWait {
         QueueWait {
             queue,
+            music,
             entry: None,
             schedule: None,
             entered: None,
@@ -66,11 +69,17 @@ impl CallCore {
     /// Wait in `queue` (a flow's queue node, or a transfer to the queue's number).
     pub(super) fn enter_queue(&mut self, queue: Arc<str>, priority: u8) {
         self.queue_priority = priority;
-        self.queue = Some(QueueWait::new(Arc::clone(&queue)));
+        let class = self
+            .setup
+            .queue_music
+            .get(&queue)
+            .cloned()
+            .unwrap_or_else(default_moh);
+        self.queue = Some(QueueWait::new(Arc::clone(&queue), Arc::clone(&class)));
         self.out
             .push_back(CallAction::EnterQueue { queue, priority });
         self.out
-            .push_back(CallAction::Media(MediaCommand::MusicOnHold));
+            .push_back(CallAction::Media(MediaCommand::MusicOnHold { class }));
     }
 
     /// The ACD took the caller in as `entry`: announcements start (the first at once).
@@ -183,8 +192,9 @@ impl CallCore {
                 if let Some(s) = w.schedule.as_mut() {
                     s.prompt_done(now);
                 }
+                let class = Arc::clone(&w.music);
                 self.out
-                    .push_back(CallAction::Media(MediaCommand::MusicOnHold));
+                    .push_back(CallAction::Media(MediaCommand::MusicOnHold { class }));
             }
         }
         true

@@ -10,10 +10,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{spanned, Validator};
+use super::{spanned, KeyAt, Validator};
 use crate::acd::announce::{check_interval, MIN_INTERVAL};
 use crate::acd::{QueueConfig, Strategy};
 use crate::call::routing::transfer_target;
+use crate::media::prompt::DEFAULT_MOH_CLASS;
 use crate::units::parse_duration;
 
 /// Queues and operators (issue #10).
@@ -41,7 +42,16 @@ pub struct QueueDef {
     pub number: Option<String>,
     /// Member extensions (agents who serve this queue).
     pub members: Vec<String>,
+    /// The music-on-hold class a caller waiting here hears: `sounds/moh/<class>/*.wav`, or
+    /// the files directly in `sounds/moh/` for `default`. Whether it exists is checked on
+    /// disk by the preflight, which reports it at `music_on_hold_at`.
+    pub music_on_hold: String,
+    pub music_on_hold_at: KeyAt,
 }
+
+/// What a music-on-hold class name may be: it names a directory under `sounds/moh/`.
+pub const MOH_CLASS_RULE: &str =
+    "a music-on-hold class is 1 to 64 letters, digits, - and _ (the directory sounds/moh/<class>/; \"default\" is the files directly in sounds/moh/)";
 
 /// The limits of values the rules below do not already bound.
 const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
@@ -289,16 +299,39 @@ impl Validator<'_> {
                 ),
             ));
         }
+        let music_on_hold = raw.music_on_hold.get_ref().clone();
+        if !is_moh_class(&music_on_hold) {
+            self.error(
+                &raw.music_on_hold,
+                format!(
+                    "{} = \"{music_on_hold}\": {MOH_CLASS_RULE}",
+                    key("music_on_hold")
+                ),
+            );
+        }
+        let music_on_hold_at = KeyAt {
+            file: self.file.to_path_buf(),
+            line: self.key_line(&raw.music_on_hold, table),
+        };
         QueueDef {
             config,
             number,
             members,
+            music_on_hold,
+            music_on_hold_at,
         }
     }
 }
 
+fn is_moh_class(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// A table key as written in TOML: bare when it can be, else quoted (`queues."sales desk"`).
-fn key_part(key: &str) -> String {
+pub(crate) fn key_part(key: &str) -> String {
     let bare = !key.is_empty()
         && key
             .chars()
@@ -351,6 +384,7 @@ pub(super) struct RawQueue {
     max_len: Spanned<i64>,
     join_when_empty: bool,
     leave_when_empty: bool,
+    music_on_hold: Spanned<String>,
 }
 
 impl Default for RawQueue {
@@ -367,6 +401,7 @@ impl Default for RawQueue {
             max_len: spanned(0),
             join_when_empty: true,
             leave_when_empty: false,
+            music_on_hold: spanned(DEFAULT_MOH_CLASS.into()),
         }
     }
 }

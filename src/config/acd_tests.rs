@@ -28,11 +28,31 @@ fn the_bundled_file_has_the_support_queue_on_600_with_2001_and_2002() {
             },
             number: Some("600".into()),
             members: vec!["2001".into(), "2002".into()],
+            music_on_hold: "default".into(),
+            music_on_hold_at: KeyAt {
+                file: path.clone(),
+                line: line_of_key(&path, "music_on_hold = "),
+            },
         }]
     );
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-    // No file at all gives the same.
-    assert_eq!(Config::default().acd, c.acd);
+    // No file at all gives the same, but for where the class was set (nowhere: line 0).
+    let mut defaults = Config::default().acd;
+    assert_eq!(
+        defaults.queues[0].music_on_hold_at,
+        KeyAt {
+            file: "<defaults>".into(),
+            line: 0
+        }
+    );
+    defaults.queues[0].music_on_hold_at = c.acd.queues[0].music_on_hold_at.clone();
+    assert_eq!(defaults, c.acd);
+}
+
+/// The line of the first line of `path` that starts with `start`.
+fn line_of_key(path: &Path, start: &str) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
+    1 + text.lines().position(|l| l.starts_with(start)).unwrap()
 }
 
 #[test]
@@ -47,6 +67,12 @@ fn a_queue_table_left_empty_takes_the_core_defaults() {
             },
             number: None,
             members: vec!["3001".into()],
+            music_on_hold: "default".into(),
+            // Left out: the line of its table.
+            music_on_hold_at: KeyAt {
+                file: "config/qonyrau.toml".into(),
+                line: 1
+            },
         }]
     );
     assert!(parse("queues = {}\n").unwrap().acd.queues.is_empty());
@@ -220,4 +246,47 @@ fn unknown_keys_in_acd_and_queues_are_refused_with_their_line() {
         err.to_string().contains("unknown field `strategie`"),
         "{err}"
     );
+}
+
+#[test]
+fn a_queues_music_on_hold_class_is_read_with_the_line_of_its_key() {
+    let c = parse("[queues.complaints]\nmembers = [\"2001\"]\n\nmusic_on_hold = \"calm\"\n\n[queues.sales]\nmembers = [\"2002\"]\nmusic_on_hold = \"sales-jingle_2\"\n").unwrap();
+    let classes: Vec<(&str, &str, usize)> = c
+        .acd
+        .queues
+        .iter()
+        .map(|q| {
+            (
+                q.config.name.as_str(),
+                q.music_on_hold.as_str(),
+                q.music_on_hold_at.line,
+            )
+        })
+        .collect();
+    assert_eq!(
+        classes,
+        [("complaints", "calm", 4), ("sales", "sales-jingle_2", 8)]
+    );
+    assert_eq!(
+        c.acd.queues[0].music_on_hold_at.file,
+        Path::new("config/qonyrau.toml")
+    );
+}
+
+#[test]
+fn a_music_on_hold_class_that_is_not_a_directory_name_is_refused_on_its_line() {
+    let text = "[queues.a]\nmembers = [\"2001\"]\nmusic_on_hold = \"../calm\"\n[queues.b]\nmembers = [\"2002\"]\nmusic_on_hold = \"\"\n";
+    let rule = MOH_CLASS_RULE;
+    assert_eq!(
+        lines(parse(text).unwrap_err()),
+        [
+            format!("config/qonyrau.toml:3: queues.a.music_on_hold = \"../calm\": {rule}"),
+            format!("config/qonyrau.toml:6: queues.b.music_on_hold = \"\": {rule}"),
+        ]
+    );
+    let long = "x".repeat(65);
+    let err = parse(&format!(
+        "[queues.a]\nmembers = [\"2001\"]\nmusic_on_hold = \"{long}\"\n"
+    ));
+    assert_eq!(err.unwrap_err().errors[0].line, 3);
 }

@@ -115,6 +115,7 @@ impl Endpoint {
             transfer_ring_timeout: self.p.config.ivr.transfer_ring_timeout,
             announce_every: self.p.config.acd.announce_every,
             queue_numbers: Arc::clone(&self.queue_numbers),
+            queue_music: Arc::clone(&self.queue_music),
             session_id: id,
             caller: caller.clone(),
             dialled: number.clone(),

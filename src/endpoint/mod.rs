@@ -133,6 +133,8 @@ pub struct Endpoint {
     invite_limiter: InviteRateLimiter,
     /// Queue numbers → queue names (a transfer may name one).
     queue_numbers: Arc<std::collections::BTreeMap<String, Arc<str>>>,
+    /// Queue names → their music-on-hold classes.
+    queue_music: Arc<std::collections::BTreeMap<Arc<str>, Arc<str>>>,
     heap: TimerHeap,
     next_call: u64,
     cmd_tx: mpsc::Sender<EndpointCommand>,
@@ -160,6 +162,19 @@ impl Endpoint {
                 })
                 .collect(),
         );
+        let queue_music = Arc::new(
+            p.config
+                .acd
+                .queues
+                .iter()
+                .map(|q| {
+                    (
+                        Arc::from(q.config.name.as_str()),
+                        Arc::from(q.music_on_hold.as_str()),
+                    )
+                })
+                .collect(),
+        );
         let timers = Timers {
             t1: p.config.sip.t1,
             ..Timers::default()
@@ -178,6 +193,7 @@ impl Endpoint {
             trunk_calls,
             invite_limiter,
             queue_numbers,
+            queue_music,
             heap: TimerHeap::default(),
             next_call: 1,
             cmd_tx,

@@ -39,7 +39,7 @@ use crate::config::Config;
 use crate::ivr::PlayId;
 use crate::media::bridge::{DropReason, Relayed};
 use crate::media::leg::{Leg, LegEvent, PACKET};
-use crate::media::prompt::{load_music_on_hold, Prompt, PromptLibrary};
+use crate::media::prompt::{MusicOnHold, Prompt, PromptLibrary};
 use crate::media::rtcp::{is_rtcp, LegQuality, NtpTime, MAX_REPORT};
 use crate::sdp::Negotiated;
 use crate::telemetry;
@@ -91,9 +91,13 @@ pub enum LegCommand {
     },
     /// Stop prompts or music on hold: silence. No effect on a bridge.
     Stop,
-    /// Loop the music-on-hold prompts (`sounds/moh/*.wav`) until another `Play`, `Stop`,
-    /// `MusicOnHold` or `Bridge`. Unlinks a bridged leg first (its partner goes silent).
-    MusicOnHold,
+    /// Loop the prompts of music-on-hold class `class` (`sounds/moh/<class>/*.wav`; the
+    /// class `default` is `sounds/moh/*.wav`, and plays instead of a class that does not
+    /// exist) until another `Play`, `Stop`, `MusicOnHold` or `Bridge`. Unlinks a bridged leg
+    /// first (its partner goes silent).
+    MusicOnHold {
+        class: Arc<str>,
+    },
     /// Link this leg with leg `other` (its [`LegHandle::id`]), which must be on the same
     /// worker ([`MediaEngine::allocate_leg_near`]) and both started: local playback stops on
     /// both, and every packet received on one is relayed to the other as it arrives. Either
@@ -184,17 +188,26 @@ impl Drop for LegHandle {
 }
 
 impl MediaEngine {
-    /// Start the workers. Music on hold is loaded from `config.ivr.sounds_dir/moh/*.wav`; a
-    /// missing or malformed file is an `InvalidData` error naming it.
+    /// Start the workers. The music-on-hold classes are loaded from
+    /// `config.ivr.sounds_dir/moh` ([`MusicOnHold::load`]); a missing or malformed file, or
+    /// a class directory without one, is an `InvalidData` error naming every such path.
     pub fn start(config: &Config, prompts: Arc<PromptLibrary>) -> std::io::Result<MediaEngine> {
-        let moh: Arc<[Arc<Prompt>]> = load_music_on_hold(&config.ivr.sounds_dir)
-            .map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("music on hold: {e}"),
-                )
-            })?
-            .into();
+        let moh = MusicOnHold::load(&config.ivr.sounds_dir).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("music on hold:\n{e}"),
+            )
+        })?;
+        MediaEngine::start_with(config, prompts, Arc::new(moh))
+    }
+
+    /// [`start`](Self::start) with the music on hold loaded already (by the preflight,
+    /// which checked it with the rest of the disk).
+    pub fn start_with(
+        config: &Config,
+        prompts: Arc<PromptLibrary>,
+        moh: Arc<MusicOnHold>,
+    ) -> std::io::Result<MediaEngine> {
         let count = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -369,7 +382,7 @@ struct Worker {
     /// Sockets of bridged legs, waited on between ticks: relayed as they arrive.
     live: OwnedFd,
     realtime: bool,
-    moh: Arc<[Arc<Prompt>]>,
+    moh: Arc<MusicOnHold>,
     /// `epoll_pwait2` is missing (Linux < 5.11): wait with `epoll_wait`'s milliseconds.
     no_pwait2: bool,
 }
@@ -392,7 +405,7 @@ impl Worker {
         rtp_timeout: Option<Duration>,
         rtcp_interval: Duration,
         realtime: bool,
-        moh: Arc<[Arc<Prompt>]>,
+        moh: Arc<MusicOnHold>,
     ) -> std::io::Result<Worker> {
         let epoll = epoll_create()?;
         let live = epoll_create()?;
@@ -742,10 +755,12 @@ impl Worker {
             WorkerCommand::Leg(id, LegCommand::Bridge { other }) => self.link(id, other),
             WorkerCommand::Leg(id, LegCommand::Unbridge) => self.unlink(id),
             WorkerCommand::Leg(id, cmd) => {
-                if matches!(cmd, LegCommand::Play { .. } | LegCommand::MusicOnHold) {
+                if matches!(
+                    cmd,
+                    LegCommand::Play { .. } | LegCommand::MusicOnHold { .. }
+                ) {
                     self.unlink(id);
                 }
-                let moh = Arc::clone(&self.moh);
                 let (ssrc, seq, ts) = {
                     let r = self.random();
                     (r as u32, (r >> 32) as u16, (r >> 16) as u32)
@@ -765,7 +780,9 @@ impl Worker {
                     (LegCommand::Start(n) | LegCommand::Update(n), Some(leg)) => leg.update(&n),
                     (LegCommand::Play { id, prompts }, Some(leg)) => leg.play(id, prompts),
                     (LegCommand::Stop, Some(leg)) => leg.stop(),
-                    (LegCommand::MusicOnHold, Some(leg)) => leg.music_on_hold(moh),
+                    (LegCommand::MusicOnHold { class }, Some(leg)) => {
+                        leg.music_on_hold(self.moh.get(&class))
+                    }
                     (LegCommand::Bridge { .. } | LegCommand::Unbridge, Some(_)) => {} // above
                     (_, None) => {}
                 }

@@ -111,9 +111,165 @@ pub fn load_wav(path: &Path) -> Result<Prompt, PromptError> {
     Ok(Prompt::from_pcm(&name, &pcm))
 }
 
-/// Music on hold: every `dir/moh/*.wav`, in name order, looped one after another. A missing
+/// The music-on-hold class of the files directly in `moh/`: what a caller hears when no
+/// other class is asked for, and instead of a class that does not exist.
+pub const DEFAULT_MOH_CLASS: &str = "default";
+
+/// Music-on-hold classes, loaded once at start: the files directly in `sounds/moh/` are the
+/// class [`DEFAULT_MOH_CLASS`], each sub-directory `sounds/moh/<class>/` a class named after
+/// it. A class's files play in name order, looped one after another.
+#[derive(Debug, Clone)]
+pub struct MusicOnHold {
+    classes: HashMap<Arc<str>, Arc<[Arc<Prompt>]>>,
+    default: Arc<[Arc<Prompt>]>,
+}
+
+impl MusicOnHold {
+    /// One class only, the default (for tests and tools that bring their own music).
+    pub fn single(prompts: Vec<Arc<Prompt>>) -> MusicOnHold {
+        let default: Arc<[Arc<Prompt>]> = prompts.into();
+        MusicOnHold {
+            classes: HashMap::from([(Arc::from(DEFAULT_MOH_CLASS), Arc::clone(&default))]),
+            default,
+        }
+    }
+
+    /// Load every class of `sounds_dir/moh`, or every problem at once: the directory cannot
+    /// be read, a class directory (or `moh/` itself, the default class) holds no `.wav`
+    /// file, a file is not 8 kHz mono 16-bit PCM, a sub-directory is named `default`.
+    pub fn load(sounds_dir: &Path) -> Result<MusicOnHold, PromptErrors> {
+        match MusicOnHold::load_partial(sounds_dir) {
+            (Some(moh), errors) if errors.is_empty() => Ok(moh),
+            (_, errors) => Err(PromptErrors(errors)),
+        }
+    }
+
+    /// Like [`MusicOnHold::load`], but keeps the classes that loaded next to the problems
+    /// of those that did not (a class with a problem is left out), so a check can go on to
+    /// name every queue whose class is missing. `None` when the default class is unusable.
+    pub fn load_partial(sounds_dir: &Path) -> (Option<MusicOnHold>, Vec<PromptError>) {
+        let dir = sounds_dir.join("moh");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                let error = PromptError {
+                    file: dir,
+                    why: format!(
+                        "cannot read the music-on-hold directory (want moh/default.wav): {e}"
+                    ),
+                };
+                return (None, vec![error]);
+            }
+        };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        let mut errors = Vec::new();
+        let mut classes = HashMap::new();
+        let top: Vec<PathBuf> = paths.iter().filter(|p| is_wav(p)).cloned().collect();
+        let default = load_class(&dir, &top, DEFAULT_MOH_CLASS, &mut errors);
+        for class_dir in paths.iter().filter(|p| p.is_dir()) {
+            let Some(name) = class_dir.file_name().and_then(|n| n.to_str()) else {
+                errors.push(PromptError {
+                    file: class_dir.clone(),
+                    why: "a music-on-hold class directory must have a UTF-8 name".into(),
+                });
+                continue;
+            };
+            if name.starts_with('.') {
+                continue; // hidden: not a class
+            }
+            if name == DEFAULT_MOH_CLASS {
+                errors.push(PromptError {
+                    file: class_dir.clone(),
+                    why: format!(
+                        "a music-on-hold class cannot be named {DEFAULT_MOH_CLASS}: the files directly in {} are that class",
+                        dir.display()
+                    ),
+                });
+                continue;
+            }
+            let files: Vec<PathBuf> = match std::fs::read_dir(class_dir) {
+                Ok(entries) => {
+                    let mut files: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| is_wav(p))
+                        .collect();
+                    files.sort();
+                    files
+                }
+                Err(e) => {
+                    errors.push(PromptError {
+                        file: class_dir.clone(),
+                        why: format!("cannot read the music-on-hold class directory: {e}"),
+                    });
+                    continue;
+                }
+            };
+            if let Some(prompts) = load_class(class_dir, &files, name, &mut errors) {
+                classes.insert(Arc::from(name), prompts);
+            }
+        }
+        let moh = default.map(|default| {
+            classes.insert(Arc::from(DEFAULT_MOH_CLASS), Arc::clone(&default));
+            MusicOnHold { classes, default }
+        });
+        (moh, errors)
+    }
+
+    /// The prompts of `class`, or of the default class when there is no such class (a
+    /// caller on hold never hears silence for a name the disk does not have).
+    pub fn get(&self, class: &str) -> Arc<[Arc<Prompt>]> {
+        match self.classes.get(class) {
+            Some(prompts) => Arc::clone(prompts),
+            None => {
+                tracing::debug!(class, "no such music-on-hold class; playing the default");
+                Arc::clone(&self.default)
+            }
+        }
+    }
+
+    pub fn contains(&self, class: &str) -> bool {
+        self.classes.contains_key(class)
+    }
+
+    /// The class names, sorted (`default` among them).
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.classes.keys().map(|k| &**k).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+fn is_wav(path: &Path) -> bool {
+    path.is_file() && path.extension().and_then(|x| x.to_str()) == Some("wav")
+}
+
+/// One class's files, or `None` with its problems added: no file at all (naming the
+/// directory), or a file that does not load (naming the file).
+fn load_class(
+    dir: &Path,
+    files: &[PathBuf],
+    class: &str,
+    errors: &mut Vec<PromptError>,
+) -> Option<Arc<[Arc<Prompt>]>> {
+    if files.is_empty() {
+        errors.push(PromptError {
+            file: dir.to_path_buf(),
+            why: format!("holds no .wav file for the music-on-hold class {class}"),
+        });
+        return None;
+    }
+    let before = errors.len();
+    let prompts: Vec<Arc<Prompt>> = files
+        .iter()
+        .filter_map(|f| load_wav(f).map_err(|e| errors.push(e)).ok().map(Arc::new))
+        .collect();
+    (errors.len() == before).then(|| prompts.into())
+}
+
+/// Music on hold of the default class: every `dir/moh/*.wav`, in name order. A missing
 /// directory, one without WAV files, or a file that is not 8 kHz mono 16-bit PCM is an error
-/// naming the path, for start-up to report.
+/// naming the path (the first of them). [`MusicOnHold::load`] loads every class.
 pub fn load_music_on_hold(sounds_dir: &Path) -> Result<Vec<Arc<Prompt>>, PromptError> {
     let dir = sounds_dir.join("moh");
     let entries = std::fs::read_dir(&dir).map_err(|e| PromptError {
@@ -122,16 +278,14 @@ pub fn load_music_on_hold(sounds_dir: &Path) -> Result<Vec<Arc<Prompt>>, PromptE
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("wav"))
+        .filter(|p| is_wav(p))
         .collect();
     files.sort();
-    if files.is_empty() {
-        return Err(PromptError {
-            file: dir,
-            why: "holds no .wav file for music on hold".into(),
-        });
+    let mut errors = Vec::new();
+    match load_class(&dir, &files, DEFAULT_MOH_CLASS, &mut errors) {
+        Some(prompts) => Ok(prompts.to_vec()),
+        None => Err(errors.remove(0)),
     }
-    files.iter().map(|f| load_wav(f).map(Arc::new)).collect()
 }
 
 /// All prompts, by language and name.
@@ -290,6 +444,82 @@ mod tests {
         assert!(
             err.contains("moh/default.wav: not a readable WAV file"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_bundled_music_on_hold_has_the_default_and_the_calm_class() {
+        let moh = MusicOnHold::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds")).unwrap();
+        assert_eq!(moh.names(), ["calm", "default"]);
+        let calm = moh.get("calm");
+        assert_eq!(calm.len(), 1);
+        assert!(calm[0].duration() > Duration::from_secs(5));
+        assert!(calm[0].duration() <= Duration::from_secs(20));
+        assert_eq!(moh.get("default")[0].name, "default");
+    }
+
+    #[test]
+    fn music_on_hold_classes_are_the_sub_directories_and_an_unknown_one_plays_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let moh_dir = dir.path().join("moh");
+        std::fs::create_dir_all(moh_dir.join("calm")).unwrap();
+        std::fs::create_dir_all(moh_dir.join("sales-jingle")).unwrap();
+        std::fs::create_dir_all(moh_dir.join(".git")).unwrap(); // hidden: not a class
+        write(&moh_dir.join("b.wav"), 8000, 1, 16);
+        write(&moh_dir.join("a.wav"), 8000, 1, 16);
+        write(&moh_dir.join("calm/2.wav"), 8000, 1, 16);
+        write(&moh_dir.join("calm/1.wav"), 8000, 1, 16);
+        write(&moh_dir.join("sales-jingle/jingle.wav"), 8000, 1, 16);
+        std::fs::write(moh_dir.join("calm/readme.txt"), b"not music").unwrap();
+        let moh = MusicOnHold::load(dir.path()).unwrap();
+        assert_eq!(moh.names(), ["calm", "default", "sales-jingle"]);
+        let names = |class: &str| -> Vec<String> {
+            moh.get(class).iter().map(|p| p.name.clone()).collect()
+        };
+        assert_eq!(names("default"), ["a", "b"], "in name order");
+        assert_eq!(names("calm"), ["1", "2"]);
+        assert_eq!(names("sales-jingle"), ["jingle"]);
+        assert!(moh.contains("calm") && !moh.contains("nope"));
+        // A class the disk does not have: the default class, never silence.
+        assert!(Arc::ptr_eq(&moh.get("nope"), &moh.get("default")));
+    }
+
+    #[test]
+    fn an_empty_or_bad_music_on_hold_class_is_an_error_naming_its_directory_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let moh_dir = dir.path().join("moh");
+        for class in ["calm", "empty", "broken", "default"] {
+            std::fs::create_dir_all(moh_dir.join(class)).unwrap();
+        }
+        write(&moh_dir.join("default.wav"), 8000, 1, 16);
+        write(&moh_dir.join("calm/calm.wav"), 8000, 1, 16);
+        std::fs::write(moh_dir.join("empty/notes.txt"), b"no music here").unwrap();
+        write(&moh_dir.join("broken/ok.wav"), 8000, 1, 16);
+        write(&moh_dir.join("broken/wide.wav"), 16000, 1, 16);
+        write(&moh_dir.join("default/x.wav"), 8000, 1, 16);
+        let err = MusicOnHold::load(dir.path()).unwrap_err();
+        let m = moh_dir.display();
+        assert_eq!(
+            err.to_string(),
+            [
+                format!("{m}/broken/wide.wav: sample rate is 16000 Hz, must be 8000 Hz (convert with: sox IN -r 8000 -c 1 -b 16 -e signed-integer OUT.wav)"),
+                format!("{m}/default: a music-on-hold class cannot be named default: the files directly in {m} are that class"),
+                format!("{m}/empty: holds no .wav file for the music-on-hold class empty"),
+            ]
+            .join("\n")
+        );
+        // The classes that loaded are kept for a check to go on with.
+        let (moh, errors) = MusicOnHold::load_partial(dir.path());
+        assert_eq!(errors.len(), 3);
+        assert_eq!(moh.unwrap().names(), ["calm", "default"]);
+        // Without the default class (no file directly in moh/) there is no music at all.
+        std::fs::remove_file(moh_dir.join("default.wav")).unwrap();
+        let (moh, errors) = MusicOnHold::load_partial(dir.path());
+        assert!(moh.is_none());
+        assert!(
+            errors.iter().any(|e| e.to_string()
+                == format!("{m}: holds no .wav file for the music-on-hold class default")),
+            "{errors:?}"
         );
     }
 }
