@@ -225,10 +225,11 @@ pub fn check(config: &Config) -> Result<String, Problems> {
     let mut names: Vec<&str> = p.flows.names().collect();
     names.sort_unstable();
     Ok(format!(
-        "ok: {} flow(s) [{}], {} prompt file(s)",
+        "ok: {} flow(s) [{}], {} prompt file(s), music on hold [{}]",
         names.len(),
         names.join(", "),
-        p.prompts.len()
+        p.prompts.len(),
+        p.music_on_hold.names().join(", ")
     ))
 }
 
@@ -248,6 +249,10 @@ mod tests {
     fn the_bundled_flows_and_prompts_pass() {
         let report = check(&bundled()).unwrap();
         assert!(report.starts_with("ok: 1 flow(s) [main]"), "{report}");
+        assert!(
+            report.ends_with(" prompt file(s), music on hold [calm, default]"),
+            "{report}"
+        );
     }
 
     #[test]
