@@ -28,9 +28,11 @@ use crate::units::{format_size, parse_duration, parse_size};
 
 mod acd;
 pub(crate) use acd::key_part;
-pub use acd::{AcdConfig, QueueDef, MOH_CLASS_RULE};
+pub use acd::{AcdConfig, QueueCallbackDef, QueueDef, MOH_CLASS_RULE};
 mod trunk;
 pub use trunk::TrunkConfig;
+mod callbacks;
+pub use callbacks::CallbacksConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,6 +49,8 @@ pub struct Config {
     pub acd: AcdConfig,
     /// Outbound SIP trunks to carriers, `[trunks.<name>]` in file order; none by default.
     pub trunks: Vec<TrunkConfig>,
+    /// How callbacks are placed, `[callbacks]`.
+    pub callbacks: CallbacksConfig,
     /// What the file may mean by mistake but is allowed (an announcement interval over a
     /// minute, a queue without members), with file and line; logged at start.
     pub warnings: Vec<ConfigError>,
@@ -351,6 +355,7 @@ impl Config {
         let registrar = v.registrar(&raw.registrar);
         let acd = v.acd(&raw.acd, &raw.queues, &ivr.numbers);
         let trunks = v.trunks(&raw.trunks, env);
+        let callbacks = v.callbacks(&raw.callbacks, &acd, &trunks);
         let mut sip = sip;
         // A trunk's addresses are trusted sources: the carrier's calls are not rate-limited.
         for t in &trunks {
@@ -405,6 +410,7 @@ impl Config {
             },
             acd,
             trunks,
+            callbacks,
             warnings: v.warnings,
         };
         if v.errors.is_empty() {
@@ -801,6 +807,7 @@ struct RawConfig {
     acd: acd::RawAcd,
     queues: BTreeMap<String, Spanned<acd::RawQueue>>,
     trunks: BTreeMap<String, Spanned<trunk::RawTrunk>>,
+    callbacks: callbacks::RawCallbacks,
 }
 
 impl Default for RawConfig {
@@ -818,6 +825,7 @@ impl Default for RawConfig {
             acd: acd::RawAcd::default(),
             queues: acd::default_queues(),
             trunks: BTreeMap::new(),
+            callbacks: callbacks::RawCallbacks::default(),
         }
     }
 }

@@ -316,7 +316,11 @@ fn a_callback_put_back_later_keeps_the_place_of_its_entry_time() {
     let cb = acd
         .enqueue_entered(t0 + 8 * S, t0 + 3 * S, q, 0, EntryKind::Callback)
         .unwrap();
-    assert_eq!(acd.position(cb), Some(2), "between the caller of 1 s and the one of 5 s");
+    assert_eq!(
+        acd.position(cb),
+        Some(2),
+        "between the caller of 1 s and the one of 5 s"
+    );
     drain(&mut acd);
     acd.resume(t0 + 10 * S, a[0]).unwrap();
     let mut served = vec![];

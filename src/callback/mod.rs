@@ -6,8 +6,8 @@
 //! callback entry keeps the caller's place), the store ([`store`], SQL) and the trunk.
 
 pub mod book;
-pub mod service;
 pub mod call;
+pub mod service;
 pub mod store;
 
 pub use book::{

@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::book::{
-    AttemptOutcome, CallbackAction, CallbackBook, CallbackFact, CallbackId,
-    CloseReason, Counts, Record, Refused, Request, State, When,
+    AttemptOutcome, CallbackAction, CallbackBook, CallbackFact, CallbackId, CloseReason, Counts,
+    Record, Refused, Request, State, When,
 };
 use super::call::{CallbackCall, CallbackCallSetup, CallbackEnd, CallbackReport};
 use super::store::{self, NewCallback};
@@ -128,7 +128,12 @@ impl CallbackHandle {
     /// Pending and placing callbacks per queue.
     pub async fn counts(&self) -> BTreeMap<String, Counts> {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(ServiceRequest::Counts { reply }).await.is_err() {
+        if self
+            .tx
+            .send(ServiceRequest::Counts { reply })
+            .await
+            .is_err()
+        {
             return BTreeMap::new();
         }
         rx.await.unwrap_or_default()
@@ -583,7 +588,11 @@ impl CallbackService {
                 }
             }
             QueueSignal::Overflow { reason } => {
-                warn!(id = id.0, ?reason, "a callback's queue refused it; kept for later");
+                warn!(
+                    id = id.0,
+                    ?reason,
+                    "a callback's queue refused it; kept for later"
+                );
                 self.in_acd.remove(&id);
             }
         }
@@ -594,9 +603,7 @@ impl CallbackService {
         match outcome {
             CallOutcome::Report(id, report) => {
                 let p = self.in_acd.get_mut(&id);
-                let (entry, agent) = p
-                    .as_ref()
-                    .map_or((None, None), |p| (p.entry, p.agent));
+                let (entry, agent) = p.as_ref().map_or((None, None), |p| (p.entry, p.agent));
                 match report {
                     CallbackReport::Placing => {
                         if let (Some(entry), Some(agent)) = (entry, agent) {
@@ -642,18 +649,15 @@ impl CallbackService {
                         {
                             warn!(id = id.0, error = %e, "callback attempt not stored");
                         }
-                        let _ = self
-                            .book
-                            .attempt_result(now, id, AttemptOutcome { status, answered });
+                        let _ =
+                            self.book
+                                .attempt_result(now, id, AttemptOutcome { status, answered });
                     }
                 }
             }
             CallOutcome::Finished(id, end) => {
                 debug!(id = id.0, ?end, "callback call over");
-                let connected = self
-                    .in_acd
-                    .get(&id)
-                    .is_some_and(|p| p.connected);
+                let connected = self.in_acd.get(&id).is_some_and(|p| p.connected);
                 let agent = self.in_acd.get(&id).and_then(|p| p.agent);
                 if connected {
                     self.in_acd.remove(&id);
@@ -723,15 +727,21 @@ fn next_hour(now: Timestamp, hour: u8) -> Option<Timestamp> {
     if at >= now {
         Some(at)
     } else {
-        let tomorrow = z.date().tomorrow().ok()?.at(i8::try_from(hour).ok()?, 0, 0, 0);
+        let tomorrow = z
+            .date()
+            .tomorrow()
+            .ok()?
+            .at(i8::try_from(hour).ok()?, 0, 0, 0);
         Some(tomorrow.to_zoned(z.time_zone().clone()).ok()?.timestamp())
     }
 }
 
 /// No callback calls (a server without trunks, and tests of the booking side): a reserved
 /// agent is given back at once, as if missed.
+#[cfg(test)]
 pub struct NoCalls;
 
+#[cfg(test)]
 impl CallPlacer for NoCalls {
     fn place(
         &mut self,

@@ -47,6 +47,18 @@ pub struct QueueDef {
     /// disk by the preflight, which reports it at `music_on_hold_at`.
     pub music_on_hold: String,
     pub music_on_hold_at: KeyAt,
+    /// Callbacks offered to this queue's callers (`callback_key` set), issue #11.
+    pub callback: Option<QueueCallbackDef>,
+}
+
+/// A queue's callback offer: the key a waiting caller presses, when the offer is announced,
+/// and the trunk callbacks are placed through (checked against `[trunks]` in config.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueCallbackDef {
+    pub key: char,
+    pub offer_after: Duration,
+    pub trunk: String,
+    pub trunk_at: KeyAt,
 }
 
 /// What a music-on-hold class name may be: it names a directory under `sounds/moh/`.
@@ -313,13 +325,74 @@ impl Validator<'_> {
             file: self.file.to_path_buf(),
             line: self.key_line(&raw.music_on_hold, table),
         };
+        let callback = self.queue_callback(&key, raw, table);
         QueueDef {
             config,
             number,
             members,
             music_on_hold,
             music_on_hold_at,
+            callback,
         }
+    }
+
+    fn queue_callback(
+        &mut self,
+        key: &dyn Fn(&str) -> String,
+        raw: &RawQueue,
+        table: &Spanned<RawQueue>,
+    ) -> Option<QueueCallbackDef> {
+        let offer_after = self.duration(
+            &key("callback_offer_after"),
+            &raw.callback_offer_after,
+            Duration::ZERO..=MAX_DURATION,
+        );
+        let Some(k) = &raw.callback_key else {
+            if let Some(t) = &raw.callback_trunk {
+                self.error(
+                    t,
+                    format!(
+                        "{} = \"{}\": callbacks are offered only with callback_key set",
+                        key("callback_trunk"),
+                        t.get_ref()
+                    ),
+                );
+            }
+            return None;
+        };
+        let text = k.get_ref();
+        let digit = match text.chars().collect::<Vec<_>>()[..] {
+            [c] if c.is_ascii_digit() => c,
+            _ => {
+                self.error(
+                    k,
+                    format!(
+                        "{} = \"{text}\": must be one digit, 0 to 9 (the key a waiting caller presses)",
+                        key("callback_key")
+                    ),
+                );
+                '0'
+            }
+        };
+        let Some(trunk) = &raw.callback_trunk else {
+            self.error(
+                k,
+                format!(
+                    "{} = \"{text}\": callbacks need callback_trunk, the trunk they are placed through",
+                    key("callback_key")
+                ),
+            );
+            return None;
+        };
+        Some(QueueCallbackDef {
+            key: digit,
+            offer_after,
+            trunk: trunk.get_ref().clone(),
+            trunk_at: KeyAt {
+                file: self.file.to_path_buf(),
+                line: self.key_line(trunk, table),
+            },
+        })
     }
 }
 
@@ -385,6 +458,9 @@ pub(super) struct RawQueue {
     join_when_empty: bool,
     leave_when_empty: bool,
     music_on_hold: Spanned<String>,
+    callback_key: Option<Spanned<String>>,
+    callback_offer_after: Spanned<String>,
+    callback_trunk: Option<Spanned<String>>,
 }
 
 impl Default for RawQueue {
@@ -402,6 +478,9 @@ impl Default for RawQueue {
             join_when_empty: true,
             leave_when_empty: false,
             music_on_hold: spanned(DEFAULT_MOH_CLASS.into()),
+            callback_key: None,
+            callback_offer_after: spanned("2m".into()),
+            callback_trunk: None,
         }
     }
 }

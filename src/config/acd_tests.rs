@@ -33,6 +33,7 @@ fn the_bundled_file_has_the_support_queue_on_600_with_2001_and_2002() {
                 file: path.clone(),
                 line: line_of_key(&path, "music_on_hold = "),
             },
+            callback: None,
         }]
     );
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
@@ -73,6 +74,7 @@ fn a_queue_table_left_empty_takes_the_core_defaults() {
                 file: "config/qonyrau.toml".into(),
                 line: 1
             },
+            callback: None,
         }]
     );
     assert!(parse("queues = {}\n").unwrap().acd.queues.is_empty());
@@ -289,4 +291,50 @@ fn a_music_on_hold_class_that_is_not_a_directory_name_is_refused_on_its_line() {
         "[queues.a]\nmembers = [\"2001\"]\nmusic_on_hold = \"{long}\"\n"
     ));
     assert_eq!(err.unwrap_err().errors[0].line, 3);
+}
+
+#[test]
+fn a_queue_offers_callbacks_with_a_key_and_a_configured_trunk() {
+    let trunk = "[trunks.carrier]\nproxy = \"sip:127.0.0.1:5080\"\ncaller_id = \"+77172000000\"\n";
+    let text = format!(
+        "[queues.support]\nnumber = \"600\"\nmembers = [\"2001\"]\ncallback_key = \"5\"\ncallback_offer_after = \"3m\"\ncallback_trunk = \"carrier\"\n{trunk}"
+    );
+    let c = Config::parse(Path::new("config/qonyrau.toml"), &text).unwrap();
+    let cb = c.acd.queues[0].callback.clone().expect("callbacks offered");
+    assert_eq!(
+        (cb.key, cb.offer_after, cb.trunk.as_str()),
+        ('5', Duration::from_secs(180), "carrier")
+    );
+    assert_eq!(c.callbacks.max_attempts, 3);
+    assert!(c.callbacks.working_hours_only);
+}
+
+#[test]
+fn callback_keys_are_checked_with_their_lines() {
+    let lines = |text: &str| -> Vec<String> {
+        Config::parse(Path::new("config/qonyrau.toml"), text)
+            .unwrap_err()
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        lines("[queues.support]\nmembers = [\"2001\"]\ncallback_key = \"#\"\ncallback_trunk = \"carrier\"\n"),
+        [
+            "config/qonyrau.toml:3: queues.support.callback_key = \"#\": must be one digit, 0 to 9 (the key a waiting caller presses)",
+            "config/qonyrau.toml:4: queues.support.callback_trunk = \"carrier\": no such trunk ([trunks.carrier] in the config)",
+        ]
+    );
+    assert_eq!(
+        lines("[queues.support]\nmembers = [\"2001\"]\ncallback_key = \"5\"\n"),
+        ["config/qonyrau.toml:3: queues.support.callback_key = \"5\": callbacks need callback_trunk, the trunk they are placed through"]
+    );
+    assert_eq!(
+        lines("[callbacks]\nhours = \"night\"\nmax_attempts = 0\n"),
+        [
+            "config/qonyrau.toml:3: callbacks.max_attempts = 0: must be from 1 to 10",
+            "config/qonyrau.toml:2: callbacks.hours = \"night\": must be working (the desk's calendar, as the regulation asks) or always",
+        ]
+    );
 }

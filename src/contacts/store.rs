@@ -226,9 +226,10 @@ pub async fn get(db: &Db, id: i64) -> Result<Contact, StoreError> {
 /// The phones (as stored) of every contact who asked not to be contacted: outbound calls
 /// (callbacks) check a number against them.
 pub async fn do_not_contact_phones(db: &Db) -> Result<Vec<String>, crate::db::DbError> {
-    let rows = sqlx::query("SELECT phone FROM contacts WHERE do_not_contact <> 0 AND phone IS NOT NULL")
-        .fetch_all(&db.pool)
-        .await?;
+    let rows =
+        sqlx::query("SELECT phone FROM contacts WHERE do_not_contact <> 0 AND phone IS NOT NULL")
+            .fetch_all(&db.pool)
+            .await?;
     let mut phones = Vec::with_capacity(rows.len());
     for r in rows {
         phones.push(r.try_get::<String, _>(0)?);
