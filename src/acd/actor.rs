@@ -130,6 +130,11 @@ pub enum AcdRequest {
     Left {
         entry: EntryId,
     },
+    /// The caller booked a callback and leaves the line: their place is kept by the
+    /// callback's own entry (counted as `callback`, not abandoned).
+    LeftForCallback {
+        entry: EntryId,
+    },
     CallEnded {
         agent: AgentId,
     },
@@ -212,6 +217,8 @@ pub struct AcdTask {
     /// Which queue an agent's current call came from (for the estimator).
     serving: HashMap<AgentId, QueueId>,
     waiting: HashMap<EntryId, Waiting>,
+    /// Callers leaving because they booked a callback (their leaving is no abandon).
+    for_callback: std::collections::HashSet<EntryId>,
     bus: EventBus,
     clock: Arc<dyn Clock>,
     /// The agent activity log (SQL), when there is a database.
@@ -262,6 +269,7 @@ impl AcdTask {
             ewt,
             serving: HashMap::new(),
             waiting: HashMap::new(),
+            for_callback: std::collections::HashSet::new(),
             bus,
             clock,
             log: None,
@@ -505,6 +513,12 @@ impl AcdTask {
             AcdRequest::Left { entry } => {
                 let _ = self.acd.entry_left(at, entry);
             }
+            AcdRequest::LeftForCallback { entry } => {
+                self.for_callback.insert(entry);
+                if self.acd.entry_left(at, entry).is_err() {
+                    self.for_callback.remove(&entry);
+                }
+            }
             AcdRequest::CallEnded { agent } => {
                 let _ = self.acd.call_ended(at, agent);
                 if let Some(q) = self.serving.remove(&agent) {
@@ -668,8 +682,13 @@ impl AcdTask {
             QueueFact::Answered { queue, .. } => {
                 metrics::counter!(crate::telemetry::QUEUE_CALLS, "queue" => self.name(*queue), "outcome" => "answered").increment(1);
             }
-            QueueFact::Abandoned { queue, .. } => {
-                metrics::counter!(crate::telemetry::QUEUE_CALLS, "queue" => self.name(*queue), "outcome" => "abandoned").increment(1);
+            QueueFact::Abandoned { queue, entry, .. } => {
+                let outcome = if self.for_callback.contains(entry) {
+                    "callback"
+                } else {
+                    "abandoned"
+                };
+                metrics::counter!(crate::telemetry::QUEUE_CALLS, "queue" => self.name(*queue), "outcome" => outcome).increment(1);
             }
             QueueFact::Overflowed { queue, .. } => {
                 metrics::counter!(crate::telemetry::QUEUE_CALLS, "queue" => self.name(*queue), "outcome" => "overflowed").increment(1);
@@ -705,14 +724,20 @@ impl AcdTask {
                         },
                     );
                 }
-                (
-                    entry,
+                let fact = if self.for_callback.remove(&entry) {
+                    CallFact::QueueCallbackBooked {
+                        queue: self.name(queue),
+                        position,
+                        waited_s: waited.as_secs_f64(),
+                    }
+                } else {
                     CallFact::QueueAbandoned {
                         queue: self.name(queue),
                         position,
                         waited_s: waited.as_secs_f64(),
-                    },
-                )
+                    }
+                };
+                (entry, fact)
             }
             QueueFact::Overflowed {
                 entry,
@@ -731,7 +756,10 @@ impl AcdTask {
         let Some(call) = self.waiting.get(&entry).map(|w| w.call) else {
             return;
         };
-        if matches!(fact, CallFact::QueueAbandoned { .. }) {
+        if matches!(
+            fact,
+            CallFact::QueueAbandoned { .. } | CallFact::QueueCallbackBooked { .. }
+        ) {
             self.waiting.remove(&entry);
         }
         self.bus.publish(events::CallEvent {

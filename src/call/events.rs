@@ -116,6 +116,12 @@ pub enum CallFact {
         position: u32,
         waited_s: f64,
     },
+    /// The caller booked a callback and left the line; the callback keeps their place.
+    QueueCallbackBooked {
+        queue: String,
+        position: u32,
+        waited_s: f64,
+    },
     /// The queue refused the caller or gave up on them (`full`, `maxwait`, `noagents`).
     QueueOverflowed {
         queue: String,
