@@ -27,6 +27,23 @@ pub struct DialTarget {
     pub trunk: Option<Arc<str>>,
 }
 
+/// The one target of a call through `trunk`: the number, written as the trunk wants it
+/// (`dial_format`), at the trunk's proxy. Shared by a flow's dial through a trunk and a
+/// callback's call to the customer. Err: a number the trunk's plan cannot read.
+pub fn trunk_target(
+    trunk: &crate::config::TrunkConfig,
+    number: &str,
+) -> Result<DialTarget, crate::trunk::NumberError> {
+    let e164 = trunk.plan.canonical(number)?;
+    let user = trunk.plan.for_trunk(&e164, trunk.dial_format);
+    Ok(DialTarget {
+        contact: format!("sip:{user}@{}", trunk.proxy),
+        extension: user,
+        reach: Reach::Udp(trunk.proxy),
+        trunk: Some(Arc::from(trunk.name.as_str())),
+    })
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ForkAction {
     /// Ring this contact on a new leg.

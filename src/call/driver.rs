@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 use crate::acd::actor::{AcdRequest, QueueSignal};
 use crate::acd::phrases;
 use crate::call::core::{CallAction, CallCore, HangupCause, MediaCommand, CALLER_LEG};
-use crate::call::dial::DialTarget;
+use crate::call::dial::{trunk_target, DialTarget};
 use crate::call::events::{self, CallFact, EventBus, LegId};
 use crate::call::presence::{Presence, PresenceGuard};
 use crate::clock::{monotonic_now as now, sleep_until, Clock};
@@ -102,10 +102,25 @@ pub enum EndpointCommand {
         caller: String,
         /// A queue's offer: the queue and the wait so far, for the display too.
         queue: Option<crate::call::core::QueueOffer>,
+        /// The display name to show instead of the caller's (a callback's "callback
+        /// <number> <queue>"); the From user stays `caller`.
+        display: Option<String>,
     },
     CancelLeg {
         call: u64,
         leg: LegId,
+    },
+    /// Open a call with no inbound dialog (a callback: both legs are ours). The endpoint
+    /// replies with its id and delivers its legs' events to `events`, as it does an inbound
+    /// call's operator legs'.
+    OpenHeadless {
+        events: mpsc::Sender<CallEvent>,
+        reply: tokio::sync::oneshot::Sender<u64>,
+    },
+    /// Forget a headless call; any of its legs still ringing is cancelled, any answered one
+    /// hung up.
+    CloseHeadless {
+        call: u64,
     },
     /// Answer the operator's pending re-INVITE on `leg`.
     RespondOperatorReinvite {
@@ -339,6 +354,7 @@ impl CallTask {
                 target,
                 sdp,
                 caller: self.caller.clone(),
+                display: None,
             },
             CallAction::CancelLeg(leg) => EndpointCommand::CancelLeg { call, leg },
             CallAction::AnswerOperatorReinvite { leg, status, sdp } => {
@@ -485,16 +501,8 @@ impl CallTask {
             .trunks
             .iter()
             .find(|t| *t.name == *trunk)
-            .and_then(|t| match t.plan.canonical(number) {
-                Ok(e164) => {
-                    let user = t.plan.for_trunk(&e164, t.dial_format);
-                    Some(DialTarget {
-                        contact: format!("sip:{user}@{}", t.proxy),
-                        extension: user,
-                        reach: crate::sip::registrar::Reach::Udp(t.proxy),
-                        trunk: Some(Arc::clone(&trunk)),
-                    })
-                }
+            .and_then(|t| match trunk_target(t, number) {
+                Ok(target) => Some(target),
                 Err(e) => {
                     warn!(%trunk, number, error = %e, "a number the trunk cannot dial");
                     None

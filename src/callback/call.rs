@@ -243,6 +243,11 @@ impl CallbackCall {
         self.setup.callback
     }
 
+    /// The customer's number (canonical E.164), for the agent's display.
+    pub fn customer_number(&self) -> &str {
+        &self.setup.customer_number
+    }
+
     pub fn is_finished(&self) -> bool {
         self.state == State::Finished
     }

@@ -7,6 +7,7 @@
 
 pub mod book;
 pub mod call;
+pub mod call_task;
 pub mod service;
 pub mod store;
 

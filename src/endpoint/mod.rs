@@ -122,6 +122,8 @@ pub struct Endpoint {
     /// Boxed for the same reason as the media engine's slots: a table of pointers.
     calls: HashMap<u64, Box<Dialog>>,
     by_dialog: HashMap<(String, String), u64>,
+    /// Calls with no inbound dialog (callbacks): where their outbound legs' events go.
+    headless: HashMap<u64, mpsc::Sender<CallEvent>>,
     outbound: HashMap<outbound::LegKey, outbound::OutboundLeg>,
     legs: HashMap<(u64, LegId), outbound::LegKey>,
     /// INVITEs to extensions waiting for the registrar's authentication.
@@ -186,6 +188,7 @@ impl Endpoint {
             client: HashMap::new(),
             calls: HashMap::new(),
             by_dialog: HashMap::new(),
+            headless: HashMap::new(),
             outbound: HashMap::new(),
             legs: HashMap::new(),
             pending_auth: HashMap::new(),
@@ -520,7 +523,25 @@ impl Endpoint {
                 sdp,
                 caller,
                 queue,
-            } => self.place_leg(call, leg, target, sdp, caller, queue).await,
+                display,
+            } => {
+                let shown = outbound::Shown {
+                    caller,
+                    queue,
+                    display,
+                };
+                self.place_leg(call, leg, target, sdp, shown).await
+            }
+            EndpointCommand::OpenHeadless { events, reply } => {
+                let id = self.next_call;
+                self.next_call += 1;
+                self.headless.insert(id, events);
+                if reply.send(id).is_err() {
+                    // The asker is gone: nothing will ever close it.
+                    self.headless.remove(&id);
+                }
+            }
+            EndpointCommand::CloseHeadless { call } => self.close_headless(call).await,
             EndpointCommand::CancelLeg { call, leg } => self.cancel_leg(call, leg).await,
             EndpointCommand::RespondOperatorReinvite {
                 call,

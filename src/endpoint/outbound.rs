@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
 
 use crate::call::dial::DialTarget;
 use crate::call::driver::CallEvent;
@@ -27,6 +28,13 @@ use crate::trunk::CallPermit;
 use super::dialog::{new_tag, Pending2xx, Retransmit};
 use super::timers::TimerOwner;
 use super::{now, Endpoint, Route, TxKind};
+
+/// Who the far side sees as calling: the From user, a queue's offer, a display override.
+pub(super) struct Shown {
+    pub caller: String,
+    pub queue: Option<crate::call::core::QueueOffer>,
+    pub display: Option<String>,
+}
 
 /// (Call-ID, our From tag): how responses and the operator's requests find a leg.
 pub(super) type LegKey = (String, String);
@@ -54,9 +62,13 @@ impl Endpoint {
         leg: LegId,
         target: DialTarget,
         sdp: String,
-        caller: String,
-        queue: Option<crate::call::core::QueueOffer>,
+        shown: Shown,
     ) {
+        let Shown {
+            caller,
+            queue,
+            display: shown_display,
+        } = shown;
         let (via, dest, transport) = match target.reach {
             Reach::Udp(addr) => (self.p.transports.udp_toward(addr), addr, Transport::Udp),
             Reach::Tcp { source, conn } => (Via::Tcp(ConnId(conn)), source, Transport::Tcp),
@@ -79,8 +91,8 @@ impl Endpoint {
                         tracing::warn!(trunk = %name, "trunk at its call limit (or unknown): leg not placed");
                         metrics::counter!(telemetry::TRUNK_LIMITED, "trunk" => name.to_string())
                             .increment(1);
-                        if let Some(d) = self.calls.get(&call) {
-                            let _ = d.events.try_send(CallEvent::Operator {
+                        if let Some(events) = self.call_events(call) {
+                            let _ = events.try_send(CallEvent::Operator {
                                 leg,
                                 event: Box::new(OutboundEvent::Failed(Outcome::Unavailable)),
                             });
@@ -102,9 +114,10 @@ impl Endpoint {
         };
         // A plain phone shows the display name: the caller, and for a queue's offer the
         // queue and the wait so far; the header is for consoles.
-        let (display, extra_headers) = match &queue {
+        let (display, extra_headers) = match (&queue, shown_display) {
             _ if trunk.is_some() => (String::new(), Vec::new()),
-            Some(q) => (
+            (_, Some(shown)) => (shown, Vec::new()),
+            (Some(q), None) => (
                 format!(
                     "{} {} {}:{:02}",
                     caller_user,
@@ -117,7 +130,7 @@ impl Endpoint {
                     format!("{};waited={}", q.queue, q.waited_s),
                 )],
             ),
-            None => (caller_user.to_string(), Vec::new()),
+            (None, None) => (caller_user.to_string(), Vec::new()),
         };
         let contact = match transport {
             Transport::Udp => format!("<sip:qonyrau@{local}>"),
@@ -240,9 +253,9 @@ impl Endpoint {
         }
         if l.pending_2xx.take().is_some() {
             let (call, leg) = (l.call, l.leg);
-            if let Some(d) = self.calls.get(&call) {
+            if let Some(events) = self.call_events(call) {
                 let body = req.body_text().map(str::to_string);
-                let _ = d.events.try_send(CallEvent::OperatorAck { leg, body });
+                let _ = events.try_send(CallEvent::OperatorAck { leg, body });
             }
         }
         true
@@ -268,8 +281,8 @@ impl Endpoint {
             Retransmit::GiveUp => {
                 l.pending_2xx = None;
                 let (call, leg) = (l.call, l.leg);
-                if let Some(d) = self.calls.get(&call) {
-                    let _ = d.events.try_send(CallEvent::OperatorAckTimeout { leg });
+                if let Some(events) = self.call_events(call) {
+                    let _ = events.try_send(CallEvent::OperatorAckTimeout { leg });
                 }
             }
             Retransmit::NotYet => {
@@ -343,14 +356,14 @@ impl Endpoint {
                     // Hold, resume or a new address: the call decides; the answer comes
                     // back as `RespondOperatorReinvite`.
                     let (call, leg) = (l.call, l.leg);
-                    let Some(d) = self.calls.get(&call) else {
+                    let Some(events) = self.call_events(call) else {
                         let resp = response_for(req, 481, &leg_key.1);
                         self.respond_invite_tx(key.clone(), route, req, None, resp, 481)
                             .await;
                         return true;
                     };
                     let body = req.body_text().map(str::to_string);
-                    if d.events
+                    if events
                         .try_send(CallEvent::OperatorReinvite { leg, body })
                         .is_err()
                     {
@@ -408,9 +421,9 @@ impl Endpoint {
                 }
             }
         }
-        if let Some(d) = self.calls.get(&call) {
+        if let Some(sink) = self.call_events(call) {
             for event in events {
-                let _ = d.events.try_send(CallEvent::Operator {
+                let _ = sink.try_send(CallEvent::Operator {
                     leg,
                     event: Box::new(event),
                 });
@@ -420,6 +433,37 @@ impl Endpoint {
 }
 
 impl Endpoint {
+    /// Where call `call`'s events go: its inbound dialog's task, or a headless call's
+    /// (a callback, whose legs are all ours).
+    pub(super) fn call_events(&self, call: u64) -> Option<&mpsc::Sender<CallEvent>> {
+        self.calls
+            .get(&call)
+            .map(|d| &d.events)
+            .or_else(|| self.headless.get(&call))
+    }
+
+    /// Forget a headless call: what still rings is cancelled, what is answered hung up
+    /// (`bye` is a CANCEL before the answer and a no-op once the leg ended); the UAC cores
+    /// finish on their own and their events go nowhere.
+    pub(super) async fn close_headless(&mut self, call: u64) {
+        if self.headless.remove(&call).is_none() {
+            return;
+        }
+        let mut keys: Vec<(LegId, LegKey)> = self
+            .legs
+            .iter()
+            .filter(|((c, _), _)| *c == call)
+            .map(|((_, leg), key)| (*leg, key.clone()))
+            .collect();
+        keys.sort_by_key(|(leg, _)| leg.0);
+        for (_, key) in keys {
+            if let Some(l) = self.outbound.get_mut(&key) {
+                l.core.bye(now());
+            }
+            self.drain_outbound(&key).await;
+        }
+    }
+
     /// The leg is over: forget it, and give its trunk place back.
     fn forget_leg(&mut self, key: &LegKey, call: u64, leg: LegId) {
         if let Some(l) = self.outbound.remove(key) {

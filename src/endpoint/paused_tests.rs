@@ -19,6 +19,13 @@ use crate::registrar::Location;
 
 /// An endpoint serving SIP on a free loopback port with the bundled flows.
 async fn start_endpoint() -> (SocketAddr, CancellationToken) {
+    let (sip, cancel, _) = start_endpoint_commands().await;
+    (sip, cancel)
+}
+
+/// [`start_endpoint`], with the endpoint's command sender (what call tasks use).
+async fn start_endpoint_commands() -> (SocketAddr, CancellationToken, mpsc::Sender<EndpointCommand>)
+{
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let base = 41000 + (std::process::id() % 40) as u16 * 20;
     let text = format!(
@@ -60,8 +67,9 @@ async fn start_endpoint() -> (SocketAddr, CancellationToken) {
         registrar: None,
         links,
     });
+    let commands = endpoint.commands();
     tokio::spawn(endpoint.run(inbound_rx, cancel.clone()));
-    (sip, cancel)
+    (sip, cancel, commands)
 }
 
 struct Peer {
@@ -238,4 +246,170 @@ async fn an_update_refresh_restarts_the_session_interval() {
     );
     assert!(at.duration_since(answered) > Duration::from_secs(140));
     peer.send(&ok_to(&bye)).await;
+}
+
+/// A response from a peer to a request the endpoint sent, with our To tag, a Contact and
+/// (for a 2xx) an SDP answer.
+fn peer_response(req: &Message, status: u16, contact: SocketAddr) -> Vec<u8> {
+    let mut resp = crate::sip::response::response_for(req, status, "peer");
+    resp.push_header("contact", format!("<sip:peer@{contact}>"));
+    if (200..300).contains(&status) {
+        resp.push_header("content-type", "application/sdp");
+        resp.body = bytes::Bytes::from(SDP.replace('\n', "\r\n"));
+    }
+    resp.to_bytes().to_vec()
+}
+
+/// The next request of `method` a peer gets (responses and other requests skipped).
+async fn expect_request(peer: &Peer, method: Method) -> Message {
+    loop {
+        let (_, m) = peer.recv(Duration::from_secs(10)).await.expect("a request");
+        if m.method() == Some(&method) {
+            return m;
+        }
+    }
+}
+
+async fn expect_event(events: &mut mpsc::Receiver<CallEvent>) -> CallEvent {
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event in time")
+        .expect("the channel stays open")
+}
+
+/// A headless call (a callback's: no inbound dialog) gets its legs' events, their phones'
+/// re-INVITEs and ACKs like an inbound call's operator legs; closing it hangs up what is
+/// answered and cancels what rings.
+#[tokio::test(start_paused = true)]
+async fn a_headless_calls_legs_report_to_it_and_closing_it_ends_them() {
+    let (server, _stop, commands) = start_endpoint_commands().await;
+    let (answering, ringing) = (Peer::new(server).await, Peer::new(server).await);
+    let (events_tx, mut events) = mpsc::channel(64);
+    let (reply, id) = tokio::sync::oneshot::channel();
+    commands
+        .send(EndpointCommand::OpenHeadless {
+            events: events_tx,
+            reply,
+        })
+        .await
+        .unwrap();
+    let call = id.await.expect("a call id");
+    for (leg, peer) in [(LegId(1), &answering), (LegId(2), &ringing)] {
+        let addr = peer.sock.local_addr().unwrap();
+        let target = crate::call::dial::DialTarget {
+            extension: "2001".into(),
+            contact: format!("sip:2001@{addr}"),
+            reach: crate::sip::registrar::Reach::Udp(addr),
+            trunk: None,
+        };
+        commands
+            .send(EndpointCommand::PlaceLeg {
+                call,
+                leg,
+                target,
+                sdp: SDP.replace('\n', "\r\n"),
+                caller: "+77011234567".into(),
+                queue: None,
+                display: Some("callback +77011234567 support".into()),
+            })
+            .await
+            .unwrap();
+    }
+
+    // The ringing phone: its 180 reaches the headless call.
+    let invite2 = expect_request(&ringing, Method::Invite).await;
+    let ringing_addr = ringing.sock.local_addr().unwrap();
+    ringing
+        .sock
+        .send_to(&peer_response(&invite2, 180, ringing_addr), server)
+        .await
+        .unwrap();
+    match expect_event(&mut events).await {
+        CallEvent::Operator { leg, event } => {
+            assert_eq!(leg, LegId(2));
+            assert!(matches!(
+                *event,
+                crate::sip::uac::OutboundEvent::Ringing { .. }
+            ));
+        }
+        other => panic!("expected leg 2 ringing, got {other:?}"),
+    }
+
+    // The answering phone: 200 with SDP, our ACK.
+    let invite1 = expect_request(&answering, Method::Invite).await;
+    assert!(invite1
+        .header("from")
+        .unwrap()
+        .starts_with("\"callback +77011234567 support\" <sip:+77011234567@"));
+    let answering_addr = answering.sock.local_addr().unwrap();
+    answering
+        .sock
+        .send_to(&peer_response(&invite1, 200, answering_addr), server)
+        .await
+        .unwrap();
+    match expect_event(&mut events).await {
+        CallEvent::Operator { leg, event } => {
+            assert_eq!(leg, LegId(1));
+            assert!(matches!(
+                *event,
+                crate::sip::uac::OutboundEvent::Answered { sdp: Some(_) }
+            ));
+        }
+        other => panic!("expected leg 1 answered, got {other:?}"),
+    }
+    expect_request(&answering, Method::Ack).await;
+
+    // The answering phone puts us on hold: the re-INVITE is the headless call's to answer.
+    let ours = invite1.header("from").unwrap().to_string();
+    let hold = SDP.replace("RTP/AVP 0\n", "RTP/AVP 0\na=sendonly\n");
+    let reinvite = format!(
+        "INVITE {} SIP/2.0\nVia: SIP/2.0/UDP PEER;branch=z9hG4bKhold;rport\nFrom: {};tag=peer\nTo: {ours}\nCall-ID: {}\nCSeq: 2 INVITE\nContact: <sip:peer@PEER>\nMax-Forwards: 70\nContent-Type: application/sdp\nContent-Length: {}\n\n{}",
+        invite1.header("contact").unwrap().trim_matches(['<', '>']),
+        invite1.header("to").unwrap(),
+        invite1.call_id().unwrap(),
+        hold.replace('\n', "\r\n").len(),
+        hold
+    );
+    answering.send(&reinvite).await;
+    match expect_event(&mut events).await {
+        CallEvent::OperatorReinvite { leg, body } => {
+            assert_eq!(leg, LegId(1));
+            assert!(body.unwrap_or_default().contains("a=sendonly"));
+        }
+        other => panic!("expected the re-INVITE, got {other:?}"),
+    }
+    commands
+        .send(EndpointCommand::RespondOperatorReinvite {
+            call,
+            leg: LegId(1),
+            status: 200,
+            sdp: Some(SDP.replace('\n', "\r\n")),
+        })
+        .await
+        .unwrap();
+    let (_, ok) = answering.next(Duration::from_secs(5)).await.expect("200");
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.cseq(), Some((2, "INVITE")));
+    let ack = format!(
+        "ACK {} SIP/2.0\nVia: SIP/2.0/UDP PEER;branch=z9hG4bKholdack;rport\nFrom: {};tag=peer\nTo: {ours}\nCall-ID: {}\nCSeq: 2 ACK\nMax-Forwards: 70\nContent-Length: 0\n\n",
+        invite1.header("contact").unwrap().trim_matches(['<', '>']),
+        invite1.header("to").unwrap(),
+        invite1.call_id().unwrap(),
+    );
+    answering.send(&ack).await;
+    match expect_event(&mut events).await {
+        CallEvent::OperatorAck { leg, .. } => assert_eq!(leg, LegId(1)),
+        other => panic!("expected the ACK, got {other:?}"),
+    }
+
+    // Closing the call: BYE to the answered phone, CANCEL to the ringing one.
+    commands
+        .send(EndpointCommand::CloseHeadless { call })
+        .await
+        .unwrap();
+    let bye = expect_request(&answering, Method::Bye).await;
+    assert_eq!(bye.call_id(), invite1.call_id());
+    let cancel = expect_request(&ringing, Method::Cancel).await;
+    assert_eq!(cancel.call_id(), invite2.call_id());
+    drop(commands);
 }
