@@ -88,6 +88,17 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let metrics_task = tokio::spawn(kpi::calls::run(bus.clone()));
     let acd = start_acd(&config, &bus, &clock, &desk.db);
     let links_acd = acd.clone();
+    // Callbacks, when a queue offers them: the handle goes to the calls now, the service
+    // starts once the endpoint (which its calls use) exists.
+    let (callbacks, callback_inbox) = match (&acd, callback_queues(&config)) {
+        (Some(_), queues) if !queues.is_empty() => {
+            let (handle, inbox) = crate::callback::service::channel(queues);
+            (Some(handle), Some(inbox))
+        }
+        _ => (None, None),
+    };
+    let (service_media, service_prompts, service_bus) =
+        (media.clone(), Arc::clone(&prepared.prompts), bus.clone());
     let links = CallLinks {
         acd,
         acd_paid: config.acd.paid,
@@ -97,6 +108,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         media: media.clone(),
         clock: Arc::clone(&clock),
         trunks: config.trunks.clone().into(),
+        callbacks: callbacks.clone(),
     };
     let endpoint = Endpoint::new(EndpointParams {
         config: config.clone(),
@@ -123,6 +135,53 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         retry_after: config.sip.retry_after,
     };
     let registrar_task = tokio::spawn(registrar.run(register_rx));
+    if let (Some(inbox), Some(acd)) = (callback_inbox, links_acd.clone()) {
+        let calendar = if config.callbacks.working_hours_only {
+            Some(
+                crate::calendar::WorkCalendar::load_dir(&config.desk.calendar_dir).map_err(
+                    |errors| {
+                        anyhow::anyhow!(
+                            "callbacks need the working calendar: {}",
+                            errors
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        )
+                    },
+                )?,
+            )
+        } else {
+            None
+        };
+        let book = crate::callback::CallbackBook::new(
+            crate::callback::CallbackRules {
+                retry_delay: config.callbacks.retry_delay,
+                max_attempts: config.callbacks.max_attempts,
+            },
+            calendar,
+        );
+        let placer = crate::callback::service::TaskPlacer {
+            endpoint: endpoint.commands(),
+            media: service_media,
+            prompts: service_prompts,
+            language: config.ivr.language.clone(),
+            location: location.clone(),
+            bus: service_bus,
+            clock: Arc::clone(&clock),
+            calls_stop: calls_stop.clone(),
+        };
+        let service = crate::callback::service::CallbackService::new(
+            inbox,
+            book,
+            desk.db.clone(),
+            Some(desk.clone()),
+            acd,
+            Arc::clone(&clock),
+            Box::new(placer),
+        );
+        tokio::spawn(service.run());
+    }
     let endpoint_task = tokio::spawn(endpoint.run(inbound_rx, cancel.clone()));
     let api = ApiState::new(
         desk.clone(),
@@ -132,7 +191,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     )
     .with_sip_realm(&config.registrar.realm)
     .with_default_language(config.desk.default_language)
-    .with_acd(links_acd.clone());
+    .with_acd(links_acd.clone())
+    .with_callbacks(callbacks);
     let sla_task = tokio::spawn(sla_job::run(
         desk,
         clock,
@@ -168,6 +228,29 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     registrar_task.abort();
     metrics_task.abort();
     Ok(())
+}
+
+/// The queues that offer callbacks, each with its trunk.
+fn callback_queues(
+    config: &Config,
+) -> std::collections::HashMap<String, crate::callback::service::QueueCallbacks> {
+    config
+        .acd
+        .queues
+        .iter()
+        .filter_map(|q| {
+            let cb = q.callback.as_ref()?;
+            let trunk = config.trunks.iter().find(|t| t.name == cb.trunk)?;
+            Some((
+                q.config.name.clone(),
+                crate::callback::service::QueueCallbacks {
+                    key: cb.key,
+                    offer_after: cb.offer_after,
+                    trunk: Arc::new(trunk.clone()),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// The ACD task, when queues are configured: every queue's members are its agents (logged

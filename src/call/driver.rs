@@ -196,6 +196,8 @@ pub struct CallLinks {
     pub clock: Arc<dyn Clock>,
     /// The configured trunks, for a flow's dial that names one.
     pub trunks: Arc<[crate::config::TrunkConfig]>,
+    /// The callback service, when a queue offers callbacks.
+    pub callbacks: Option<crate::callback::service::CallbackHandle>,
 }
 
 /// The operator side's media leg and the extension it reaches; `parked` is the leg of an

@@ -24,7 +24,9 @@ use super::book::{
     AttemptOutcome, CallbackAction, CallbackBook, CallbackFact, CallbackId, CloseReason, Counts,
     Record, Refused, Request, State, When,
 };
-use super::call::{CallbackCall, CallbackCallSetup, CallbackEnd, CallbackReport};
+#[cfg(test)]
+use super::call::CallbackEnd;
+use super::call::{CallbackCall, CallbackCallSetup, CallbackReport};
 use super::store::{self, NewCallback};
 use crate::acd::actor::{AcdHandle, AcdRequest, QueueSignal};
 use crate::acd::{AgentId, EntryId, OfferFailure};
@@ -153,7 +155,7 @@ struct InAcd {
 }
 
 /// Starts a callback call; the server gives the real one (`call_task`), tests their own.
-pub trait CallPlacer: Send + 'static {
+pub trait CallPlacer: Send + Sync + 'static {
     fn place(
         &mut self,
         call: CallbackCall,
@@ -164,11 +166,50 @@ pub trait CallPlacer: Send + 'static {
     );
 }
 
-/// What a callback call tells the service.
-#[derive(Debug)]
-pub enum CallOutcome {
-    Report(CallbackId, CallbackReport),
-    Finished(CallbackId, CallbackEnd),
+pub use super::call_task::CallbackCallOutcome as CallOutcome;
+
+/// The real placer: each callback call is a [`CallbackCallTask`](super::call_task) of its
+/// own, stopped by the service (withdrawn, cancelled) or by the server stopping.
+pub struct TaskPlacer {
+    pub endpoint: mpsc::Sender<crate::call::driver::EndpointCommand>,
+    pub media: crate::media::engine::MediaEngine,
+    pub prompts: Arc<crate::media::prompt::PromptLibrary>,
+    pub language: String,
+    pub location: crate::registrar::Location,
+    pub bus: crate::call::events::EventBus,
+    pub clock: Arc<dyn Clock>,
+    /// The server's stop for calls: each callback call's stop is a child of it.
+    pub calls_stop: tokio_util::sync::CancellationToken,
+}
+
+impl CallPlacer for TaskPlacer {
+    fn place(
+        &mut self,
+        call: CallbackCall,
+        trunk: Arc<TrunkConfig>,
+        queue: Arc<str>,
+        stop: tokio_util::sync::CancellationToken,
+        outcomes: mpsc::UnboundedSender<CallOutcome>,
+    ) {
+        let links = super::call_task::CallbackCallLinks {
+            endpoint: self.endpoint.clone(),
+            media: self.media.clone(),
+            prompts: Arc::clone(&self.prompts),
+            language: self.language.clone(),
+            location: self.location.clone(),
+            bus: self.bus.clone(),
+            clock: Arc::clone(&self.clock),
+            trunk,
+            queue,
+            stop,
+        };
+        let task = super::call_task::CallbackCallTask {
+            call,
+            links,
+            outcomes,
+        };
+        tokio::spawn(task.run());
+    }
 }
 
 pub struct CallbackService {
@@ -187,26 +228,38 @@ pub struct CallbackService {
     in_acd: HashMap<CallbackId, InAcd>,
 }
 
+/// The service's end of the handle's channel, until the service is built (the handle goes
+/// to the calls before the endpoint, which the service's calls need, exists).
+pub struct Inbox {
+    rx: mpsc::Receiver<ServiceRequest>,
+    queues: Arc<HashMap<String, QueueCallbacks>>,
+}
+
+/// The handle and the inbox of a service for `queues`.
+pub fn channel(queues: HashMap<String, QueueCallbacks>) -> (CallbackHandle, Inbox) {
+    let (tx, rx) = mpsc::channel(1024);
+    let queues = Arc::new(queues);
+    let handle = CallbackHandle {
+        tx,
+        queues: Arc::clone(&queues),
+    };
+    (handle, Inbox { rx, queues })
+}
+
 impl CallbackService {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
+        inbox: Inbox,
         book: CallbackBook,
         db: Db,
         desk: Option<crate::tickets::store::TicketDesk>,
         acd: AcdHandle,
         clock: Arc<dyn Clock>,
-        queues: HashMap<String, QueueCallbacks>,
         placer: Box<dyn CallPlacer>,
-    ) -> (CallbackService, CallbackHandle) {
-        let (tx, rx) = mpsc::channel(1024);
+    ) -> CallbackService {
+        let Inbox { rx, queues } = inbox;
         let (signals_tx, signals) = mpsc::channel(1024);
         let (outcomes_tx, outcomes) = mpsc::unbounded_channel();
-        let queues = Arc::new(queues);
-        let handle = CallbackHandle {
-            tx,
-            queues: Arc::clone(&queues),
-        };
-        let service = CallbackService {
+        CallbackService {
             book,
             db,
             desk,
@@ -220,8 +273,7 @@ impl CallbackService {
             outcomes_tx,
             outcomes,
             in_acd: HashMap::new(),
-        };
-        (service, handle)
+        }
     }
 
     /// Load the open requests (a restart loses none), then serve.

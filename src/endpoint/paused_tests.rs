@@ -54,6 +54,7 @@ async fn start_endpoint_commands() -> (SocketAddr, CancellationToken, mpsc::Send
         media: media.clone(),
         clock: Arc::new(SystemClock),
         trunks: Arc::from([]),
+        callbacks: None,
     };
     let endpoint = Endpoint::new(EndpointParams {
         config,

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod callbacks;
 pub mod contacts;
 pub mod error;
 pub mod openapi;
@@ -46,6 +47,8 @@ pub struct ApiState {
     pub default_language: Language,
     /// The ACD task, when queues are configured (`/queues`, `/agents`).
     pub acd: Option<crate::acd::actor::AcdHandle>,
+    /// The callback service, when a queue offers callbacks (`DELETE /callbacks/{id}`).
+    pub callbacks: Option<crate::callback::service::CallbackHandle>,
 }
 
 impl ApiState {
@@ -64,6 +67,7 @@ impl ApiState {
             sip_realm: "qonyrau".into(),
             default_language: Language::Ru,
             acd: None,
+            callbacks: None,
         }
     }
 
@@ -76,6 +80,15 @@ impl ApiState {
     /// Queues and agents come from this ACD task.
     pub fn with_acd(mut self, acd: Option<crate::acd::actor::AcdHandle>) -> ApiState {
         self.acd = acd;
+        self
+    }
+
+    /// Callbacks are cancelled through this service.
+    pub fn with_callbacks(
+        mut self,
+        callbacks: Option<crate::callback::service::CallbackHandle>,
+    ) -> ApiState {
+        self.callbacks = callbacks;
         self
     }
 
@@ -193,6 +206,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/agents", get(queues::list_agents))
         .route("/agents/{login}/state", post(queues::set_agent_state))
         .route("/agents/{login}/activity", get(queues::agent_activity))
+        .route("/callbacks", get(callbacks::list))
+        .route(
+            "/callbacks/{id}",
+            get(callbacks::get_one).delete(callbacks::cancel),
+        )
         .fallback(not_found);
     Router::new()
         .nest("/api/v1", v1)

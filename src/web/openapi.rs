@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::web::{audit, auth, contacts, queues, staff, tickets};
+use crate::web::{audit, auth, callbacks, contacts, queues, staff, tickets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use crate::web::{audit, auth, contacts, queues, staff, tickets};
         staff::get_sip, staff::set_sip,
         audit::list,
         queues::list_queues, queues::list_agents, queues::set_agent_state, queues::agent_activity,
+        callbacks::list, callbacks::get_one, callbacks::cancel,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = [])),
