@@ -8,6 +8,14 @@ use jiff::{SignedDuration, Timestamp};
 
 /// `t + d`, saturating at `t` when it would leave jiff's range (deadlines and locks are
 /// never that far out).
+/// `t` minus `d` (`t` itself if that is out of range).
+pub fn before(t: Timestamp, d: std::time::Duration) -> Timestamp {
+    SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_sub(d).ok())
+        .unwrap_or(t)
+}
+
 pub fn after(t: Timestamp, d: std::time::Duration) -> Timestamp {
     SignedDuration::try_from(d)
         .ok()

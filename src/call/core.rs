@@ -52,6 +52,8 @@ pub enum HangupCause {
     SessionExpired,
     /// The server is shutting down.
     Shutdown,
+    /// The caller booked a callback; we said goodbye and sent BYE.
+    CallbackBooked,
 }
 
 impl HangupCause {
@@ -67,6 +69,7 @@ impl HangupCause {
             HangupCause::NoCommonCodec => (EndCause::NoCommonCodec, Side::System),
             HangupCause::SessionExpired => (EndCause::SessionExpired, Side::System),
             HangupCause::Shutdown => (EndCause::Shutdown, Side::System),
+            HangupCause::CallbackBooked => (EndCause::CallbackBooked, Side::System),
         }
     }
 }
@@ -203,6 +206,24 @@ pub enum CallAction {
     QueueLeft {
         entry: EntryId,
     },
+    /// Tell the ACD: the caller booked a callback and leaves (the callback keeps the place).
+    QueueLeftForCallback {
+        entry: EntryId,
+    },
+    /// The caller was answered by an agent of `queue`: a callback they had pending there is
+    /// no longer needed.
+    CallbackServed {
+        queue: Arc<str>,
+    },
+    /// Ask the callback service to book this callback; its answer comes back as
+    /// [`CallCore::handle_callback_booked`]. `waited`: since the caller entered the queue.
+    RequestCallback {
+        queue: Arc<str>,
+        number: String,
+        when: crate::call::callback_offer::Choice,
+        waited: Duration,
+        priority: u8,
+    },
     /// Tell the ACD: the agent's call from the queue ended (wrap-up starts).
     QueueCallEnded {
         agent: AgentId,
@@ -243,6 +264,10 @@ pub struct CallSetup {
     pub queue_music: Arc<std::collections::BTreeMap<Arc<str>, Arc<str>>>,
     /// Announcements to a caller waiting in a queue, start to start.
     pub announce_every: Duration,
+    /// Queue name → its callback offer (`callback_key` in `[queues.NAME]`).
+    pub queue_callbacks: Arc<std::collections::BTreeMap<Arc<str>, CallbackKey>>,
+    /// The call's language (the callback dialogue reads numbers in it).
+    pub language: crate::acd::phrases::Lang,
 }
 
 #[derive(Debug)]
@@ -389,6 +414,10 @@ impl CallCore {
             State::Up => {
                 let transfer = self.transfer.as_ref().map(|t| t.give_up_at);
                 let queue = self.queue.as_ref().and_then(|q| q.poll_timeout());
+                let queue = queue
+                    .into_iter()
+                    .chain(self.queue_callback_poll_timeout())
+                    .min();
                 let ivr = self.ivr.as_ref().and_then(IvrSession::poll_timeout);
                 ivr.into_iter().chain(transfer).chain(queue).min()
             }
@@ -409,6 +438,7 @@ impl CallCore {
                     self.transfer_failed(now, 480);
                 }
                 self.queue_timeout(now);
+                self.queue_callback_timeout(now);
                 if let Some(ivr) = self.ivr.as_mut() {
                     ivr.handle_timeout(now);
                 }
@@ -601,6 +631,9 @@ impl CallCore {
             digit: digit.as_char(),
             source: source.into(),
         }));
+        if self.queue_callback_digit(now, digit.as_char()) {
+            return;
+        }
         if let Some(ivr) = self.ivr.as_mut() {
             ivr.handle_digit(now, digit);
             self.drain_ivr();
@@ -609,7 +642,7 @@ impl CallCore {
 
     /// Every prompt of `Play { id }` has been sent.
     pub fn handle_prompt_done(&mut self, now: Instant, id: PlayId) {
-        if self.queue_prompt_done(now, id) {
+        if self.queue_prompt_done(now, id) || self.queue_callback_prompt_done(now, id) {
             return;
         }
         if let (State::Up, Some(ivr)) = (&self.state, self.ivr.as_mut()) {
@@ -1372,6 +1405,9 @@ pub(super) fn default_moh() -> Arc<str> {
 #[path = "queue_wait.rs"]
 mod queue_wait;
 pub use queue_wait::QueueOffer;
+#[path = "queue_callback.rs"]
+mod queue_callback;
+pub use queue_callback::CallbackKey;
 
 #[cfg(test)]
 #[path = "core_tests.rs"]

@@ -29,6 +29,8 @@ pub(super) fn setup(answer_after: Duration) -> CallSetup {
                 .into_iter()
                 .collect(),
         ),
+        queue_callbacks: Arc::default(),
+        language: crate::acd::phrases::Lang::En,
     }
 }
 
@@ -647,3 +649,6 @@ mod session;
 
 #[path = "core_queue_tests.rs"]
 mod queue;
+
+#[path = "core_callback_tests.rs"]
+mod callback;

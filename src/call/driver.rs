@@ -177,6 +177,8 @@ pub struct CallTask {
     pub links: CallLinks,
     /// The caller's number, for the operator's display.
     pub caller: String,
+    /// The SIP Call-ID of the caller's dialog (a callback request records it).
+    pub call_id: String,
     /// An authenticated softphone's extension: busy for other callers while this call lasts.
     pub caller_extension: Option<Arc<str>>,
 }
@@ -413,6 +415,43 @@ impl CallTask {
             }
             CallAction::QueueLeft { entry } => {
                 self.to_acd(AcdRequest::Left { entry }).await;
+                return None;
+            }
+            CallAction::QueueLeftForCallback { entry } => {
+                self.to_acd(AcdRequest::LeftForCallback { entry }).await;
+                return None;
+            }
+            CallAction::CallbackServed { queue } => {
+                if let Some(service) = &self.links.callbacks {
+                    service.served(&self.caller, &queue).await;
+                }
+                return None;
+            }
+            CallAction::RequestCallback {
+                queue,
+                number,
+                when,
+                waited,
+                priority,
+            } => {
+                let booking = match &self.links.callbacks {
+                    Some(service) => {
+                        let entered_at = crate::clock::before(self.links.clock.now(), waited);
+                        service
+                            .book(crate::callback::service::BookRequest {
+                                queue,
+                                number,
+                                entered_at,
+                                priority,
+                                when,
+                                call_id: self.call_id.clone(),
+                            })
+                            .await
+                    }
+                    // (The core offers callbacks only for queues the service serves.)
+                    None => crate::call::callback_offer::Booking::DoNotContact,
+                };
+                self.core.handle_callback_booked(now(), booking);
                 return None;
             }
             CallAction::QueueCallEnded { agent } => {

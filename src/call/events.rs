@@ -245,6 +245,8 @@ pub enum EndCause {
     Rejected,
     Shutdown,
     Error,
+    /// The caller booked a callback and we ended the call.
+    CallbackBooked,
 }
 
 impl EndCause {
@@ -264,6 +266,7 @@ impl EndCause {
             EndCause::Rejected => "rejected",
             EndCause::Shutdown => "shutdown",
             EndCause::Error => "error",
+            EndCause::CallbackBooked => "callback_booked",
         }
     }
 }

@@ -33,17 +33,21 @@ pub struct QueueOffer {
 pub(super) struct QueueWait {
     pub(super) queue: Arc<str>,
     /// The queue's music-on-hold class.
-    music: Arc<str>,
+    pub(super) music: Arc<str>,
     /// `None` until the ACD has taken the caller in.
-    entry: Option<EntryId>,
+    pub(super) entry: Option<EntryId>,
     schedule: Option<AnnouncementSchedule>,
     /// When the ACD took the caller in.
-    entered: Option<Instant>,
+    pub(super) entered: Option<Instant>,
     /// The announcement playing now.
-    announcing: Option<PlayId>,
+    pub(super) announcing: Option<PlayId>,
     next_announcement: u32,
     /// The agent whose phone rings for this caller now.
-    offer: Option<AgentId>,
+    pub(super) offer: Option<AgentId>,
+    /// The callback dialogue, while the caller books one (`queue_callback.rs`).
+    pub(super) callback: Option<crate::call::callback_offer::CallbackDialogue>,
+    /// The number of the dialogue's latest play.
+    pub(super) callback_play: u32,
 }
 
 impl QueueWait {
@@ -57,11 +61,22 @@ impl QueueWait {
             announcing: None,
             next_announcement: 0,
             offer: None,
+            callback: None,
+            callback_play: 0,
         }
     }
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         self.schedule.as_ref().and_then(|s| s.poll_timeout())
+    }
+
+    /// The announcement playing (or due) is over without playing to its end: something else
+    /// plays now (the callback dialogue). The grid stays.
+    pub(super) fn end_announcement(&mut self, now: Instant) {
+        self.announcing = None;
+        if let Some(s) = self.schedule.as_mut() {
+            s.prompt_done(now);
+        }
     }
 }
 
@@ -147,7 +162,13 @@ impl CallCore {
             return;
         };
         if schedule.handle_timeout(now).is_some() {
-            self.out.push_back(CallAction::Announce { entry });
+            if w.callback.is_some() {
+                // The caller is booking a callback: this slot says nothing (the grid stays).
+                tracing::debug!("announcement skipped: callback dialogue");
+                schedule.prompt_done(now);
+            } else {
+                self.out.push_back(CallAction::Announce { entry });
+            }
         }
         while let Some(skip) = schedule.poll_skip() {
             tracing::debug!(slot = skip.slot, why = ?skip.why, "announcement skipped");
@@ -162,6 +183,10 @@ impl CallCore {
         ewt_s: Option<f64>,
         prompts: Vec<Arc<str>>,
     ) {
+        if self.in_callback_dialogue() {
+            return;
+        }
+        let prompts = self.with_callback_offer(prompts, ewt_s);
         let Some(w) = self.queue.as_mut() else {
             return;
         };
@@ -213,6 +238,10 @@ impl CallCore {
             self.out
                 .push_back(CallAction::QueueAnswered { entry, agent });
             self.queue_agent = Some(agent);
+        }
+        if self.setup.queue_callbacks.contains_key(&w.queue) {
+            self.out
+                .push_back(CallAction::CallbackServed { queue: w.queue });
         }
         if let Some(ivr) = self.ivr.as_mut() {
             ivr.handle_dial_result(now, DialResult::Answered);

@@ -137,6 +137,7 @@ async fn start(carrier: SocketAddr) -> Harness {
         media: media.clone(),
         clock: Arc::clone(&clock),
         trunks: Arc::from([]),
+        callbacks: None,
     };
     let endpoint = Endpoint::new(EndpointParams {
         config,

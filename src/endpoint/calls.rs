@@ -116,6 +116,8 @@ impl Endpoint {
             announce_every: self.p.config.acd.announce_every,
             queue_numbers: Arc::clone(&self.queue_numbers),
             queue_music: Arc::clone(&self.queue_music),
+            queue_callbacks: Arc::clone(&self.queue_callbacks),
+            language: crate::acd::phrases::Lang::from_code(&self.p.config.ivr.language),
             session_id: id,
             caller: caller.clone(),
             dialled: number.clone(),
@@ -135,6 +137,7 @@ impl Endpoint {
             stop: self.p.calls_stop.clone(),
             links: self.p.links.clone(),
             caller,
+            call_id: call_id.clone(),
             caller_extension: caller_extension.map(Arc::from),
         };
         let span = info_span!("call", id, call_id = %call_id, number = %number, flow = %flow_name);

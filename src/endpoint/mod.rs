@@ -137,6 +137,8 @@ pub struct Endpoint {
     queue_numbers: Arc<std::collections::BTreeMap<String, Arc<str>>>,
     /// Queue names → their music-on-hold classes.
     queue_music: Arc<std::collections::BTreeMap<Arc<str>, Arc<str>>>,
+    /// Queue name → its callback key and offer threshold (queues that offer callbacks).
+    queue_callbacks: Arc<std::collections::BTreeMap<Arc<str>, crate::call::core::CallbackKey>>,
     heap: TimerHeap,
     next_call: u64,
     cmd_tx: mpsc::Sender<EndpointCommand>,
@@ -177,6 +179,23 @@ impl Endpoint {
                 })
                 .collect(),
         );
+        let queue_callbacks = Arc::new(
+            p.config
+                .acd
+                .queues
+                .iter()
+                .filter_map(|q| {
+                    let cb = q.callback.as_ref()?;
+                    Some((
+                        Arc::from(q.config.name.as_str()),
+                        crate::call::core::CallbackKey {
+                            key: cb.key,
+                            offer_after: cb.offer_after,
+                        },
+                    ))
+                })
+                .collect(),
+        );
         let timers = Timers {
             t1: p.config.sip.t1,
             ..Timers::default()
@@ -197,6 +216,7 @@ impl Endpoint {
             invite_limiter,
             queue_numbers,
             queue_music,
+            queue_callbacks,
             heap: TimerHeap::default(),
             next_call: 1,
             cmd_tx,
