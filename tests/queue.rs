@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::calls::{sipp_caller, softphone, CALLER_HZ};
 use common::rtp_peer::{best_tone_window, decode, Law, Received};
-use common::{best_match, metric, peer, wait_metric, wav_samples, Server, ServerOpts};
+use common::{
+    best_match, http_bearer as http, metric, peer, wait_metric, wav_samples, Server, ServerOpts,
+};
 
 const OPERATOR_HZ: f64 = 1000.0;
 
@@ -310,39 +312,6 @@ fn a_waiting_caller_hears_announcements_at_once_then_every_60_s_start_to_start()
             "announcement {k} at {s:.2} s, expected {want:.2} ± 0.5 s: {starts:?}"
         );
     }
-}
-
-/// One HTTP request with a bearer token: (status, body).
-fn http(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    token: &str,
-    json: &str,
-) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
-        json.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        out.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default(),
-    )
 }
 
 #[test]

@@ -226,6 +226,9 @@ pub struct CallbackService {
     outcomes_tx: mpsc::UnboundedSender<CallOutcome>,
     outcomes: mpsc::UnboundedReceiver<CallOutcome>,
     in_acd: HashMap<CallbackId, InAcd>,
+    /// Each pending callback's queue, for the metrics of facts that end it (the book
+    /// forgets a callback as it ends).
+    queue_of: HashMap<CallbackId, String>,
 }
 
 /// The service's end of the handle's channel, until the service is built (the handle goes
@@ -273,6 +276,7 @@ impl CallbackService {
             outcomes_tx,
             outcomes,
             in_acd: HashMap::new(),
+            queue_of: HashMap::new(),
         }
     }
 
@@ -289,6 +293,8 @@ impl CallbackService {
                         priority: row.priority.clamp(0, 9) as u8,
                         when: row.chosen_at.map_or(When::Asap, When::At),
                     };
+                    self.queue_of
+                        .insert(CallbackId(row.id), request.queue.clone());
                     let record = Record {
                         request,
                         attempts: row.attempts.max(0) as u32,
@@ -551,12 +557,23 @@ impl CallbackService {
                     warn!(id = id.0, error = %e, "callback state not stored");
                 }
             }
-            CallbackAction::Fact(fact) => self.fact(fact),
+            CallbackAction::Fact(fact) => {
+                if let CallbackFact::Requested { id, queue, .. } = &fact {
+                    self.queue_of.insert(*id, queue.clone());
+                }
+                self.fact(&fact);
+                if let CallbackFact::Completed { id, .. }
+                | CallbackFact::Failed { id, .. }
+                | CallbackFact::Closed { id, .. } = fact
+                {
+                    self.queue_of.remove(&id);
+                }
+            }
         }
     }
 
-    fn fact(&self, fact: CallbackFact) {
-        let (id, outcome) = match &fact {
+    fn fact(&self, fact: &CallbackFact) {
+        let (id, outcome) = match fact {
             CallbackFact::Requested { id, .. } => (id, Some("requested")),
             CallbackFact::Completed { id, .. } => (id, Some("completed")),
             CallbackFact::Failed { id, .. } => (id, Some("failed")),
@@ -575,11 +592,7 @@ impl CallbackService {
         };
         info!(callback = id.0, ?fact, "callback");
         if let Some(outcome) = outcome {
-            let queue = self
-                .book
-                .get(*id)
-                .map(|c| c.request().queue.clone())
-                .unwrap_or_default();
+            let queue = self.queue_of.get(id).cloned().unwrap_or_default();
             metrics::counter!(crate::telemetry::CALLBACKS, "queue" => queue, "outcome" => outcome)
                 .increment(1);
         }

@@ -338,6 +338,9 @@ struct Slot {
     partner: Option<u64>,
 }
 
+/// At most this many queued datagrams are read (and dropped) from a leg as it is bridged.
+const MAX_STALE: usize = 1024;
+
 /// Relay counts since the last flush to the metrics (once per tick).
 #[derive(Default)]
 struct Counts {
@@ -524,6 +527,19 @@ impl Worker {
             let Some(slot) = self.slots.get_mut(&x) else {
                 continue;
             };
+            // What a leg heard before the bridge and has not read yet (one read a tick, so a
+            // peer's bursts queue up) is stale: seen for liveness and latching, never relayed
+            // — else the other side gets seconds of old audio at once.
+            let mut buf = [0u8; 2048];
+            let mut stale = Counts::default();
+            for _ in 0..MAX_STALE {
+                let Ok((len, from)) = slot.socket.recv_from(&mut buf) else {
+                    break;
+                };
+                if let Some(leg) = slot.leg.as_mut() {
+                    receive(leg, now(), &buf[..len], from, false, &mut stale);
+                }
+            }
             slot.partner = Some(y);
             if let Some(leg) = slot.leg.as_mut() {
                 leg.bridge();
