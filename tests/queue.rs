@@ -134,17 +134,7 @@ fn an_operator_logs_in_by_star_50_and_is_put_through_to_the_waiting_caller() {
     let talk = decode(&packets);
     // No dead air and no announcement over the operator: the first packet of the operator's
     // tone reaches the caller as soon as the answer is known here (ctrl_tcp's event).
-    let first_tone = packets
-        .iter()
-        .find(|p| {
-            p.at + Duration::from_millis(200) >= answered_at
-                && common::rtp_peer::tone_share(&decode(std::slice::from_ref(*p)), OPERATOR_HZ)
-                    > 0.6
-        })
-        .map(|p| p.at)
-        .expect("the operator's tone");
-    let delay_ms = first_tone.duration_since(answered_at).as_secs_f64() * 1000.0
-        - answered_at.duration_since(first_tone).as_secs_f64() * 1000.0;
+    let (_, delay_ms) = operator_heard_after(&packets, answered_at);
     eprintln!("answer to the operator's audio at the caller: {delay_ms:.1} ms");
     assert!(
         delay_ms < 100.0,
@@ -193,6 +183,23 @@ fn an_operator_logs_in_by_star_50_and_is_put_through_to_the_waiting_caller() {
         Some(1.0),
         "{m}"
     );
+}
+
+/// When the operator's tone first reached the caller, and how long after the answer (ms;
+/// negative when the packet came before the answer was known here).
+fn operator_heard_after(packets: &[Received], answered_at: Instant) -> (Instant, f64) {
+    let first_tone = packets
+        .iter()
+        .find(|p| {
+            p.at + Duration::from_millis(200) >= answered_at
+                && common::rtp_peer::tone_share(&decode(std::slice::from_ref(*p)), OPERATOR_HZ)
+                    > 0.6
+        })
+        .map(|p| p.at)
+        .expect("the operator's tone");
+    let delay_ms = first_tone.duration_since(answered_at).as_secs_f64() * 1000.0
+        - answered_at.duration_since(first_tone).as_secs_f64() * 1000.0;
+    (first_tone, delay_ms)
 }
 
 /// The samples of a prompt, in seconds.
@@ -246,17 +253,7 @@ fn an_operator_answering_mid_announcement_is_heard_by_the_caller_within_40_ms() 
         "the answer came {answer_s:.2} s into the announcement, while its first prompt ({:.2} s) played",
         prompt_secs("queue_next")
     );
-    let first_tone = packets
-        .iter()
-        .find(|p| {
-            p.at + Duration::from_millis(200) >= answered_at
-                && common::rtp_peer::tone_share(&decode(std::slice::from_ref(*p)), OPERATOR_HZ)
-                    > 0.6
-        })
-        .map(|p| p.at)
-        .expect("the operator's tone");
-    let delay_ms = first_tone.duration_since(answered_at).as_secs_f64() * 1000.0
-        - answered_at.duration_since(first_tone).as_secs_f64() * 1000.0;
+    let (first_tone, delay_ms) = operator_heard_after(&packets, answered_at);
     eprintln!("answer mid-announcement to the operator's audio at the caller: {delay_ms:.1} ms");
     assert!(
         delay_ms <= 40.0,
