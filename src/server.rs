@@ -97,8 +97,12 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         }
         _ => (None, None),
     };
-    let (service_media, service_prompts, service_bus) =
-        (media.clone(), Arc::clone(&prepared.prompts), bus.clone());
+    let (service_media, service_prompts, service_bus, service_bus_events) = (
+        media.clone(),
+        Arc::clone(&prepared.prompts),
+        bus.clone(),
+        bus.clone(),
+    );
     let links = CallLinks {
         acd,
         acd_paid: config.acd.paid,
@@ -179,7 +183,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             acd,
             Arc::clone(&clock),
             Box::new(placer),
-        );
+        )
+        .with_bus(service_bus_events);
         tokio::spawn(service.run());
     }
     let endpoint_task = tokio::spawn(endpoint.run(inbound_rx, cancel.clone()));

@@ -14,7 +14,8 @@ use std::time::Duration;
 use common::calls::{sipp_caller, softphone};
 use common::rtp_peer::{best_tone_window, decode, Law, RtpPeer};
 use common::{
-    best_match, free_udp_port, metric, peer, sipp, wait_metric, wav_samples, Server, ServerOpts,
+    best_match, free_udp_port, http_bearer, metric, peer, sipp, wait_metric, wav_samples, Server,
+    ServerOpts,
 };
 
 const OPERATOR_HZ: f64 = 1000.0;
@@ -222,5 +223,96 @@ fn a_caller_books_a_callback_that_survives_a_restart_and_is_placed_agent_first_t
         Some(1.0),
         "{}",
         server.metrics()
+    );
+}
+
+/// A session token for `login` (password `Operator2026!`).
+fn token(server: &Server, login: &str) -> String {
+    let (status, body) = common::http_post_json(
+        server.http,
+        "/api/v1/session",
+        &format!(r#"{{"login":"{login}","password":"Operator2026!"}}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_booked_callback_is_listed_and_a_supervisor_cancels_it_through_the_rest_api() {
+    if !peer("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/qonyrau.db", dir.path().display());
+    let server = start(&config(free_udp_port(false)), &db);
+    let (_caller, call) = sipp_caller(&server, Law::Pcmu, "callback_book", &["-s", "600"]);
+    let (code, log) = call.join().unwrap();
+    assert_eq!(code, 0, "booked: {log}");
+    let (ok, out) = server.cli(
+        &[
+            "users",
+            "add",
+            "sup1",
+            "--role",
+            "supervisor",
+            "--language",
+            "en",
+        ],
+        "Operator2026!\n",
+    );
+    assert!(ok, "{out}");
+    server.add_operator("op1", "2001", "sip-secret-2001");
+    let (sup, op) = (token(&server, "sup1"), token(&server, "op1"));
+
+    let (status, body) = http_bearer(
+        server.http,
+        "GET",
+        "/api/v1/callbacks?state=pending",
+        &op,
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    let cb = &list[0];
+    assert_eq!(cb["number"], "+77011234567", "{cb}");
+    assert_eq!(cb["queue"], "support");
+    assert!(cb["ticket_id"].is_i64(), "linked to a ticket: {cb}");
+    let id = cb["id"].as_i64().unwrap();
+
+    let path = format!("/api/v1/callbacks/{id}");
+    let (status, body) = http_bearer(server.http, "DELETE", &path, &op, "");
+    assert_eq!(status, 403, "an operator may not cancel: {body}");
+    let (status, body) = http_bearer(server.http, "DELETE", &path, &sup, "");
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        wait_metric(
+            &server,
+            "qonyrau_callbacks{queue=\"support\",state=\"pending\"}",
+            0.0,
+            Duration::from_secs(5)
+        ),
+        Some(0.0),
+        "no longer pending"
+    );
+    let (status, body) = http_bearer(server.http, "GET", &path, &sup, "");
+    assert_eq!(status, 200, "{body}");
+    let one: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (one["state"].as_str(), one["close_reason"].as_str()),
+        (Some("closed"), Some("cancelled")),
+        "{one}"
+    );
+    let (status, body) = http_bearer(server.http, "DELETE", &path, &sup, "");
+    assert_eq!(status, 409, "once ended, not again: {body}");
+    assert_eq!(
+        metric(
+            &server.metrics(),
+            "qonyrau_callbacks_total{queue=\"support\",outcome=\"cancelled\"}"
+        ),
+        Some(1.0)
     );
 }

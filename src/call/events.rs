@@ -122,6 +122,18 @@ pub enum CallFact {
         position: u32,
         waited_s: f64,
     },
+    /// A step of a callback request (the callback service; `call` is 0, the request's own
+    /// id is `callback`): requested, queued, withdrawn, placing, attempt_failed, completed,
+    /// failed, closed_served, cancelled.
+    Callback {
+        callback: i64,
+        queue: String,
+        step: String,
+        /// The attempt it concerns, from 1.
+        attempt: Option<u32>,
+        /// The SIP status of a failed attempt.
+        status: Option<u16>,
+    },
     /// The queue refused the caller or gave up on them (`full`, `maxwait`, `noagents`).
     QueueOverflowed {
         queue: String,

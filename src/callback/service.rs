@@ -214,6 +214,8 @@ impl CallPlacer for TaskPlacer {
 
 pub struct CallbackService {
     book: CallbackBook,
+    /// The call event stream: every step of every request is published on it.
+    bus: Option<crate::call::events::EventBus>,
     db: Db,
     desk: Option<crate::tickets::store::TicketDesk>,
     acd: AcdHandle,
@@ -264,6 +266,7 @@ impl CallbackService {
         let (outcomes_tx, outcomes) = mpsc::unbounded_channel();
         CallbackService {
             book,
+            bus: None,
             db,
             desk,
             acd,
@@ -278,6 +281,12 @@ impl CallbackService {
             in_acd: HashMap::new(),
             queue_of: HashMap::new(),
         }
+    }
+
+    /// Publish every step on this event stream.
+    pub fn with_bus(mut self, bus: crate::call::events::EventBus) -> CallbackService {
+        self.bus = Some(bus);
+        self
     }
 
     /// Load the open requests (a restart loses none), then serve.
@@ -591,8 +600,38 @@ impl CallbackService {
             | CallbackFact::NoCalendar { id, .. } => (id, None),
         };
         info!(callback = id.0, ?fact, "callback");
+        let queue = self.queue_of.get(id).cloned().unwrap_or_default();
+        if let Some(bus) = &self.bus {
+            let (step, attempt, status) = match fact {
+                CallbackFact::Requested { .. } => ("requested", None, None),
+                CallbackFact::Queued { .. } => ("queued", None, None),
+                CallbackFact::Withdrawn { .. } => ("withdrawn", None, None),
+                CallbackFact::Placing { attempt, .. } => ("placing", Some(*attempt), None),
+                CallbackFact::AttemptFailed {
+                    attempt, status, ..
+                } => ("attempt_failed", Some(*attempt), *status),
+                CallbackFact::Completed { attempt, .. } => ("completed", Some(*attempt), None),
+                CallbackFact::Failed { attempts, .. } => ("failed", Some(*attempts), None),
+                CallbackFact::Closed {
+                    reason: CloseReason::Served,
+                    ..
+                } => ("closed_served", None, None),
+                CallbackFact::Closed { .. } => ("cancelled", None, None),
+                CallbackFact::NoCalendar { .. } => ("no_calendar", None, None),
+            };
+            bus.publish(crate::call::events::CallEvent {
+                at: self.clock.now(),
+                call: crate::call::events::CallId(0),
+                fact: crate::call::events::CallFact::Callback {
+                    callback: id.0,
+                    queue: queue.clone(),
+                    step: step.to_string(),
+                    attempt,
+                    status,
+                },
+            });
+        }
         if let Some(outcome) = outcome {
-            let queue = self.queue_of.get(id).cloned().unwrap_or_default();
             metrics::counter!(crate::telemetry::CALLBACKS, "queue" => queue, "outcome" => outcome)
                 .increment(1);
         }
