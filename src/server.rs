@@ -97,6 +97,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         }
         _ => (None, None),
     };
+    let presence = Presence::default();
     let (service_media, service_prompts, service_bus, service_bus_events) = (
         media.clone(),
         Arc::clone(&prepared.prompts),
@@ -108,7 +109,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         acd_paid: config.acd.paid,
         bus,
         location: location.clone(),
-        presence: Presence::default(),
+        presence: presence.clone(),
         media: media.clone(),
         clock: Arc::clone(&clock),
         trunks: config.trunks.clone().into(),
@@ -174,6 +175,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             bus: service_bus,
             clock: Arc::clone(&clock),
             calls_stop: calls_stop.clone(),
+            presence,
         };
         let service = crate::callback::service::CallbackService::new(
             inbox,

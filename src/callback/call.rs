@@ -243,6 +243,11 @@ impl CallbackCall {
         self.setup.callback
     }
 
+    /// The reserved agent's extension.
+    pub fn agent_extension(&self) -> &Arc<str> {
+        &self.setup.agent_extension
+    }
+
     /// The customer's number (canonical E.164), for the agent's display.
     pub fn customer_number(&self) -> &str {
         &self.setup.customer_number

@@ -63,6 +63,9 @@ pub struct CallbackCallLinks {
     /// The server is stopping (`EndpointParams::calls_stop`): cancel what rings, hang up
     /// what is answered.
     pub stop: CancellationToken,
+    /// Who is in a call: the agent is busy for other calls (a flow's plain dial, a
+    /// direct call) while its callback call lasts.
+    pub presence: crate::call::presence::Presence,
 }
 
 /// What the owner (the callback service) learns: the core's reports, then its end.
@@ -137,6 +140,8 @@ impl CallbackCallTask {
             links,
             outcomes,
         } = self;
+        // Reserved for this call from the first ring to the end.
+        let _agent_busy = links.presence.enter(Arc::clone(call.agent_extension()));
         let (events_tx, events) = mpsc::channel(64);
         let (reply, id) = oneshot::channel();
         let open = EndpointCommand::OpenHeadless {

@@ -162,6 +162,7 @@ async fn start(carrier: SocketAddr) -> Harness {
         trunk,
         queue: Arc::from("support"),
         stop: stop.clone(),
+        presence: crate::call::presence::Presence::default(),
     };
     tokio::spawn(endpoint.run(inbound_rx, stop.clone()));
     Harness { links, _stop: stop }
@@ -302,6 +303,10 @@ async fn the_customer_answers_and_hanging_up_ends_the_agents_leg() {
     let mut rx = spawn(&h.links);
 
     let (invite, server) = agent.expect(Method::Invite, Duration::from_secs(5)).await;
+    assert!(
+        h.links.presence.is_busy(AGENT),
+        "the agent is busy for other calls from the first ring"
+    );
     agent.respond(&invite, server, 200, true).await;
     let (dial, trunk_side) = carrier
         .expect(Method::Invite, Duration::from_secs(15))
@@ -320,4 +325,6 @@ async fn the_customer_answers_and_hanging_up_ends_the_agents_leg() {
     let (bye, server) = agent.expect(Method::Bye, Duration::from_secs(5)).await;
     agent.respond(&bye, server, 200, false).await;
     assert_eq!(next(&mut rx).await, finished(CallbackEnd::CustomerHungUp));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!h.links.presence.is_busy(AGENT), "free again once it ended");
 }

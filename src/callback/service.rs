@@ -156,6 +156,12 @@ struct InAcd {
 
 /// Starts a callback call; the server gives the real one (`call_task`), tests their own.
 pub trait CallPlacer: Send + Sync + 'static {
+    /// A stop for a new call (the real placer's is a child of the server's: a stopping
+    /// server ends callback calls too).
+    fn stop_token(&self) -> tokio_util::sync::CancellationToken {
+        tokio_util::sync::CancellationToken::new()
+    }
+
     fn place(
         &mut self,
         call: CallbackCall,
@@ -180,9 +186,15 @@ pub struct TaskPlacer {
     pub clock: Arc<dyn Clock>,
     /// The server's stop for calls: each callback call's stop is a child of it.
     pub calls_stop: tokio_util::sync::CancellationToken,
+    /// The calls' presence (who is busy), shared with the inbound calls.
+    pub presence: crate::call::presence::Presence,
 }
 
 impl CallPlacer for TaskPlacer {
+    fn stop_token(&self) -> tokio_util::sync::CancellationToken {
+        self.calls_stop.child_token()
+    }
+
     fn place(
         &mut self,
         call: CallbackCall,
@@ -202,6 +214,7 @@ impl CallPlacer for TaskPlacer {
             trunk,
             queue,
             stop,
+            presence: self.presence.clone(),
         };
         let task = super::call_task::CallbackCallTask {
             call,
@@ -669,7 +682,7 @@ impl CallbackService {
                 let Some(q) = self.queues.get(&queue) else {
                     return;
                 };
-                let stop = tokio_util::sync::CancellationToken::new();
+                let stop = self.placer.stop_token();
                 if let Some(p) = self.in_acd.get_mut(&id) {
                     p.agent = Some(agent);
                     p.call = Some(stop.clone());
