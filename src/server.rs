@@ -98,12 +98,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         _ => (None, None),
     };
     let presence = Presence::default();
-    let (service_media, service_prompts, service_bus, service_bus_events) = (
-        media.clone(),
-        Arc::clone(&prepared.prompts),
-        bus.clone(),
-        bus.clone(),
-    );
+    let (service_media, service_prompts, service_bus) =
+        (media.clone(), Arc::clone(&prepared.prompts), bus.clone());
     let links = CallLinks {
         acd,
         acd_paid: config.acd.paid,
@@ -141,24 +137,11 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     };
     let registrar_task = tokio::spawn(registrar.run(register_rx));
     if let (Some(inbox), Some(acd)) = (callback_inbox, links_acd.clone()) {
-        let calendar = if config.callbacks.working_hours_only {
-            Some(
-                crate::calendar::WorkCalendar::load_dir(&config.desk.calendar_dir).map_err(
-                    |errors| {
-                        anyhow::anyhow!(
-                            "callbacks need the working calendar: {}",
-                            errors
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        )
-                    },
-                )?,
-            )
-        } else {
-            None
-        };
+        // The desk's working calendar (loaded once, for the SLAs too).
+        let calendar = config
+            .callbacks
+            .working_hours_only
+            .then(|| WorkCalendar::clone(&desk.calendar));
         let book = crate::callback::CallbackBook::new(
             crate::callback::CallbackRules {
                 retry_delay: config.callbacks.retry_delay,
@@ -172,7 +155,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             prompts: service_prompts,
             language: config.ivr.language.clone(),
             location: location.clone(),
-            bus: service_bus,
+            bus: service_bus.clone(),
             clock: Arc::clone(&clock),
             calls_stop: calls_stop.clone(),
             presence,
@@ -186,7 +169,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             Arc::clone(&clock),
             Box::new(placer),
         )
-        .with_bus(service_bus_events);
+        .with_bus(service_bus);
         tokio::spawn(service.run());
     }
     let endpoint_task = tokio::spawn(endpoint.run(inbound_rx, cancel.clone()));

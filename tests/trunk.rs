@@ -94,13 +94,6 @@ fn a_flow_dials_through_the_trunk_answering_its_digest_challenge_and_the_two_hea
         "{carrier_log}"
     );
     let (to_caller, to_far) = (caller.take(), far.take());
-    eprintln!(
-        "caller received {} packets (pt {:?}), the far end {} (pt {:?})",
-        to_caller.len(),
-        to_caller.first().map(|p| p.pt),
-        to_far.len(),
-        to_far.first().map(|p| p.pt)
-    );
     let heard_far = best_tone_window(&decode(&to_caller), FAR_HZ);
     assert!(
         heard_far > 0.8,

@@ -736,23 +736,10 @@ impl CallTask {
             MediaCommand::Start(n) => LegCommand::Start(n),
             MediaCommand::Update(n) => LegCommand::Update(n),
             MediaCommand::StopPlayback => LegCommand::Stop,
-            MediaCommand::Play { id, prompts } => {
-                let resolved = prompts
-                    .iter()
-                    .filter_map(|name| {
-                        let p = self.prompts.get(&self.language, name);
-                        if p.is_none() {
-                            // The preflight checks every prompt in every language; this is a bug.
-                            warn!(prompt = %name, language = %self.language, "prompt missing");
-                        }
-                        p
-                    })
-                    .collect();
-                LegCommand::Play {
-                    id,
-                    prompts: resolved,
-                }
-            }
+            MediaCommand::Play { id, prompts } => LegCommand::Play {
+                id,
+                prompts: self.prompts.resolve(&self.language, &prompts),
+            },
         };
         if self.leg.send(cmd).is_err() {
             warn!("media engine overloaded; command dropped");

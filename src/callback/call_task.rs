@@ -674,17 +674,7 @@ impl Driver {
     }
 
     fn play(&mut self, leg: LegId, names: &[&'static str]) {
-        let prompts = names
-            .iter()
-            .filter_map(|name| {
-                let p = self.links.prompts.get(&self.links.language, name);
-                if p.is_none() {
-                    // The preflight checks every prompt in every language; this is a bug.
-                    warn!(prompt = %name, language = %self.links.language, "prompt missing");
-                }
-                p
-            })
-            .collect();
+        let prompts = self.links.prompts.resolve(&self.links.language, names);
         self.next_play += 1;
         let id = PlayId(self.next_play);
         let side = self.side_mut(leg);

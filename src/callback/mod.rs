@@ -5,6 +5,7 @@
 //! and closed when the customer no longer needs it. The driver connects it to the ACD (a
 //! callback entry keeps the caller's place), the store ([`store`], SQL) and the trunk.
 
+pub mod answer;
 pub mod book;
 pub mod call;
 pub mod call_task;

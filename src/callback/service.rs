@@ -20,12 +20,11 @@ use jiff::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use super::answer::{self, Step};
 use super::book::{
-    AttemptOutcome, CallbackAction, CallbackBook, CallbackFact, CallbackId, CloseReason, Counts,
-    Record, Refused, Request, State, When,
+    AttemptOutcome, CallbackAction, CallbackBook, CallbackFact, CallbackId, Counts, Record,
+    Request, When,
 };
-#[cfg(test)]
-use super::call::CallbackEnd;
 use super::call::{CallbackCall, CallbackCallSetup, CallbackReport};
 use super::store::{self, NewCallback};
 use crate::acd::actor::{AcdHandle, AcdRequest, QueueSignal};
@@ -395,7 +394,7 @@ impl CallbackService {
         };
         let when = match req.when {
             Choice::Asap => When::Asap,
-            Choice::Hour(h) => match next_hour(now, h) {
+            Choice::Hour(h) => match answer::next_hour(now, h) {
                 Some(at) => When::At(at),
                 None => return Booking::HourClosed,
             },
@@ -419,13 +418,7 @@ impl CallbackService {
             Ok(a) => a,
             Err(refused) => {
                 metrics::counter!(crate::telemetry::CALLBACKS, "queue" => request.queue.clone(), "outcome" => "refused").increment(1);
-                return match refused {
-                    Refused::Duplicate { .. } => Booking::Duplicate,
-                    Refused::DoNotContact => Booking::DoNotContact,
-                    Refused::OutsidePermittedHours | Refused::InPast | Refused::Calendar(_) => {
-                        Booking::HourClosed
-                    }
-                };
+                return answer::refused(&refused);
             }
         };
         let ticket = self.open_ticket(now, &request).await;
@@ -457,14 +450,7 @@ impl CallbackService {
             return Booking::Duplicate;
         }
         info!(id, queue = %req.queue, due = %accepted.due, "callback booked");
-        match (when, accepted.out_of_hours) {
-            (When::At(_), _) => Booking::AtHour(match req.when {
-                Choice::Hour(h) => h,
-                Choice::Asap => 0,
-            }),
-            (When::Asap, true) => Booking::NextWorkingDay,
-            (When::Asap, false) => Booking::Asap,
-        }
+        answer::booked(req.when, accepted.out_of_hours)
     }
 
     /// Is `number` (E.164) a contact who asked not to be contacted? Contacts' phones are
@@ -569,7 +555,7 @@ impl CallbackService {
                 attempts,
                 due,
             } => {
-                let (name, reason) = stored_state(state);
+                let (name, reason) = answer::stored_state(state);
                 let now = self.clock.now();
                 let due = due.unwrap_or(now);
                 if let Err(e) =
@@ -583,68 +569,33 @@ impl CallbackService {
                 if let CallbackFact::Requested { id, queue, .. } = &fact {
                     self.queue_of.insert(*id, queue.clone());
                 }
-                self.fact(&fact);
-                if let CallbackFact::Completed { id, .. }
-                | CallbackFact::Failed { id, .. }
-                | CallbackFact::Closed { id, .. } = fact
-                {
-                    self.queue_of.remove(&id);
+                info!(callback = ?fact, "callback");
+                let step = Step::of(&fact);
+                self.publish(step);
+                if step.ends() {
+                    self.queue_of.remove(&step.id);
                 }
             }
         }
     }
 
-    fn fact(&self, fact: &CallbackFact) {
-        let (id, outcome) = match fact {
-            CallbackFact::Requested { id, .. } => (id, Some("requested")),
-            CallbackFact::Completed { id, .. } => (id, Some("completed")),
-            CallbackFact::Failed { id, .. } => (id, Some("failed")),
-            CallbackFact::Closed { id, reason } => (
-                id,
-                Some(match reason {
-                    CloseReason::Served => "closed_served",
-                    CloseReason::Cancelled => "cancelled",
-                }),
-            ),
-            CallbackFact::Placing { id, .. } => (id, Some("placed")),
-            CallbackFact::AttemptFailed { id, .. } => (id, Some("attempt_failed")),
-            CallbackFact::Queued { id }
-            | CallbackFact::Withdrawn { id, .. }
-            | CallbackFact::NoCalendar { id, .. } => (id, None),
-        };
-        info!(callback = id.0, ?fact, "callback");
-        let queue = self.queue_of.get(id).cloned().unwrap_or_default();
+    /// A step on the event stream and, when it counts, on `/metrics`.
+    fn publish(&self, step: Step) {
+        let queue = self.queue_of.get(&step.id).cloned().unwrap_or_default();
         if let Some(bus) = &self.bus {
-            let (step, attempt, status) = match fact {
-                CallbackFact::Requested { .. } => ("requested", None, None),
-                CallbackFact::Queued { .. } => ("queued", None, None),
-                CallbackFact::Withdrawn { .. } => ("withdrawn", None, None),
-                CallbackFact::Placing { attempt, .. } => ("placing", Some(*attempt), None),
-                CallbackFact::AttemptFailed {
-                    attempt, status, ..
-                } => ("attempt_failed", Some(*attempt), *status),
-                CallbackFact::Completed { attempt, .. } => ("completed", Some(*attempt), None),
-                CallbackFact::Failed { attempts, .. } => ("failed", Some(*attempts), None),
-                CallbackFact::Closed {
-                    reason: CloseReason::Served,
-                    ..
-                } => ("closed_served", None, None),
-                CallbackFact::Closed { .. } => ("cancelled", None, None),
-                CallbackFact::NoCalendar { .. } => ("no_calendar", None, None),
-            };
             bus.publish(crate::call::events::CallEvent {
                 at: self.clock.now(),
                 call: crate::call::events::CallId(0),
                 fact: crate::call::events::CallFact::Callback {
-                    callback: id.0,
+                    callback: step.id.0,
                     queue: queue.clone(),
-                    step: step.to_string(),
-                    attempt,
-                    status,
+                    step: step.name.to_string(),
+                    attempt: step.attempt,
+                    status: step.status,
                 },
             });
         }
-        if let Some(outcome) = outcome {
+        if let Some(outcome) = step.outcome() {
             metrics::counter!(crate::telemetry::CALLBACKS, "queue" => queue, "outcome" => outcome)
                 .increment(1);
         }
@@ -752,7 +703,7 @@ impl CallbackService {
                     }
                     CallbackReport::Attempt(AttemptOutcome { status, answered }) => {
                         let attempt = self.book.get(id).map_or(1, |c| c.attempts() + 1);
-                        let outcome = attempt_label(status, answered);
+                        let outcome = answer::attempt_label(status, answered);
                         if let Err(e) = store::record_attempt(
                             &self.db,
                             id.0,
@@ -809,107 +760,5 @@ impl CallbackService {
             metrics::gauge!(crate::telemetry::CALLBACKS_PENDING, "queue" => name.clone(), "state" => "placing")
                 .set(f64::from(c.placing));
         }
-    }
-}
-
-/// The store's state and close reason for a book state.
-fn stored_state(state: State) -> (&'static str, Option<&'static str>) {
-    match state {
-        State::Scheduled | State::Queued => ("pending", None),
-        State::Placing => ("placing", None),
-        State::Completed => ("completed", None),
-        State::Failed => ("failed", None),
-        State::Closed(CloseReason::Served) => ("closed", Some("served")),
-        State::Closed(CloseReason::Cancelled) => ("closed", Some("cancelled")),
-    }
-}
-
-/// How an attempt ended, as the store names it.
-fn attempt_label(status: Option<u16>, answered: bool) -> &'static str {
-    match (answered, status) {
-        (true, _) => "answered",
-        (false, Some(486 | 600)) => "busy",
-        (false, None | Some(408 | 480 | 487)) => "no_answer",
-        (false, Some(603)) => "declined",
-        (false, Some(_)) => "failed",
-    }
-}
-
-/// The next `hour`:00 in Almaty at or after `now`.
-fn next_hour(now: Timestamp, hour: u8) -> Option<Timestamp> {
-    let tz = jiff::tz::TimeZone::get("Asia/Almaty").ok()?;
-    let z = now.to_zoned(tz);
-    let today = z.date().at(i8::try_from(hour).ok()?, 0, 0, 0);
-    let at = today.to_zoned(z.time_zone().clone()).ok()?.timestamp();
-    if at >= now {
-        Some(at)
-    } else {
-        let tomorrow = z
-            .date()
-            .tomorrow()
-            .ok()?
-            .at(i8::try_from(hour).ok()?, 0, 0, 0);
-        Some(tomorrow.to_zoned(z.time_zone().clone()).ok()?.timestamp())
-    }
-}
-
-/// No callback calls (a server without trunks, and tests of the booking side): a reserved
-/// agent is given back at once, as if missed.
-#[cfg(test)]
-pub struct NoCalls;
-
-#[cfg(test)]
-impl CallPlacer for NoCalls {
-    fn place(
-        &mut self,
-        call: CallbackCall,
-        _trunk: Arc<TrunkConfig>,
-        _queue: Arc<str>,
-        _stop: tokio_util::sync::CancellationToken,
-        outcomes: mpsc::UnboundedSender<CallOutcome>,
-    ) {
-        let id = call.callback();
-        let _ = outcomes.send(CallOutcome::Report(id, CallbackReport::AgentMissed));
-        let _ = outcomes.send(CallOutcome::Finished(id, CallbackEnd::AgentMissed));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(s: &str) -> Timestamp {
-        s.parse::<jiff::Zoned>().unwrap().timestamp()
-    }
-
-    #[test]
-    fn the_hour_chosen_is_the_next_one_in_almaty() {
-        let now = t("2026-12-01T10:30:00+05:00[Asia/Almaty]");
-        assert_eq!(
-            next_hour(now, 15),
-            Some(t("2026-12-01T15:00:00+05:00[Asia/Almaty]"))
-        );
-        assert_eq!(
-            next_hour(now, 9),
-            Some(t("2026-12-02T09:00:00+05:00[Asia/Almaty]")),
-            "an hour already past today is tomorrow's"
-        );
-    }
-
-    #[test]
-    fn attempts_are_named_for_the_store() {
-        assert_eq!(attempt_label(Some(200), true), "answered");
-        assert_eq!(attempt_label(Some(486), false), "busy");
-        assert_eq!(attempt_label(None, false), "no_answer");
-        assert_eq!(attempt_label(Some(503), false), "failed");
-    }
-
-    #[test]
-    fn book_states_are_stored_as_the_store_names_them() {
-        assert_eq!(stored_state(State::Queued), ("pending", None));
-        assert_eq!(
-            stored_state(State::Closed(CloseReason::Served)),
-            ("closed", Some("served"))
-        );
     }
 }

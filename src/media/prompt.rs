@@ -358,6 +358,21 @@ impl PromptLibrary {
             .cloned()
     }
 
+    /// The prompts `names` in `lang`, in order. A missing one is left out and logged: the
+    /// preflight checks every prompt in every language, so it is a bug.
+    pub fn resolve<S: AsRef<str>>(&self, lang: &str, names: &[S]) -> Vec<Arc<Prompt>> {
+        names
+            .iter()
+            .filter_map(|name| {
+                let p = self.get(lang, name.as_ref());
+                if p.is_none() {
+                    tracing::warn!(prompt = name.as_ref(), language = lang, "prompt missing");
+                }
+                p
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.prompts.len()
     }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::tests::drain;
 use super::*;
 use crate::sip::digest::{expected_response, ha1, Algorithm, Challenge, Credentials};
 
@@ -13,36 +14,20 @@ const PASSWORD: &str = "s3cret";
 const REALM: &str = "trunk.example";
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
 
+/// The plain tests' INVITE, sent to a trunk, with or without its credentials.
 fn params(credentials: bool) -> OutboundParams {
     OutboundParams {
         request_uri: REQUEST_URI.into(),
         from: "\"support\" <sip:7172@qonyrau>".into(),
         to: "<sip:+77011234567@trunk.example>".into(),
-        contact: "sip:qonyrau@127.0.0.1:5060".into(),
-        local: "127.0.0.1:5060".parse().unwrap(),
-        transport: Transport::Udp,
-        sdp_offer: "v=0\r\n".into(),
-        user_agent: "Qonyrau".into(),
-        extra_headers: vec![("Call-Info".into(), "<urn:x>;purpose=info".into())],
         call_id: "call-auth".into(),
-        from_tag: "ourtag".into(),
         credentials: credentials.then(|| DigestCredentials {
             username: USER.into(),
             password: PASSWORD.into(),
             realm: None,
         }),
+        ..super::tests::params()
     }
-}
-
-fn drain(call: &mut OutboundCall) -> (Vec<Message>, Vec<OutboundEvent>) {
-    let (mut sent, mut events) = (vec![], vec![]);
-    while let Some(a) = call.poll_action() {
-        match a {
-            OutboundAction::Send(b) => sent.push(Message::parse(&b).unwrap()),
-            OutboundAction::Event(e) => events.push(e),
-        }
-    }
-    (sent, events)
 }
 
 fn start(t0: Instant, credentials: bool) -> (OutboundCall, Message) {

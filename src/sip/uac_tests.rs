@@ -9,7 +9,7 @@ const CONTACT: &str = "<sip:2001@127.0.0.1:25090;ob>";
 const CONTACT_URI: &str = "sip:2001@127.0.0.1:25090;ob";
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
 
-fn params() -> OutboundParams {
+pub(super) fn params() -> OutboundParams {
     OutboundParams {
         request_uri: "sip:2001@127.0.0.1:25090".into(),
         from: "\"+77011234567 support 0:42\" <sip:+77011234567@qonyrau>".into(),
@@ -27,7 +27,7 @@ fn params() -> OutboundParams {
 }
 
 /// Everything the core queued: sent messages (parsed) and events.
-fn drain(call: &mut OutboundCall) -> (Vec<Message>, Vec<OutboundEvent>) {
+pub(super) fn drain(call: &mut OutboundCall) -> (Vec<Message>, Vec<OutboundEvent>) {
     let (mut sent, mut events) = (vec![], vec![]);
     while let Some(a) = call.poll_action() {
         match a {
