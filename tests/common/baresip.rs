@@ -169,11 +169,18 @@ impl Baresip {
             .expect("write to baresip ctrl_tcp");
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
+            let mut response = None;
             for m in self.read(deadline) {
-                if m["response"] == true && m["token"] == token.as_str() {
-                    return m;
+                if response.is_none() && m["response"] == true && m["token"] == token.as_str() {
+                    response = Some(m);
+                } else {
+                    // Events read together with the response (e.g. CALL_ESTABLISHED right
+                    // after `accept`'s) are kept for wait_event, not dropped.
+                    self.push_event(m);
                 }
-                self.push_event(m);
+            }
+            if let Some(m) = response {
+                return m;
             }
         }
         panic!(
